@@ -1,0 +1,7 @@
+"""`python -m perfdeck`."""
+
+import sys
+
+from perfdeck.cli import main
+
+sys.exit(main())

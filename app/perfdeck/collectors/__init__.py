@@ -1,0 +1,1 @@
+"""Metric-family collectors. Each family is one module; ``perfdeck.model.registry`` lists them."""

@@ -1,0 +1,49 @@
+"""The collector protocol: one metric family per module, opened, read and closed.
+
+A collector is pure Python (no Qt). The sampler calls ``open()`` once, ``read()`` every tick
+(or every ``min_interval`` seconds for slow families such as processes), and ``close()`` on
+shutdown. ``specs()`` may change between reads (a NIC appears); the sampler asks after each read.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+
+from perfdeck.model.series import Reading, SeriesSpec, Unavailable
+
+
+class Collector(abc.ABC):
+    """Base class for every metric family.
+
+    Subclasses set ``family`` (the id prefix, e.g. ``"cpu"``) and ``title`` (shown to users), and
+    implement ``specs`` and ``read``. ``open`` raises ``CollectorUnavailableError`` when the whole
+    family cannot work here; a single missing series goes in ``Reading.unavailable`` instead.
+    """
+
+    family: str = ""
+    title: str = ""
+    # Slow families (processes) are read at most this often, whatever the sampling interval.
+    min_interval: float = 0.0
+
+    def open(self) -> None:  # noqa: B027 - optional hook, most collectors need no setup
+        """Acquire what reading needs (file descriptors, baselines)."""
+
+    @abc.abstractmethod
+    def specs(self) -> Mapping[str, SeriesSpec]:
+        """Every series this collector currently produces, keyed by id."""
+
+    @abc.abstractmethod
+    def read(self, now: float) -> Reading:
+        """Sample once. ``now`` is ``time.monotonic()`` for rate arithmetic."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what ``open`` acquired. Must be safe to call twice."""
+
+    def static_facts(self) -> Mapping[str, str]:
+        """Facts that do not change while running (CPU model, cache sizes), for display."""
+        return {}
+
+    def unavailable(self) -> Unavailable | None:
+        """Why the whole family is unavailable, if it is (after ``open``)."""
+        return None

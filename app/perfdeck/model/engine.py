@@ -1,0 +1,96 @@
+"""One sampling tick over every collector, without Qt.
+
+The Qt sampler (``perfdeck.gui.sampler``) and the headless recorder both drive this class, so
+the GUI and ``perfdeck record`` produce identical snapshots.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from perfdeck.model.collector import Collector
+from perfdeck.model.series import CollectorUnavailableError, SeriesSpec, Snapshot, Unavailable
+
+log = logging.getLogger(__name__)
+
+
+class SamplingEngine:
+    """Opens collectors, reads them into immutable snapshots, closes them.
+
+    A collector that raises is isolated: its failure is reported once (in ``Snapshot.failures``
+    of the tick where it first failed, and in the log), the other collectors go on, and it is
+    retried on later ticks in case the fault was transient.
+    """
+
+    def __init__(self, collectors: Sequence[Collector]) -> None:
+        self.collectors = list(collectors)
+        self.family_unavailable: dict[str, Unavailable] = {}
+        self._active: list[Collector] = []
+        self._reported_failures: set[str] = set()
+        self._last_read: dict[str, float] = {}
+        self._cached_tables: dict[str, dict] = {}
+        self._opened = False
+
+    def open(self) -> None:
+        for collector in self.collectors:
+            try:
+                collector.open()
+            except CollectorUnavailableError as exc:
+                self.family_unavailable[collector.family] = exc.unavailable
+                continue
+            except Exception as exc:  # a bug in one family must not stop the others
+                log.exception("collector %s failed to open", collector.family)
+                self.family_unavailable[collector.family] = Unavailable(
+                    f"{collector.title or collector.family} failed to start: {exc}")
+                continue
+            self._active.append(collector)
+        self._opened = True
+
+    def close(self) -> None:
+        for collector in self._active:
+            try:
+                collector.close()
+            except Exception:
+                log.exception("collector %s failed to close", collector.family)
+        self._active.clear()
+        self._opened = False
+
+    def sample(self, now: float | None = None, timestamp: float | None = None) -> Snapshot:
+        """Read every active collector once and return the snapshot."""
+        if not self._opened:
+            self.open()
+        now = time.monotonic() if now is None else now
+        timestamp = time.time() if timestamp is None else timestamp
+        values: dict[str, float | None] = {}
+        specs: dict[str, SeriesSpec] = {}
+        unavailable: dict[str, Unavailable] = {}
+        tables: dict[str, object] = {}
+        failures: dict[str, str] = {}
+        for family, reason in self.family_unavailable.items():
+            unavailable[family] = reason
+        for collector in self._active:
+            family = collector.family
+            due = now - self._last_read.get(family, float("-inf")) >= collector.min_interval
+            try:
+                if due:
+                    reading = collector.read(now)
+                    self._last_read[family] = now
+                    if reading.tables:
+                        self._cached_tables[family] = dict(reading.tables)
+                    values.update(reading.values)
+                    unavailable.update(reading.unavailable)
+                specs.update(collector.specs())
+                tables.update(self._cached_tables.get(family, {}))
+            except Exception as exc:
+                if family not in self._reported_failures:
+                    self._reported_failures.add(family)
+                    log.exception("collector %s raised; the others go on", family)
+                    failures[family] = f"{type(exc).__name__}: {exc}"
+                continue
+        return Snapshot(timestamp=timestamp, monotonic=now, values=values, specs=specs,
+                        unavailable=unavailable, tables=tables, failures=failures)
+
+    def static_facts(self) -> dict[str, dict[str, str]]:
+        return {c.family: dict(c.static_facts()) for c in self._active}

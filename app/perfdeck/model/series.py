@@ -1,0 +1,117 @@
+"""What a collector says it measures: series specs, unavailability, readings and snapshots."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+
+class Kind(enum.Enum):
+    """How a series is sampled."""
+
+    GAUGE = "gauge"  # a level read as-is (memory used, temperature)
+    RATE = "rate"  # a per-second rate derived from a cumulative counter; no value on the first read
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSpec:
+    """One time series a collector produces.
+
+    ``id`` is stable and dotted, ``<family>.<metric>[.<instance>]``, e.g. ``cpu.util.core3`` or
+    ``net.rx.eth0``. It is the CSV column key and the settings key, so never rename one lightly.
+    ``group`` names the plot the series belongs to (e.g. ``cpu.util.core``), so views can find
+    every per-core series without parsing ids.
+    """
+
+    id: str
+    label: str
+    unit: str
+    kind: Kind = Kind.GAUGE
+    group: str = ""
+    # Fixed axis range hint for plots, e.g. (0, 100) for a percentage. None means "adapt slowly".
+    value_range: tuple[float, float] | None = None
+
+    @property
+    def family(self) -> str:
+        return self.id.split(".", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """Why a collector or a series cannot be read here, and what would fix it.
+
+    ``reason`` is one human sentence ("no hardware PMU: this is a virtual machine"); ``fix`` is an
+    exact action or command, or empty when nothing can be done.
+    """
+
+    reason: str
+    fix: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.reason} (fix: {self.fix})" if self.fix else self.reason
+
+
+class CollectorUnavailableError(Exception):
+    """Raised by ``Collector.open`` when the whole family cannot be read on this machine."""
+
+    def __init__(self, unavailable: Unavailable) -> None:
+        super().__init__(str(unavailable))
+        self.unavailable = unavailable
+
+
+def _freeze(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one ``Collector.read`` returns.
+
+    ``values`` maps series id to a float, or to ``None`` when the series has no value this tick
+    (a rate's first read, a counter that went backwards). A series that cannot be read at all is
+    listed in ``unavailable`` with its reason instead; it never appears as 0.
+    ``tables`` carries non-series data such as the process list, keyed by table name.
+    """
+
+    values: Mapping[str, float | None] = field(default_factory=dict)
+    unavailable: Mapping[str, Unavailable] = field(default_factory=dict)
+    tables: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", _freeze(self.values))
+        object.__setattr__(self, "unavailable", _freeze(self.unavailable))
+        object.__setattr__(self, "tables", _freeze(self.tables))
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything sampled in one tick, handed from the sampler thread to the GUI. Immutable.
+
+    ``timestamp`` is wall-clock seconds since the epoch (for CSV and axes); ``monotonic`` is
+    ``time.monotonic()`` at the same moment (for rates).
+    ``specs`` lists every series known in this tick, so a new NIC shows up as a new spec.
+    ``failures`` maps a collector family to the message of the exception it raised, reported once.
+    """
+
+    timestamp: float
+    monotonic: float
+    values: Mapping[str, float | None]
+    specs: Mapping[str, SeriesSpec]
+    unavailable: Mapping[str, Unavailable] = field(default_factory=dict)
+    tables: Mapping[str, Any] = field(default_factory=dict)
+    failures: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("values", "specs", "unavailable", "tables", "failures"):
+            object.__setattr__(self, name, _freeze(getattr(self, name)))
+
+    def value(self, series_id: str) -> float | None:
+        """The value of one series, or None when it has none this tick."""
+        value = self.values.get(series_id)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        return value
