@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 
 from perfdeck.model.collector import Collector
-from perfdeck.model.series import CollectorUnavailableError, SeriesSpec, Snapshot, Unavailable
+from perfdeck.model.series import CollectorUnavailableError, Reading, SeriesSpec, Snapshot, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,17 @@ class SamplingEngine:
         self._active: list[Collector] = []
         self._reported_failures: set[str] = set()
         self._last_read: dict[str, float] = {}
-        self._cached_tables: dict[str, dict] = {}
+        # The last reading of each slow family (min_interval > 0), repeated on the ticks between
+        # its reads: its latest measurement is still the current knowledge, and re-emitting it
+        # keeps plots continuous instead of a NaN gap on every tick it was not due.
+        self._held: dict[str, Reading] = {}
         self._opened = False
 
     def open(self) -> None:
+        """Open every collector; a family that cannot work is noted, not fatal. Idempotent."""
+        if self._opened:
+            return
+        self.family_unavailable.clear()
         for collector in self.collectors:
             try:
                 collector.open()
@@ -72,17 +79,21 @@ class SamplingEngine:
             unavailable[family] = reason
         for collector in self._active:
             family = collector.family
-            due = now - self._last_read.get(family, float("-inf")) >= collector.min_interval
+            # 2 % slack: a 1 s timer firing at 1.999 s must not push a 2 s family to 3 s.
+            elapsed = now - self._last_read.get(family, float("-inf"))
+            due = elapsed >= collector.min_interval * 0.98
             try:
                 if due:
                     reading = collector.read(now)
                     self._last_read[family] = now
-                    if reading.tables:
-                        self._cached_tables[family] = dict(reading.tables)
-                    values.update(reading.values)
-                    unavailable.update(reading.unavailable)
+                    if collector.min_interval > 0:
+                        self._held[family] = reading
+                else:
+                    reading = self._held.get(family, Reading())
+                values.update(reading.values)
+                unavailable.update(reading.unavailable)
+                tables.update(reading.tables)
                 specs.update(collector.specs())
-                tables.update(self._cached_tables.get(family, {}))
             except Exception as exc:
                 if family not in self._reported_failures:
                     self._reported_failures.add(family)

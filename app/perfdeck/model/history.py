@@ -21,7 +21,12 @@ MAX_INTERVAL_SECONDS = 10.0
 
 
 def capacity_for(history_seconds: float, interval_seconds: float) -> int:
-    """Number of slots needed to keep ``history_seconds`` at ``interval_seconds``."""
+    """Number of slots needed to keep ``history_seconds`` at ``interval_seconds``.
+
+    The history is capped at ``MAX_HISTORY_SECONDS`` (24 h) and is never shorter than one interval.
+    """
+    if not interval_seconds > 0:  # also rejects NaN
+        raise ValueError(f"sampling interval must be a positive number of seconds, not {interval_seconds!r}")
     history_seconds = min(max(history_seconds, interval_seconds), MAX_HISTORY_SECONDS)
     return max(2, math.ceil(history_seconds / interval_seconds) + 1)
 
@@ -32,10 +37,13 @@ class History:
     Not thread-safe: the GUI thread owns it and appends snapshots as they arrive.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, dtype: type[np.floating] = np.float64) -> None:
+        """``dtype`` float32 halves the memory of a live history (7 significant digits is finer
+        than any of these measurements); recordings loaded from CSV keep float64 so they round-trip."""
         if capacity < 2:
             raise ValueError("history capacity must be at least 2 samples")
         self.capacity = capacity
+        self.dtype = np.dtype(dtype)
         self._times = np.full(capacity, np.nan)
         self._values: dict[str, np.ndarray] = {}
         self.specs: dict[str, SeriesSpec] = {}
@@ -65,7 +73,7 @@ class History:
             buffer[slot] = np.nan if value is None else value
         for series_id, value in values.items():
             if series_id not in self._values:
-                buffer = np.full(self.capacity, np.nan)
+                buffer = np.full(self.capacity, np.nan, dtype=self.dtype)
                 buffer[slot] = np.nan if value is None else value
                 self._values[series_id] = buffer
         self._next = (slot + 1) % self.capacity
@@ -113,7 +121,7 @@ class History:
         out = {}
         for sid in series_ids:
             buffer = self._values.get(sid)
-            out[sid] = buffer[picked] if buffer is not None else np.full(len(picked), np.nan)
+            out[sid] = buffer[picked] if buffer is not None else np.full(len(picked), np.nan, self.dtype)
         return out_times, out
 
     def range(self, series_ids: Iterable[str], start: float, end: float

@@ -14,7 +14,8 @@ def format_bytes(value: float | None, precision: int = 1) -> str:
         return "—"
     magnitude = abs(value)
     index = 0
-    while magnitude >= 1024 and index < len(_BINARY) - 1:
+    # Compare the *rounded* magnitude so 1023.97 KiB prints as "1.0 MiB", not "1024.0 KiB".
+    while round(magnitude, precision if index else 0) >= 1024 and index < len(_BINARY) - 1:
         magnitude /= 1024
         value /= 1024
         index += 1
@@ -29,7 +30,7 @@ def format_si(value: float | None, unit: str, precision: int = 1) -> str:
         return "—"
     magnitude = abs(value)
     index = 0
-    while magnitude >= 1000 and index < len(_DECIMAL) - 1:
+    while round(magnitude, precision) >= 1000 and index < len(_DECIMAL) - 1:
         magnitude /= 1000
         value /= 1000
         index += 1
@@ -53,6 +54,8 @@ def format_value(value: float | None, unit: str) -> str:
         return f"{value:.1f} °C"
     if unit == "MHz":
         return f"{value:.0f} MHz"
+    if unit == "" and float(value).is_integer():
+        return f"{value:.0f}"  # counts (processes, threads) have no decimals
     if unit in ("GB/s", "GHz", "IPC", "MPKI", ""):
         return f"{value:.2f} {unit}".rstrip()
     return f"{value:.4g} {unit}".rstrip()

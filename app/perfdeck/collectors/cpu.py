@@ -1,0 +1,347 @@
+"""CPU utilisation (whole machine and per logical CPU), frequency, load and event rates.
+
+Utilisation is computed here from ``psutil.cpu_times`` deltas rather than ``psutil.cpu_percent``,
+whose hidden module-level state would be shared with (and reset by) any other caller. The first
+read therefore gives None for every utilisation series; later reads are exact over the interval.
+
+Logical CPUs can go offline and online while we run (``echo 0 > /sys/devices/system/cpu/cpuN/online``).
+``/proc/stat`` then lists only the online ones, so psutil's per-CPU list is indexed by position,
+not by CPU number; we map positions to numbers through ``/sys/devices/system/cpu/online`` and drop
+the per-CPU values for one tick when the two disagree (a CPU changed state between the reads).
+
+Per-CPU frequency is read from ``/sys/devices/system/cpu/cpuN/cpufreq/scaling_cur_freq`` instead
+of ``psutil.cpu_freq(percpu=True)``: psutil returns one entry per cpufreq *policy* (shared by
+several CPUs on many AMD and ARM machines) and silently substitutes ``/proc/cpuinfo`` MHz, which in
+a virtual machine is the fixed nominal clock. Without cpufreq the series are reported unavailable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import psutil
+
+from perfdeck.collectors._common import is_virtual_machine, parse_cpu_list, read_text
+from perfdeck.model.collector import Collector
+from perfdeck.model.rates import RateTracker
+from perfdeck.model.series import Kind, Reading, SeriesSpec, Unavailable
+
+# The split of CPU time shown to users. They sum to 100 % of the interval.
+PARTS: tuple[str, ...] = ("user", "system", "iowait", "irq", "softirq", "steal", "idle")
+_PART_LABELS = {
+    "user": "user (incl. nice)",
+    "system": "system",
+    "iowait": "I/O wait",
+    "irq": "hard IRQ",
+    "softirq": "soft IRQ",
+    "steal": "steal",
+    "idle": "idle",
+}
+_PERCENT = (0.0, 100.0)
+_CPU_SYSFS = "sys/devices/system/cpu"
+
+# ARM "CPU implementer" codes from /proc/cpuinfo (arch/arm64/include/asm/cputype.h).
+_ARM_IMPLEMENTERS = {
+    "0x41": "ARM", "0x42": "Broadcom", "0x43": "Cavium", "0x48": "HiSilicon", "0x4e": "NVIDIA",
+    "0x50": "APM", "0x51": "Qualcomm", "0x61": "Apple", "0x6d": "Microsoft", "0xc0": "Ampere",
+}
+
+
+def split_times(times: Any) -> dict[str, float]:
+    """Seconds spent in each of ``PARTS`` from one psutil ``scputimes``.
+
+    ``nice`` is folded into ``user``: both are user-mode time, and showing nice separately would
+    add a line most people never need. ``guest`` and ``guest_nice`` are *not* added: the kernel
+    already counts guest time inside user and nice (as psutil's own totals assume), so adding
+    them would count it twice.
+    """
+    return {
+        "user": times.user + times.nice,
+        "system": times.system,
+        "iowait": times.iowait,
+        "irq": times.irq,
+        "softirq": times.softirq,
+        "steal": times.steal,
+        "idle": times.idle,
+    }
+
+
+def split_percentages(previous: Mapping[str, float], current: Mapping[str, float]
+                      ) -> dict[str, float] | None:
+    """Percent of the interval spent in each part, or None when no time elapsed or counters reset.
+
+    A single part going slightly backwards is a known kernel artefact (NO_HZ idle and iowait
+    accounting can step back a tick); it counts as 0 for that part, as psutil does. If the whole
+    counter went backwards (a reset) there is no valid interval and the result is None.
+    """
+    raw = {part: current[part] - previous[part] for part in PARTS}
+    if sum(raw.values()) <= 0:
+        return None
+    deltas = {part: max(delta, 0.0) for part, delta in raw.items()}
+    total = sum(deltas.values())
+    if total <= 0:
+        return None
+    return {part: 100.0 * delta / total for part, delta in deltas.items()}
+
+
+def _busy(percentages: Mapping[str, float]) -> float:
+    # iowait is idle time with I/O pending: the CPU could have run something else (psutil agrees).
+    return max(0.0, 100.0 - percentages["idle"] - percentages["iowait"])
+
+
+def _size_text(size: str) -> str:
+    """Kernel cache size ``48K`` / ``49152K`` -> ``48 KiB`` / ``48 MiB``."""
+    size = size.strip()
+    units = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    try:
+        value = int(size[:-1]) * units[size[-1].upper()] if size[-1:].upper() in units else int(size)
+    except ValueError:
+        return size
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if value >= factor and value % factor == 0:
+            return f"{value // factor} {unit}"
+    return f"{value} B"
+
+
+class CpuCollector(Collector):
+    """CPU utilisation split by kind, per-CPU frequency, load average, context switches, IRQs."""
+
+    family = "cpu"
+    title = "CPU"
+
+    def __init__(self, root: Path | str = Path("/")) -> None:
+        self.root = Path(root)
+        self._rates = RateTracker()
+        self._previous_total: dict[str, float] | None = None
+        self._previous_cpu: dict[int, dict[str, float]] = {}
+        self._cpus: tuple[int, ...] = ()
+        self._specs: Mapping[str, SeriesSpec] = MappingProxyType({})
+        self._freq_unavailable: Unavailable | None = None
+        self._virtual = False
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self._virtual = is_virtual_machine(self.root)
+        cpus = self._online_cpus(psutil.cpu_count(logical=True) or 1)
+        self._freq_unavailable = self._probe_frequency(cpus)
+        self._set_cpus(tuple(cpus))
+
+    def _probe_frequency(self, cpus: list[int]) -> Unavailable | None:
+        base = self.root / _CPU_SYSFS
+        if any((base / f"cpu{n}/cpufreq").is_dir() for n in cpus):
+            return None
+        where = "/sys/devices/system/cpu/cpuN/cpufreq is missing"
+        if self._virtual:
+            return Unavailable(
+                f"this virtual machine exposes no CPU frequency scaling ({where}), so the current "
+                "clock of each CPU cannot be read")
+        return Unavailable(
+            f"no cpufreq driver is loaded ({where}), so the current clock of each CPU cannot be read",
+            "load a cpufreq driver: `sudo modprobe acpi-cpufreq` (or enable intel_pstate/amd-pstate "
+            "in the BIOS and kernel command line)")
+
+    def _online_cpus(self, expected: int) -> list[int]:
+        text = read_text(self.root / _CPU_SYSFS / "online")
+        if text:
+            try:
+                return parse_cpu_list(text)
+            except ValueError:
+                pass
+        # No sysfs (a container without /sys): positions are the only numbering we have.
+        return list(range(expected))
+
+    def _set_cpus(self, cpus: tuple[int, ...]) -> None:
+        self._cpus = cpus
+        specs: dict[str, SeriesSpec] = {}
+
+        def add(spec: SeriesSpec) -> None:
+            specs[spec.id] = spec
+
+        add(SeriesSpec("cpu.util.total", "CPU busy, all CPUs", "%", group="cpu.util",
+                       value_range=_PERCENT))
+        for part in PARTS:
+            add(SeriesSpec(f"cpu.util.{part}", f"CPU {_PART_LABELS[part]}, all CPUs", "%",
+                           group="cpu.util.part", value_range=_PERCENT))
+        for n in cpus:
+            add(SeriesSpec(f"cpu.util.core{n}", f"CPU {n} busy", "%", group="cpu.util.core",
+                           value_range=_PERCENT))
+            for part in PARTS:
+                add(SeriesSpec(f"cpu.util.{part}.core{n}", f"CPU {n} {_PART_LABELS[part]}", "%",
+                               group=f"cpu.util.part.core{n}", value_range=_PERCENT))
+        for n in cpus:
+            add(SeriesSpec(f"cpu.freq.core{n}", f"CPU {n} clock", "MHz", group="cpu.freq.core"))
+        add(SeriesSpec("cpu.freq.avg", "Average clock of online CPUs", "MHz", group="cpu.freq"))
+        for minutes in (1, 5, 15):
+            add(SeriesSpec(f"cpu.load.{minutes}", f"Load average, {minutes} min", "", group="cpu.load"))
+        add(SeriesSpec("cpu.ctx_switches", "Context switches", "/s", Kind.RATE, group="cpu.events"))
+        add(SeriesSpec("cpu.interrupts", "Interrupts", "/s", Kind.RATE, group="cpu.events"))
+        self._specs = MappingProxyType(specs)
+
+    def specs(self) -> Mapping[str, SeriesSpec]:
+        return self._specs
+
+    # -- sampling ----------------------------------------------------------------------------
+
+    def read(self, now: float) -> Reading:
+        values: dict[str, float | None] = {}
+        unavailable: dict[str, Unavailable] = {}
+
+        # The aggregate line sums every *possible* CPU, so it stays monotonic across hotplug.
+        total = split_times(psutil.cpu_times(percpu=False))
+        shares = split_percentages(self._previous_total, total) if self._previous_total else None
+        self._previous_total = total
+        values["cpu.util.total"] = _busy(shares) if shares else None
+        for part in PARTS:
+            values[f"cpu.util.{part}"] = shares[part] if shares else None
+
+        per_cpu = psutil.cpu_times(percpu=True)
+        cpus = self._online_cpus(len(per_cpu))
+        if len(cpus) != len(per_cpu):
+            # A CPU went on- or offline between the two reads: positions cannot be mapped to
+            # CPU numbers this tick, so no per-CPU values and fresh baselines next tick.
+            self._previous_cpu = {}
+            cpus = list(self._cpus)
+            for n in cpus:
+                values[f"cpu.util.core{n}"] = None
+                for part in PARTS:
+                    values[f"cpu.util.{part}.core{n}"] = None
+        else:
+            if tuple(cpus) != self._cpus:
+                self._set_cpus(tuple(cpus))
+            current = {n: split_times(t) for n, t in zip(cpus, per_cpu, strict=True)}
+            for n, times in current.items():
+                previous = self._previous_cpu.get(n)
+                core_shares = split_percentages(previous, times) if previous else None
+                values[f"cpu.util.core{n}"] = _busy(core_shares) if core_shares else None
+                for part in PARTS:
+                    values[f"cpu.util.{part}.core{n}"] = core_shares[part] if core_shares else None
+            self._previous_cpu = current  # offline CPUs drop out, so they re-base when back
+
+        self._read_frequency(values, unavailable)
+
+        try:
+            load = os.getloadavg()
+        except OSError:
+            for minutes in (1, 5, 15):
+                unavailable[f"cpu.load.{minutes}"] = Unavailable("/proc/loadavg cannot be read")
+        else:
+            for minutes, value in zip((1, 5, 15), load, strict=True):
+                values[f"cpu.load.{minutes}"] = float(value)
+
+        stats = psutil.cpu_stats()
+        values["cpu.ctx_switches"] = self._rates.rate("ctx", stats.ctx_switches, now)
+        values["cpu.interrupts"] = self._rates.rate("intr", stats.interrupts, now)
+        return Reading(values=values, unavailable=unavailable)
+
+    def _read_frequency(self, values: dict[str, float | None],
+                        unavailable: dict[str, Unavailable]) -> None:
+        if self._freq_unavailable is not None:
+            for n in self._cpus:
+                unavailable[f"cpu.freq.core{n}"] = self._freq_unavailable
+            unavailable["cpu.freq.avg"] = self._freq_unavailable
+            return
+        base = self.root / _CPU_SYSFS
+        read_mhz: list[float] = []
+        for n in self._cpus:
+            khz = None
+            for name in ("scaling_cur_freq", "cpuinfo_cur_freq"):
+                text = read_text(base / f"cpu{n}/cpufreq/{name}")
+                if text and text.isdigit():
+                    khz = int(text)
+                    break
+            if khz is None:
+                unavailable[f"cpu.freq.core{n}"] = Unavailable(
+                    f"CPU {n} has no readable cpufreq/scaling_cur_freq")
+                continue
+            values[f"cpu.freq.core{n}"] = khz / 1000.0
+            read_mhz.append(khz / 1000.0)
+        if read_mhz:
+            values["cpu.freq.avg"] = sum(read_mhz) / len(read_mhz)
+        else:
+            unavailable["cpu.freq.avg"] = Unavailable("no online CPU reports its current clock")
+
+    # -- static facts --------------------------------------------------------------------------
+
+    def static_facts(self) -> Mapping[str, str]:
+        """Model, vendor, sockets, cores, threads and cache sizes, from /proc/cpuinfo and sysfs."""
+        facts: dict[str, str] = {}
+        cpuinfo = self._cpuinfo_fields()
+        model = cpuinfo.get("model name") or cpuinfo.get("Model") or cpuinfo.get("cpu model")
+        if model:
+            facts["model"] = model
+        vendor = cpuinfo.get("vendor_id")
+        if not vendor and "CPU implementer" in cpuinfo:
+            code = cpuinfo["CPU implementer"].lower()
+            vendor = _ARM_IMPLEMENTERS.get(code, f"implementer {code}")
+        if vendor:
+            facts["vendor"] = vendor
+
+        base = self.root / _CPU_SYSFS
+        present_text = read_text(base / "present")
+        online_text = read_text(base / "online")
+        try:
+            present = parse_cpu_list(present_text) if present_text else []
+            online = parse_cpu_list(online_text) if online_text else []
+        except ValueError:
+            present, online = [], []
+        packages: set[str] = set()
+        cores: set[tuple[str, str]] = set()
+        for n in online:
+            topology = base / f"cpu{n}/topology"
+            package = read_text(topology / "physical_package_id")
+            siblings = read_text(topology / "core_cpus_list") or read_text(topology / "thread_siblings_list")
+            if package is not None:
+                packages.add(package)
+                if siblings is not None:
+                    cores.add((package, siblings))
+        if packages:
+            facts["sockets"] = str(len(packages))
+        if cores:
+            facts["physical cores"] = str(len(cores)) + ("" if online == present else " (online CPUs only)")
+        if online:
+            facts["threads"] = (str(len(online)) if len(online) == len(present)
+                                else f"{len(online)} online of {len(present)}")
+        facts.update(self._cache_facts(online))
+        if self._virtual or is_virtual_machine(self.root):
+            facts["virtualised"] = "yes (the kernel runs under a hypervisor)"
+        return facts
+
+    def _cpuinfo_fields(self) -> dict[str, str]:
+        """Fields of the first processor block of /proc/cpuinfo (plus machine-wide ARM lines)."""
+        fields: dict[str, str] = {}
+        for line in (read_text(self.root / "proc/cpuinfo") or "").splitlines():
+            key, sep, value = line.partition(":")
+            key = key.strip()
+            if sep and key and key not in fields:
+                fields[key] = value.strip()
+        return fields
+
+    def _cache_facts(self, online: list[int]) -> dict[str, str]:
+        """``L1d cache: 48 KiB each, 2 instances`` from cpuN/cache/index*/ (as lscpu counts them)."""
+        base = self.root / _CPU_SYSFS
+        first = online[0] if online else 0
+        cache_dir = base / f"cpu{first}/cache"
+        try:
+            indexes = sorted(p.name for p in cache_dir.iterdir() if p.name.startswith("index"))
+        except OSError:
+            return {}
+        facts: dict[str, str] = {}
+        for index in indexes:
+            level = read_text(cache_dir / index / "level")
+            kind = read_text(cache_dir / index / "type")
+            size = read_text(cache_dir / index / "size")
+            if not (level and kind and size):
+                continue
+            suffix = {"Data": "d", "Instruction": "i"}.get(kind, "")
+            # One instance per distinct set of CPUs sharing it.
+            shared = {read_text(base / f"cpu{n}/cache/{index}/shared_cpu_list") for n in online}
+            shared.discard(None)
+            instances = len(shared) or 1
+            facts[f"L{level}{suffix} cache"] = (
+                f"{_size_text(size)} each, {instances} instance{'s' if instances != 1 else ''}")
+        return facts

@@ -1,0 +1,206 @@
+"""Disk throughput, IOPS and busy time per physical device, and usage per mounted filesystem.
+
+Which block devices count as *physical* (the rule, applied to ``/sys/block`` entries, which
+never include partitions, so partitions are skipped by construction):
+
+- kept: entries with a ``device`` link (real hardware: sd*, vd*, xvd*, mmcblk*, nvme*n*),
+  NVMe namespaces (``nvme0n1`` has no ``device`` link under native multipath), device-mapper
+  (``dm-*``: LVM, LUKS) and software RAID (``md*``), labelled with their dm name when known;
+- skipped: loop*, ram*, zram* (memory, not storage), eMMC boot/RPMB areas (``mmcblk0boot0``,
+  ``mmcblk0rpmb``), hidden NVMe multipath paths (``nvme0c0n1``, counted in ``nvme0n1``) and any
+  other entry without a ``device`` link (nbd, virtual devices).
+
+Stacked devices (an LVM volume on a disk) are both shown: each is real I/O at its own layer.
+
+Filesystems come from ``psutil.disk_partitions(all=False)``, which already drops pseudo and
+network filesystems (those marked ``nodev`` in /proc/filesystems: proc, tmpfs, overlay, nfs...).
+squashfs images (snaps) are skipped too: read-only and always 100 % full, they only add noise.
+A mount that vanishes between listing and ``statvfs`` is dropped; one we may not ``statvfs``
+(PermissionError) is reported unavailable with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+import psutil
+
+from perfdeck.collectors._common import InstanceIds, read_text
+from perfdeck.model.collector import Collector
+from perfdeck.model.rates import RateTracker
+from perfdeck.model.series import Kind, Reading, SeriesSpec, Unavailable
+
+_PERCENT = (0.0, 100.0)
+_SKIP_DEVICE = re.compile(r"^(loop\d+|ram\d+|zram\d+|mmcblk\d+(boot\d+|rpmb)|nvme\d+c\d+n\d+)$")
+_ALWAYS_DEVICE = re.compile(r"^(dm-\d+|md\d+|md_.+|nvme\d+n\d+)$")
+_SKIP_FSTYPES = frozenset({"squashfs"})
+
+
+def _classify(base: Path, name: str) -> str | None:
+    """The label of ``/sys/block/<name>`` if it is a physical device by the rule above, else None."""
+    if _SKIP_DEVICE.match(name):
+        return None
+    if not (_ALWAYS_DEVICE.match(name) or (base / name / "device").exists()):
+        return None
+    # /sys/block writes "/" in names as "!" (cciss!c0d0); /proc/diskstats keeps the "/".
+    stats_name = name.replace("!", "/")
+    dm_name = read_text(base / name / "dm/name")
+    return f"{stats_name} ({dm_name})" if dm_name else stats_name
+
+
+def physical_block_devices(root: Path, known: dict[str, str | None] | None = None
+                           ) -> dict[str, str] | None:
+    """Physical devices under ``root/sys/block``: diskstats name -> label. None if unreadable.
+
+    ``known`` caches the verdict per sysfs name (a name is only classified when it first appears,
+    which keeps a read to one directory listing); entries that disappeared are dropped from it.
+    """
+    base = root / "sys/block"
+    try:
+        entries = sorted(os.listdir(base))
+    except OSError:
+        return None
+    cache = known if known is not None else {}
+    for gone in set(cache) - set(entries):
+        del cache[gone]
+    devices: dict[str, str] = {}
+    for name in entries:
+        if name not in cache:
+            cache[name] = _classify(base, name)
+        label = cache[name]
+        if label is not None:
+            devices[name.replace("!", "/")] = label
+    return devices
+
+
+class DiskCollector(Collector):
+    """Per-device read/write bytes/s, IOPS and busy %, and per-filesystem usage."""
+
+    family = "disk"
+    title = "Disks"
+
+    def __init__(self, root: Path | str = Path("/")) -> None:
+        self.root = Path(root)
+        self._rates = RateTracker()
+        self._device_ids = InstanceIds()
+        self._mount_ids = InstanceIds()
+        self._devices: dict[str, str] = {}  # diskstats name -> label
+        self._classified: dict[str, str | None] = {}  # sysfs name -> label, or None if not physical
+        self._mounts: dict[str, str] = {}  # mount point -> "device, fstype"
+        self._specs: Mapping[str, SeriesSpec] = MappingProxyType({})
+
+    def specs(self) -> Mapping[str, SeriesSpec]:
+        return self._specs
+
+    def _rebuild_specs(self) -> None:
+        specs: dict[str, SeriesSpec] = {}
+        for name, label in self._devices.items():
+            dev = self._device_ids(name)
+            for spec in (
+                SeriesSpec(f"disk.read.{dev}", f"{label} read", "B/s", Kind.RATE, group="disk.read"),
+                SeriesSpec(f"disk.write.{dev}", f"{label} write", "B/s", Kind.RATE, group="disk.write"),
+                SeriesSpec(f"disk.read_iops.{dev}", f"{label} reads", "/s", Kind.RATE,
+                           group="disk.read_iops"),
+                SeriesSpec(f"disk.write_iops.{dev}", f"{label} writes", "/s", Kind.RATE,
+                           group="disk.write_iops"),
+                SeriesSpec(f"disk.busy.{dev}", f"{label} busy", "%", Kind.RATE, group="disk.busy",
+                           value_range=_PERCENT),
+            ):
+                specs[spec.id] = spec
+        for mount, detail in self._mounts.items():
+            mid = self._mount_ids(mount)
+            for spec in (
+                SeriesSpec(f"disk.fs_used_pct.{mid}", f"{mount} used ({detail})", "%",
+                           group="disk.fs_used_pct", value_range=_PERCENT),
+                SeriesSpec(f"disk.fs_used.{mid}", f"{mount} used", "B", group="disk.fs_used"),
+                SeriesSpec(f"disk.fs_total.{mid}", f"{mount} size", "B", group="disk.fs_total"),
+            ):
+                specs[spec.id] = spec
+        self._specs = MappingProxyType(specs)
+
+    def read(self, now: float) -> Reading:
+        values: dict[str, float | None] = {}
+        unavailable: dict[str, Unavailable] = {}
+        changed = self._read_devices(now, values, unavailable)
+        changed = self._read_filesystems(values, unavailable) or changed
+        if changed:
+            self._rebuild_specs()
+        return Reading(values=values, unavailable=unavailable)
+
+    def _read_devices(self, now: float, values: dict[str, float | None],
+                      unavailable: dict[str, Unavailable]) -> bool:
+        devices = physical_block_devices(self.root, self._classified)
+        if devices is None:
+            unavailable["disk.io"] = Unavailable(
+                "/sys/block cannot be read, so physical disks cannot be told apart from partitions",
+                "mount sysfs at /sys (in a container: run it with /sys visible)")
+            devices = {}
+        counters = psutil.disk_io_counters(perdisk=True, nowrap=True) or {}
+        devices = {name: label for name, label in devices.items() if name in counters}
+        changed = devices != self._devices
+        self._devices = devices
+        live_keys: set[str] = set()
+        for name in devices:
+            io = counters[name]
+            dev = self._device_ids(name)
+            for key, counter, scale in (
+                ("read", io.read_bytes, 1.0),
+                ("write", io.write_bytes, 1.0),
+                ("read_iops", io.read_count, 1.0),
+                ("write_iops", io.write_count, 1.0),
+                # busy_time is milliseconds the device had I/O in flight (io_ticks).
+                ("busy", io.busy_time, 100.0 / 1000.0),
+            ):
+                rate_key = f"{key}.{name}"
+                live_keys.add(rate_key)
+                rate = self._rates.rate(rate_key, counter, now)
+                if rate is not None:
+                    rate *= scale
+                    if key == "busy":
+                        # io_ticks advance in jiffies, so one interval can exceed wall time by a
+                        # tick; more than 100 % busy is not a real state.
+                        rate = min(rate, 100.0)
+                values[f"disk.{key}.{dev}"] = rate
+        self._rates.keep_only(live_keys)  # a removed USB disk re-bases if it comes back
+        return changed
+
+    def _read_filesystems(self, values: dict[str, float | None],
+                          unavailable: dict[str, Unavailable]) -> bool:
+        mounts: dict[str, str] = {}
+        for part in psutil.disk_partitions(all=False):
+            if part.fstype in _SKIP_FSTYPES:
+                continue
+            mounts[part.mountpoint] = f"{part.device}, {part.fstype}"  # a later overmount wins
+        present: dict[str, str] = {}
+        for mount, detail in mounts.items():
+            mid = self._mount_ids(mount)
+            try:
+                usage = psutil.disk_usage(mount)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # unmounted between listing and statvfs: simply gone
+            except PermissionError:
+                reason = Unavailable(f"permission denied when reading the usage of {mount}",
+                                     f"run PerfDeck as a user allowed to access {mount}")
+                present[mount] = detail
+                for metric in ("fs_used_pct", "fs_used", "fs_total"):
+                    unavailable[f"disk.{metric}.{mid}"] = reason
+                continue
+            except OSError as exc:  # a dead FUSE mount (ENOTCONN), an I/O error
+                reason = Unavailable(f"cannot read the usage of {mount}: {exc.strerror or exc}")
+                present[mount] = detail
+                for metric in ("fs_used_pct", "fs_used", "fs_total"):
+                    unavailable[f"disk.{metric}.{mid}"] = reason
+                continue
+            present[mount] = detail
+            # As df: the share of the space usable by ordinary users (root's reserve excluded).
+            usable = usage.used + usage.free
+            values[f"disk.fs_used_pct.{mid}"] = 100.0 * usage.used / usable if usable > 0 else None
+            values[f"disk.fs_used.{mid}"] = float(usage.used)
+            values[f"disk.fs_total.{mid}"] = float(usage.total)
+        changed = present != self._mounts
+        self._mounts = present
+        return changed

@@ -1,0 +1,125 @@
+"""Per-interface network throughput, packet, error and drop rates, and machine totals.
+
+Interfaces come and go while we run (VPN up, USB tethering, containers starting): each read
+lists what ``psutil.net_io_counters(pernic=True)`` reports now, new interfaces get series (so
+``specs()`` changes) whose rates start with None, and vanished ones lose their series and their
+rate state (a re-created interface re-bases instead of showing a bogus jump).
+
+``net.rx.total`` / ``net.tx.total`` add up the *physical* interfaces only: loopback never leaves
+the machine, and virtual interfaces (bridges, veth, tun, bond, VLAN...) carry traffic that is also
+counted on the physical interface beneath them, so including them would count it twice. When the
+machine has no physical interface at all (a container whose ``eth0`` is a veth), every interface
+except ``lo`` is added instead; the series label says which rule applies. The total is None for a
+tick in which any counted interface has no rate (its first read or a counter reset), because the
+sum would then be short by an unknown amount.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+import psutil
+
+from perfdeck.collectors._common import InstanceIds
+from perfdeck.model.collector import Collector
+from perfdeck.model.rates import RateTracker
+from perfdeck.model.series import Kind, Reading, SeriesSpec, Unavailable
+
+# (series metric, psutil field, unit, label)
+_METRICS: tuple[tuple[str, str, str, str], ...] = (
+    ("rx", "bytes_recv", "B/s", "received"),
+    ("tx", "bytes_sent", "B/s", "sent"),
+    ("rx_packets", "packets_recv", "pkt/s", "packets received"),
+    ("tx_packets", "packets_sent", "pkt/s", "packets sent"),
+    ("rx_errors", "errin", "/s", "receive errors"),
+    ("tx_errors", "errout", "/s", "send errors"),
+    ("rx_drops", "dropin", "/s", "received packets dropped"),
+    ("tx_drops", "dropout", "/s", "sent packets dropped"),
+)
+LOOPBACK = "lo"
+
+
+def is_virtual_interface(root: Path, name: str) -> bool:
+    """True when ``/sys/class/net/<name>`` resolves under ``/sys/devices/virtual`` (or is absent)."""
+    link = root / "sys/class/net" / name
+    try:
+        target = link.resolve(strict=True)
+    except OSError:
+        return name == LOOPBACK
+    return "/devices/virtual/" in target.as_posix() or name == LOOPBACK
+
+
+class NetworkCollector(Collector):
+    """Rates per network interface plus received/sent totals."""
+
+    family = "net"
+    title = "Network"
+
+    def __init__(self, root: Path | str = Path("/")) -> None:
+        self.root = Path(root)
+        self._rates = RateTracker()
+        self._ids = InstanceIds()
+        self._virtual: dict[str, bool] = {}  # interface -> is virtual, looked up once per name
+        self._interfaces: tuple[str, ...] = ()
+        self._counted: tuple[str, ...] = ()
+        self._physical_only = True
+        self._specs: Mapping[str, SeriesSpec] = MappingProxyType({})
+
+    def specs(self) -> Mapping[str, SeriesSpec]:
+        return self._specs
+
+    def _rebuild_specs(self) -> None:
+        specs: dict[str, SeriesSpec] = {}
+        for name in self._interfaces:
+            nic = self._ids(name)
+            for metric, _field, unit, label in _METRICS:
+                spec = SeriesSpec(f"net.{metric}.{nic}", f"{name} {label}", unit, Kind.RATE,
+                                  group=f"net.{metric}")
+                specs[spec.id] = spec
+        scope = ("physical interfaces (lo and virtual interfaces excluded)" if self._physical_only
+                 else "all interfaces except lo (no physical interface found)")
+        specs["net.rx.total"] = SeriesSpec("net.rx.total", f"Received, {scope}", "B/s", Kind.RATE,
+                                           group="net.total")
+        specs["net.tx.total"] = SeriesSpec("net.tx.total", f"Sent, {scope}", "B/s", Kind.RATE,
+                                           group="net.total")
+        self._specs = MappingProxyType(specs)
+
+    def _is_virtual(self, name: str) -> bool:
+        virtual = self._virtual.get(name)
+        if virtual is None:
+            virtual = self._virtual[name] = is_virtual_interface(self.root, name)
+        return virtual
+
+    def read(self, now: float) -> Reading:
+        values: dict[str, float | None] = {}
+        counters = psutil.net_io_counters(pernic=True, nowrap=True) or {}
+        interfaces = tuple(sorted(counters))
+        if interfaces != self._interfaces:
+            self._virtual = {n: v for n, v in self._virtual.items() if n in counters}
+            physical = tuple(n for n in interfaces if not self._is_virtual(n))
+            self._physical_only = bool(physical)
+            self._counted = physical or tuple(n for n in interfaces if n != LOOPBACK)
+            self._interfaces = interfaces
+            self._rates.keep_only({f"{m}.{n}" for n in interfaces for m, *_ in _METRICS})
+            self._rebuild_specs()
+
+        totals: dict[str, float | None] = {"rx": 0.0, "tx": 0.0}
+        for name in interfaces:
+            io = counters[name]
+            nic = self._ids(name)
+            for metric, field, _unit, _label in _METRICS:
+                rate = self._rates.rate(f"{metric}.{name}", getattr(io, field), now)
+                values[f"net.{metric}.{nic}"] = rate
+                if metric in totals and name in self._counted:
+                    so_far = totals[metric]
+                    totals[metric] = None if so_far is None or rate is None else so_far + rate
+        unavailable: dict[str, Unavailable] = {}
+        for metric, total in totals.items():
+            if self._counted:
+                values[f"net.{metric}.total"] = total
+            else:
+                unavailable[f"net.{metric}.total"] = Unavailable(
+                    "this machine has no network interface other than loopback (lo)")
+        return Reading(values=values, unavailable=unavailable)

@@ -1,0 +1,119 @@
+"""Sensor collector: temperatures/fans/battery on doubles, the unavailable reason on fake /sys
+trees, and what this machine really exposes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psutil
+import pytest
+from psutil_fakes import Script, sbattery, sfan, shwtemp, write
+
+from perfdeck.collectors.sensors import SensorCollector, explain_missing_sensors
+from perfdeck.model.series import CollectorUnavailableError
+
+
+def _install(monkeypatch: pytest.MonkeyPatch, temps: dict, fans: dict, battery: object) -> None:
+    monkeypatch.setattr(psutil, "sensors_temperatures", Script([temps]), raising=False)
+    monkeypatch.setattr(psutil, "sensors_fans", Script([fans]), raising=False)
+    monkeypatch.setattr(psutil, "sensors_battery", Script([battery]), raising=False)
+
+
+def test_temperatures_fans_battery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _install(
+        monkeypatch,
+        temps={
+            # psutil merges two coretemp chips (two sockets) into one list: labels repeat.
+            "coretemp": [shwtemp("Package id 0", 48.0, 80.0, 100.0), shwtemp("Core 0", 45.0, 80.0, 100.0),
+                         shwtemp("Package id 1", 51.0, 80.0, 100.0), shwtemp("Core 0", 50.0, 80.0, 100.0)],
+            "nvme": [shwtemp("Composite", 38.85, 84.85, 84.85)],
+            "acpitz": [shwtemp("", 27.8, None, None)],
+        },
+        fans={"thinkpad": [sfan("", 2400)]},
+        battery=sbattery(87.5, 7200, False),
+    )
+    collector = SensorCollector(root=tmp_path)
+    collector.open()
+    reading = collector.read(0.0)
+    values = reading.values
+    assert values["sensors.temp.coretemp_Core_0"] == 45.0
+    assert values["sensors.temp.coretemp_Core_0_2"] == 50.0  # second socket keeps its own series
+    assert values["sensors.temp.coretemp_Package_id_1"] == 51.0
+    assert values["sensors.temp.nvme_Composite"] == pytest.approx(38.85)
+    assert values["sensors.temp.acpitz_temp1"] == pytest.approx(27.8)
+    assert values["sensors.fan.thinkpad_fan1"] == 2400
+    assert values["sensors.battery.percent"] == 87.5
+    specs = collector.specs()
+    assert set(values) == set(specs)
+    assert specs["sensors.temp.nvme_Composite"].unit == "°C"
+    assert specs["sensors.fan.thinkpad_fan1"].unit == "RPM"
+    assert specs["sensors.battery.percent"].value_range == (0, 100)
+    assert {s.id for s in specs.values() if s.group == "sensors.temp"} == {
+        sid for sid in values if sid.startswith("sensors.temp.")}
+
+
+def test_a_missing_sensor_kind_is_fine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A desktop: temperatures, no fan readings, no battery; psutil without sensors_fans at all."""
+    _install(monkeypatch, temps={"k10temp": [shwtemp("Tctl", 61.0, None, None)]}, fans={}, battery=None)
+    monkeypatch.delattr(psutil, "sensors_fans")
+    collector = SensorCollector(root=tmp_path)
+    collector.open()
+    reading = collector.read(0.0)
+    assert reading.values == {"sensors.temp.k10temp_Tctl": 61.0}
+    assert not reading.unavailable
+
+
+def test_sensor_vanishing_drops_its_series(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(psutil, "sensors_temperatures", Script([
+        {"nvme": [shwtemp("Composite", 40.0, None, None)], "k10temp": [shwtemp("Tctl", 60.0, None, None)]},
+        {"k10temp": [shwtemp("Tctl", 61.0, None, None)]}]))
+    monkeypatch.setattr(psutil, "sensors_fans", Script([{}]))
+    monkeypatch.setattr(psutil, "sensors_battery", Script([None]))
+    collector = SensorCollector(root=tmp_path)
+    collector.read(0.0)
+    assert "sensors.temp.nvme_Composite" in collector.specs()
+    reading = collector.read(1.0)
+    assert "sensors.temp.nvme_Composite" not in collector.specs()
+    assert reading.values == {"sensors.temp.k10temp_Tctl": 61.0}
+
+
+def test_no_sensors_bare_metal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _install(monkeypatch, temps={}, fans={}, battery=None)
+    write(tmp_path / "proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu tsc\n")
+    (tmp_path / "sys/class/hwmon/hwmon0").mkdir(parents=True)  # a chip with no inputs (e.g. ACPI)
+    write(tmp_path / "sys/class/power_supply/AC/type", "Mains")
+    with pytest.raises(CollectorUnavailableError) as caught:
+        SensorCollector(root=tmp_path).open()
+    unavailable = caught.value.unavailable
+    assert unavailable.reason.startswith("no temperature, fan or battery sensors are exposed")
+    assert "report no temperature or fan input" in unavailable.reason
+    assert "/sys/class/thermal has no thermal zone" in unavailable.reason
+    assert "no battery" in unavailable.reason
+    assert "sensors-detect" in unavailable.fix
+
+
+def test_no_sensors_virtual_machine(tmp_path: Path) -> None:
+    write(tmp_path / "proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu tsc hypervisor\n")
+    unavailable = explain_missing_sensors(tmp_path)
+    assert "/sys/class/hwmon does not exist" in unavailable.reason
+    assert "virtual machine" in unavailable.reason
+    assert unavailable.fix == ""  # nothing a guest can do
+
+
+def test_real_machine_sensors() -> None:
+    temps = psutil.sensors_temperatures()
+    fans = psutil.sensors_fans()
+    battery = psutil.sensors_battery()
+    collector = SensorCollector()
+    if not any(temps.values()) and not any(fans.values()) and battery is None:
+        with pytest.raises(CollectorUnavailableError) as caught:
+            collector.open()
+        reason = caught.value.unavailable.reason
+        assert reason.startswith("no temperature, fan or battery sensors are exposed by this machine")
+        if not Path("/sys/class/hwmon").exists():
+            assert "/sys/class/hwmon does not exist" in reason
+    else:
+        collector.open()
+        reading = collector.read(0.0)
+        assert reading.values
+        assert set(reading.values) == set(collector.specs())

@@ -1,0 +1,137 @@
+"""History: numpy rings on a shared timeline, fixed memory, copies out."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from perfdeck.model.history import (
+    DEFAULT_HISTORY_SECONDS,
+    MAX_HISTORY_SECONDS,
+    History,
+    capacity_for,
+)
+from perfdeck.model.series import SeriesSpec, Snapshot
+
+
+def _fill(history: History, count: int, start: int = 0) -> None:
+    for t in range(start, start + count):
+        history.append(float(t), {"a": float(t * 10), "b": None})
+
+
+def test_wrap_around_keeps_order_and_count() -> None:
+    history = History(5)
+    _fill(history, 3)
+    assert len(history) == 3
+    times, values = history.window(["a"])
+    assert times.tolist() == [0, 1, 2]
+    _fill(history, 9, start=3)  # 12 samples into 5 slots: wrapped twice
+    assert len(history) == 5
+    times, values = history.window(["a", "b"])
+    assert times.tolist() == [7, 8, 9, 10, 11]
+    assert values["a"].tolist() == [70, 80, 90, 100, 110]
+    assert np.isnan(values["b"]).all()  # None is stored as NaN, never 0
+    assert history.latest("a") == 110
+    assert history.latest("b") is None
+    assert history.latest_time() == 11
+
+
+def test_memory_fixed_once_full() -> None:
+    history = History(100)
+    _fill(history, 100)
+    full = history.nbytes
+    assert full == 3 * 100 * 8  # timestamps + two float64 series
+    _fill(history, 1000, start=100)
+    assert history.nbytes == full
+
+
+def test_window_returns_copies() -> None:
+    history = History(8)
+    _fill(history, 4)
+    times, values = history.window(["a"])
+    times[:] = -1
+    values["a"][:] = -1
+    again_times, again = history.window(["a"])
+    assert again_times.tolist() == [0, 1, 2, 3]
+    assert again["a"].tolist() == [0, 10, 20, 30]
+
+
+def test_series_appearing_mid_stream_is_padded_with_nan() -> None:
+    history = History(6)
+    history.append(0.0, {"cpu": 1.0})
+    history.append(1.0, {"cpu": 2.0})
+    history.append(2.0, {"cpu": 3.0, "net.rx.wlan0": 500.0}, {"net.rx.wlan0": SeriesSpec(
+        "net.rx.wlan0", "wlan0 received", "B/s")})
+    history.append(3.0, {"cpu": 4.0})  # wlan0 missing this tick
+    _, values = history.window(["net.rx.wlan0", "never.seen"])
+    new = values["net.rx.wlan0"]
+    assert math.isnan(new[0]) and math.isnan(new[1]) and new[2] == 500 and math.isnan(new[3])
+    assert np.isnan(values["never.seen"]).all() and len(values["never.seen"]) == 4
+    assert "net.rx.wlan0" in history.specs
+
+
+def test_series_appearing_after_wrap_has_no_stale_data() -> None:
+    history = History(3)
+    _fill(history, 5)
+    history.append(5.0, {"late": 1.0})
+    _, values = history.window(["late"])
+    assert np.isnan(values["late"][:2]).all() and values["late"][2] == 1.0
+
+
+def test_window_seconds_end_and_range() -> None:
+    history = History(100)
+    _fill(history, 50)
+    times, values = history.window(["a"], seconds=5)
+    assert times.tolist() == [44, 45, 46, 47, 48, 49]
+    times, _ = history.window(["a"], seconds=2, end=20)
+    assert times.tolist() == [18, 19, 20]
+    times, values = history.range(["a"], 10, 12)
+    assert times.tolist() == [10, 11, 12]
+    assert values["a"].tolist() == [100, 110, 120]
+
+
+def test_empty_history() -> None:
+    history = History(4)
+    times, values = history.window(["a"])
+    assert len(times) == 0 and len(values["a"]) == 0
+    assert history.latest("a") is None and history.latest_time() is None
+
+
+def test_append_snapshot() -> None:
+    history = History(4)
+    spec = SeriesSpec("mem.used", "Used", "B")
+    history.append_snapshot(Snapshot(timestamp=5.0, monotonic=1.0, values={"mem.used": 7.0},
+                                     specs={"mem.used": spec}))
+    assert history.latest("mem.used") == 7.0
+    assert history.specs["mem.used"] is spec
+
+
+def test_capacity_for() -> None:
+    assert DEFAULT_HISTORY_SECONDS == 3600
+    assert capacity_for(DEFAULT_HISTORY_SECONDS, 1.0) == 3601  # one hour at 1 s, both ends included
+    assert capacity_for(48 * 3600, 1.0) == capacity_for(MAX_HISTORY_SECONDS, 1.0) == 86_401
+    assert capacity_for(60, 0.5) == 121
+    assert capacity_for(0.1, 10) == 2  # never fewer than two samples
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="sampling interval"):
+            capacity_for(3600, bad)
+
+
+def test_capacity_below_two_rejected() -> None:
+    with pytest.raises(ValueError):
+        History(1)
+
+
+def test_float32_history_halves_memory_and_keeps_nan_gaps() -> None:
+    wide, narrow = History(100), History(100, dtype=np.float32)
+    for t in range(150):
+        values = {"a": float(t), "b": None if t % 2 else 1.5}
+        wide.append(float(t), values)
+        narrow.append(float(t), values)
+    assert narrow.nbytes - narrow._times.nbytes == (wide.nbytes - wide._times.nbytes) // 2
+    _, got = narrow.window(["a", "b", "missing"])
+    assert got["a"].dtype == np.float32 and got["a"][-1] == 149.0
+    assert np.isnan(got["b"][-1]) and got["b"][-2] == 1.5
+    assert got["missing"].dtype == np.float32 and np.isnan(got["missing"]).all()
