@@ -1,0 +1,390 @@
+"""Hardware and software counters through perf_event_open: IPC, GHz, cache/TLB/branch misses, faults.
+
+Two modes, the best one available is chosen at ``open``:
+
+``system-wide``
+    one group set per online CPU (pid=-1, cpu=N), kernel + user. Needs perf_event_paranoid <= 0,
+    CAP_PERFMON or root. Series ``perf.<metric>.total`` and ``perf.<metric>.cpuN``.
+``process``
+    only when a target pid is given and system-wide is refused: every thread of that process
+    (``perfdeck.perf.process.ProcessCounters``), user space only when unprivileged. Series
+    ``perf.<metric>.total``.
+
+Events the machine lacks (every hardware event in a VM without a virtual PMU) are reported as
+unavailable with the kernel's reason, never as 0. Each tick costs one read() per group per CPU.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+
+from perfdeck.model.collector import Collector
+from perfdeck.model.series import CollectorUnavailableError, Kind, Reading, SeriesSpec, Unavailable
+from perfdeck.perf import derived
+from perfdeck.perf.abi import PerfOpenError, errno_message
+from perfdeck.perf.counters import (
+    CounterSet,
+    DeltaTracker,
+    EventSpec,
+    counter_budget,
+    cpu_vendor,
+    ensure_fd_budget,
+    split_into_groups,
+)
+from perfdeck.perf.events import (
+    CATALOGUE,
+    SOFTWARE,
+    CatalogEvent,
+    CorePmu,
+    core_pmus,
+    known_quirk,
+    specs_for_cpu,
+    specs_for_thread,
+    try_open,
+)
+from perfdeck.perf.process import ProcessCounters
+
+log = logging.getLogger(__name__)
+
+MODE_SYSTEM = "system-wide"
+MODE_PROCESS = "process"
+
+PRIVILEGE_FIX = ("sudo sysctl kernel.perf_event_paranoid=0 (or -1), or grant CAP_PERFMON "
+                 "(Linux >= 5.8); your own processes can still be counted per process, user space only")
+VM_FIX = ("give the guest a virtual PMU (QEMU/KVM: -cpu host with pmu=on; libvirt: <pmu state='on'/>; "
+          "VMware: 'Virtualize CPU performance counters'; cloud: a bare-metal or PMU-enabled instance), "
+          "or run on bare metal")
+MULTIPLEX = "multiplex_pct"
+
+
+def _virtual_machine_evidence(root: Path) -> str | None:
+    """A short description of why this looks like a VM, or None (uses the environment probe)."""
+    try:
+        from perfdeck.perf.system import detect_virtualization
+
+        virt = detect_virtualization(root)
+    except Exception:  # the probe is optional here: fall back to the cpuinfo flag
+        log.debug("virtualization probe failed", exc_info=True)
+        try:
+            flags = (root / "proc/cpuinfo").read_text()
+        except OSError:
+            return None
+        return "the 'hypervisor' flag in /proc/cpuinfo" if " hypervisor" in flags else None
+    if virt.vm is None:
+        return None
+    return f"{virt.vm}, from " + "; ".join(virt.vm_evidence)
+
+
+def _paranoid(root: Path) -> str:
+    try:
+        return (root / "proc/sys/kernel/perf_event_paranoid").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+class PerfCollector(Collector):
+    """Family ``perf``: counters per CPU (system-wide) or for one process.
+
+    ``target_pid`` enables the per-process fallback when system-wide counting is refused.
+    ``mode`` says which mode is in use after ``open``.
+    """
+
+    family = "perf"
+    title = "Hardware counters"
+
+    def __init__(self, root: Path = Path("/"), target_pid: int | None = None,
+                 events: Sequence[CatalogEvent] = CATALOGUE) -> None:
+        self.root = Path(root)
+        self.target_pid = target_pid
+        self.catalogue = tuple(events)
+        self.mode: str | None = None
+        self.pmus: list[CorePmu] = []
+        self.event_unavailable: dict[str, Unavailable] = {}
+        self._sets: list[CounterSet] = []
+        self._process: ProcessCounters | None = None
+        self._tracker = DeltaTracker()
+        self._specs: Mapping[str, SeriesSpec] = MappingProxyType({})
+        self._metric_unavailable: dict[str, Unavailable] = {}
+        # Precomputed at each spec rebuild so a tick only does arithmetic on what can be counted.
+        self._live_metrics: tuple[derived.Metric, ...] = ()
+        self._series_unavailable: dict[str, Unavailable] = {}
+        self._facts: dict[str, str] = {}
+        self._cpus: tuple[int, ...] = ()
+
+    # --- opening ------------------------------------------------------------------------------
+    def _probe_hardware(self) -> list[CatalogEvent]:
+        """Try each hardware/cache event on this thread once; keep the ones that open.
+
+        The probe uses user-space-only counting on the calling thread, which every user may do,
+        so a failure here means the CPU/VM lacks the event, not a permission problem.
+        """
+        vendor = cpu_vendor(self.root)
+        vm = _virtual_machine_evidence(self.root) if not self.pmus else None
+        supported: list[CatalogEvent] = []
+        for event in self.catalogue:
+            if event.kind == SOFTWARE:
+                supported.append(event)
+                continue
+            specs = specs_for_thread(self.pmus, [event])
+            errors = [e for e in (try_open(s) for s in specs) if e is not None]
+            if len(errors) < len(specs):  # opens on at least one core PMU
+                supported.append(event)
+                continue
+            err = errors[0]
+            if not self.pmus and err.errno == errno.ENOENT:
+                if vm:
+                    reason = (f"no hardware PMU: this is a virtual machine ({vm}); "
+                              "perf_event_open gives ENOENT")
+                    self.event_unavailable[event.name] = Unavailable(reason, VM_FIX)
+                else:
+                    reason = ("no core PMU under /sys/bus/event_source/devices: the kernel has no "
+                              "counter driver for this CPU (perf_event_open gives ENOENT)")
+                    self.event_unavailable[event.name] = Unavailable(reason)
+            elif err.errno == errno.ENOENT:
+                quirk = known_quirk(event.name, vendor)
+                reason = f"{event.name} is not supported by this CPU"
+                reason += f": {quirk}" if quirk else " (ENOENT)"
+                self.event_unavailable[event.name] = Unavailable(reason)
+            else:
+                fix = PRIVILEGE_FIX if err.errno in (errno.EACCES, errno.EPERM) else ""
+                self.event_unavailable[event.name] = Unavailable(errno_message(err.errno, event.name), fix)
+        return supported
+
+    def _build_sets(self, events: list[CatalogEvent], per_group: int) -> list[CounterSet]:
+        """One CounterSet per core-PMU CPU class (one on non-hybrid machines)."""
+        classes: list[tuple[Sequence[int] | None, list[EventSpec]]] = []
+        hybrid = [p for p in self.pmus if p.extended_type and p.cpus]
+        if hybrid:
+            for pmu in hybrid:
+                assert pmu.cpus is not None
+                classes.append((pmu.cpus, specs_for_cpu(pmu.cpus[0], [pmu], events)))
+        else:
+            classes.append((None, specs_for_cpu(0, self.pmus, events)))
+        return [CounterSet(split_into_groups(specs, per_group), root=self.root, cpus=cpus)
+                for cpus, specs in classes]
+
+    def open(self) -> None:
+        self.close()
+        self.event_unavailable = {}
+        try:
+            self.pmus = core_pmus(self.root)
+        except Exception:  # unreadable sysfs: behave as if there were no core PMU
+            log.debug("core PMU discovery failed", exc_info=True)
+            self.pmus = []
+        budget = counter_budget(self.root)
+        events = self._probe_hardware()
+        sets = self._build_sets(events, budget.per_group)
+        refused = self._open_system_wide(sets)
+        if refused is None:
+            self.mode = MODE_SYSTEM
+            self._sets = sets
+            self._cpus = tuple(sorted({c for s in sets for c in s.cpus}))
+        else:
+            for counter_set in sets:
+                counter_set.close()
+            if self.target_pid is None:
+                if refused.errno not in (errno.EACCES, errno.EPERM):
+                    raise CollectorUnavailableError(Unavailable(
+                        f"system-wide counters could not be opened: {refused}"))
+                paranoid = _paranoid(self.root)
+                raise CollectorUnavailableError(Unavailable(
+                    f"system-wide counters are not permitted (perf_event_paranoid is {paranoid}, "
+                    f"{refused.errno_name})", PRIVILEGE_FIX))
+            self._process = ProcessCounters(self.target_pid, events=events, root=self.root,
+                                            pmus=self.pmus, per_group=budget.per_group)
+            try:
+                self._process.open()
+            except PerfOpenError as exc:
+                self._process = None
+                raise CollectorUnavailableError(Unavailable(str(exc), PRIVILEGE_FIX)) from exc
+            self.mode = MODE_PROCESS
+            for name, why in self._process.unavailable_events().items():
+                self.event_unavailable.setdefault(name, Unavailable(why))
+        self._facts = {
+            "mode": self._mode_text(),
+            "core PMU": ", ".join(p.label + f" [{p.name}, type {p.type}]" for p in self.pmus) or "none",
+            "counters per group": f"{budget.per_group} ({budget.reason})",
+            "perf_event_paranoid": _paranoid(self.root),
+        }
+        self._build_specs()
+
+    def _open_system_wide(self, sets: list[CounterSet]) -> PerfOpenError | None:
+        """Open every set; return the error if the kernel refuses system-wide counting outright."""
+        needed = sum(len(g) for s in sets for g in s.group_specs) * max(1, len(self._online()))
+        fds = ensure_fd_budget(needed)
+        if not fds.ok:
+            self._shrink_to(sets, fds.available, fds.message)
+        for counter_set in sets:
+            counter_set.open()
+        opened = any(s.groups for s in sets)
+        errors = [e for s in sets for per_cpu in s.errors.values() for e in per_cpu.values()]
+        if not opened:
+            refusal = next((e for e in errors if e.errno in (errno.EACCES, errno.EPERM, errno.ENOSYS)), None)
+            if refusal is not None:
+                return refusal
+            if errors:
+                return errors[0]
+            return PerfOpenError(errno.ENODEV, "no online CPU to count on")
+        # Events that opened on no CPU at all are unavailable, with the kernel's reason.
+        opened_names = {e.name for s in sets for g in s.groups.values() for e in g.events}
+        for counter_set in sets:
+            for per_cpu in counter_set.errors.values():
+                for name, err in per_cpu.items():
+                    if name not in opened_names and name not in self.event_unavailable:
+                        self.event_unavailable[name] = Unavailable(str(err))
+        for counter_set in sets:
+            counter_set.enable()
+        return None
+
+    def _shrink_to(self, sets: list[CounterSet], available_fds: int, message: str) -> None:
+        """Drop hardware groups (last first) until the fds fit; the dropped events say why."""
+        ncpu = max(1, len(self._online()))
+        while sum(len(g) for s in sets for g in s.group_specs) * ncpu > available_fds:
+            victim = next((s for s in reversed(sets) if s.group_specs
+                           and any(not e.is_software for e in s.group_specs[-1])), None)
+            if victim is None:
+                break
+            for event in victim.group_specs.pop():
+                self.event_unavailable[event.name] = Unavailable(message)
+
+    def _online(self) -> tuple[int, ...]:
+        from perfdeck.perf.counters import online_cpus
+
+        return online_cpus(self.root)
+
+    def _mode_text(self) -> str:
+        if self.mode == MODE_SYSTEM:
+            return "system-wide, every CPU, user + kernel"
+        if self.mode == MODE_PROCESS and self._process is not None:
+            scope = "user space only" if self._process.exclude_kernel else "user + kernel"
+            return f"process {self.target_pid}, all threads, {scope}"
+        return "not counting"
+
+    # --- specs --------------------------------------------------------------------------------
+    def _opened_events(self) -> set[str]:
+        if self._process is not None:
+            return self._process.opened_events
+        return {e.name for s in self._sets for g in s.groups.values() for e in g.events}
+
+    def _build_specs(self) -> None:
+        specs: dict[str, SeriesSpec] = {}
+        instances = ["total"] + ([f"cpu{c}" for c in self._cpus] if self.mode == MODE_SYSTEM else [])
+        for metric in derived.METRICS:
+            kind = Kind.RATE if metric.is_rate else Kind.GAUGE
+            for inst in instances:
+                where = "all CPUs" if inst == "total" else f"CPU {inst[3:]}"
+                if self.mode == MODE_PROCESS:
+                    where = f"process {self.target_pid}"
+                group = f"perf.{metric.name}" if inst == "total" else f"perf.{metric.name}.cpu"
+                sid = f"perf.{metric.name}.{inst}"
+                specs[sid] = SeriesSpec(sid, f"{metric.label}, {where}", metric.unit, kind, group,
+                                        metric.value_range)
+        for inst in instances:
+            where = "all CPUs" if inst == "total" else f"CPU {inst[3:]}"
+            group = f"perf.{MULTIPLEX}" if inst == "total" else f"perf.{MULTIPLEX}.cpu"
+            sid = f"perf.{MULTIPLEX}.{inst}"
+            specs[sid] = SeriesSpec(sid, f"Hardware counters running, % of enabled time, {where}", "%",
+                                    Kind.GAUGE, group, (0.0, 100.0))
+        self._specs = MappingProxyType(specs)
+        self._metric_unavailable = self._unavailable_metrics()
+        self._live_metrics = tuple(m for m in derived.METRICS if m.name not in self._metric_unavailable)
+        self._series_unavailable = {sid: self._metric_unavailable[sid.split(".")[1]] for sid in specs
+                                    if sid.split(".")[1] in self._metric_unavailable}
+
+    def _unavailable_metrics(self) -> dict[str, Unavailable]:
+        opened = self._opened_events()
+        out: dict[str, Unavailable] = {}
+        for metric in derived.METRICS:
+            missing = derived.missing_inputs(metric, opened)
+            if missing:
+                first = missing[0]
+                why = self.event_unavailable.get(first, Unavailable(f"{first} is not counted"))
+                out[metric.name] = Unavailable(f"{why.reason} (needs {', '.join(missing)})", why.fix)
+        has_hardware = any(not e.is_software for s in self._sets for g in s.groups.values() for e in g.events)
+        if self._process is not None:
+            has_hardware = any(not e.is_software for gs in self._process.groups.values() for g in gs
+                               for e in g.events)
+        if not has_hardware:
+            hw_reason = next((u for n, u in self.event_unavailable.items() if n == "cycles"),
+                             Unavailable("no hardware event is counted"))
+            out[MULTIPLEX] = Unavailable(f"no hardware counters to multiplex: {hw_reason.reason}",
+                                         hw_reason.fix)
+        return out
+
+    def specs(self) -> Mapping[str, SeriesSpec]:
+        return self._specs
+
+    # --- reading ------------------------------------------------------------------------------
+    def read(self, now: float) -> Reading:
+        if self._process is not None:
+            return self._read_process()
+        if any(s.rescan_needed() for s in self._sets):
+            for counter_set in self._sets:
+                counter_set.rescan()
+            self._tracker.clear()
+            self._cpus = tuple(sorted({c for s in self._sets for c in s.cpus}))
+            self._build_specs()
+        per_cpu: dict[int, dict[str, float | None]] = {}
+        seconds: dict[int, float] = {}
+        ratios: dict[int, list[float]] = {}
+        for set_index, counter_set in enumerate(self._sets):
+            for (group_index, cpu), sample in counter_set.read().items():
+                delta = self._tracker.update((set_index, group_index, cpu), sample)
+                if delta is None:
+                    continue
+                per_cpu.setdefault(cpu, {}).update(delta.values)
+                # time_enabled of a system-wide event is exactly the counted wall interval.
+                seconds[cpu] = max(seconds.get(cpu, 0.0), delta.enabled_ns / 1e9)
+                group = counter_set.groups[(group_index, cpu)]
+                if delta.ratio is not None and any(not e.is_software for e in group.events):
+                    ratios.setdefault(cpu, []).append(delta.ratio)
+        values: dict[str, float | None] = {}
+        for cpu in self._cpus:
+            cpu_values = per_cpu.get(cpu)
+            metrics = (derived.derive(cpu_values, seconds.get(cpu), seconds.get(cpu), self._live_metrics)
+                       if cpu_values else {})
+            for metric in self._live_metrics:
+                values[f"perf.{metric.name}.cpu{cpu}"] = metrics.get(metric.name)
+            cpu_ratios = ratios.get(cpu)
+            values[f"perf.{MULTIPLEX}.cpu{cpu}"] = min(cpu_ratios) * 100 if cpu_ratios else None
+        if per_cpu and len(per_cpu) == len(self._cpus):
+            total = derived.sum_values(per_cpu.values())
+            interval = sum(seconds.values()) / len(seconds)
+            metrics = derived.derive(total, interval, interval * len(per_cpu), self._live_metrics)
+        else:
+            metrics = {}
+        for metric in self._live_metrics:
+            values[f"perf.{metric.name}.total"] = metrics.get(metric.name)
+        all_ratios = [r for rs in ratios.values() for r in rs]
+        values[f"perf.{MULTIPLEX}.total"] = min(all_ratios) * 100 if all_ratios else None
+        return self._reading(values)
+
+    def _read_process(self) -> Reading:
+        assert self._process is not None
+        sample = self._process.read()
+        values: dict[str, float | None] = {f"perf.{k}.total": v for k, v in sample.metrics.items()}
+        ratio = sample.counted_ratio
+        values[f"perf.{MULTIPLEX}.total"] = None if ratio is None else ratio * 100
+        return self._reading(values)
+
+    def _reading(self, values: dict[str, float | None]) -> Reading:
+        """Values of the series that can be counted; the others listed with their reason, never 0."""
+        for sid in self._series_unavailable:
+            values.pop(sid, None)
+        return Reading(values=values, unavailable=self._series_unavailable)
+
+    def static_facts(self) -> Mapping[str, str]:
+        return dict(self._facts)
+
+    def close(self) -> None:
+        for counter_set in self._sets:
+            counter_set.close()
+        self._sets = []
+        if self._process is not None:
+            self._process.close()
+            self._process = None
+        self._tracker.clear()

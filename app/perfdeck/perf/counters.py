@@ -1,0 +1,509 @@
+"""Generic counter groups on top of the ABI: open, enable, read, scale, size, budget, hotplug.
+
+Used by the core-counter collector (``perfdeck.collectors.perfcounters``) and by the uncore /
+DRAM-bandwidth code. Everything here counts; nothing samples.
+
+Vocabulary:
+- an ``EventSpec`` is what to count (type + config words), independent of where;
+- a ``CounterGroup`` is a set of events opened together on one (pid, cpu), read with ONE read();
+- a ``CounterSet`` is several groups on every online CPU (system-wide mode);
+- ``scale_delta`` turns two cumulative samples into multiplexing-corrected deltas.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from perfdeck.perf import abi
+from perfdeck.perf.abi import PerfEventAttr, PerfOpenError
+
+U64 = 1 << 64
+
+# Types whose events run on the core PMU's general-purpose counters and can therefore multiplex.
+_CORE_PMU_TYPES = (abi.PERF_TYPE_HARDWARE, abi.PERF_TYPE_HW_CACHE, abi.PERF_TYPE_RAW)
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    """One event to count. ``pmu`` is the PMU name for display and for grouping ("" = generic)."""
+
+    name: str
+    type: int
+    config: int
+    config1: int = 0
+    config2: int = 0
+    pmu: str = ""
+
+    @property
+    def is_software(self) -> bool:
+        return self.type == abi.PERF_TYPE_SOFTWARE
+
+    @property
+    def pmu_key(self) -> str:
+        """Which hardware PMU schedules this event: events with different keys never share a group."""
+        if self.pmu:
+            return self.pmu
+        if self.type in _CORE_PMU_TYPES:
+            # Hybrid extended type lives in config[63:32]; 0 means "the default core PMU".
+            ext = self.config >> abi.PERF_PMU_TYPE_SHIFT if self.type != abi.PERF_TYPE_RAW else 0
+            return f"cpu#{ext}" if ext else "cpu"
+        return f"type{self.type}"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSample:
+    """One read of a group: raw cumulative values by event name, shared times (ns), when (monotonic s)."""
+
+    time_enabled: int
+    time_running: int
+    values: dict[str, int]
+    wall: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScaledDelta:
+    """Multiplexing-corrected change between two samples of one group.
+
+    ``values[name]`` is Δvalue·Δenabled/Δrunning, or None when the event was not counted at all
+    in the interval (Δrunning == 0), the counter went backwards (group re-opened) or is new.
+    ``ratio`` = Δrunning/Δenabled (1.0 = counted all the time), None when Δenabled == 0.
+    """
+
+    values: dict[str, float | None]
+    raw: dict[str, int | None]
+    enabled_ns: int
+    running_ns: int
+    ratio: float | None
+    elapsed_s: float
+
+
+def _u64_delta(prev: int, cur: int) -> int | None:
+    """cur - prev modulo 2^64; None when it looks like a reset (a "delta" above 2^63)."""
+    delta = (cur - prev) % U64
+    return None if delta >= (1 << 63) else delta
+
+
+def scale_delta(prev: GroupSample, cur: GroupSample) -> ScaledDelta:
+    """Scale the deltas between two samples of the same group as ``perf stat -I`` does.
+
+    est = Δvalue · Δtime_enabled / Δtime_running. Never turns "not counted" into 0.
+    """
+    d_enabled = _u64_delta(prev.time_enabled, cur.time_enabled) or 0
+    d_running = _u64_delta(prev.time_running, cur.time_running) or 0
+    ratio = (d_running / d_enabled) if d_enabled > 0 else None
+    values: dict[str, float | None] = {}
+    raw: dict[str, int | None] = {}
+    for name, value in cur.values.items():
+        before = prev.values.get(name)
+        delta = None if before is None else _u64_delta(before, value)
+        raw[name] = delta
+        if delta is None or d_running == 0:
+            values[name] = None
+        elif d_running >= d_enabled:
+            values[name] = float(delta)
+        else:
+            values[name] = delta * d_enabled / d_running
+    return ScaledDelta(values, raw, d_enabled, d_running, ratio, cur.wall - prev.wall)
+
+
+# --- groups -----------------------------------------------------------------------------------
+
+Opener = Callable[[PerfEventAttr, int, int, int], int]
+
+
+def _default_opener(attr: PerfEventAttr, pid: int, cpu: int, group_fd: int) -> int:
+    return abi.perf_event_open(attr, pid, cpu, group_fd)
+
+
+class CounterGroup:
+    """Events opened as one kernel group on (pid, cpu) and read with a single read().
+
+    The first event that opens becomes the (disabled) leader; the others join it enabled, so one
+    ENABLE ioctl on the leader starts them together. An event that fails to open is recorded in
+    ``errors`` (name -> PerfOpenError) and left out; the rest of the group still opens.
+
+    ``exclude_kernel`` gives user-space-only counts (what paranoid 2 allows unprivileged users).
+    Uncore and msr PMUs refuse every exclude bit, so leave them False there. ``inherit`` makes
+    threads and children created after the open count too (per-process mode).
+    """
+
+    def __init__(self, events: Sequence[EventSpec], pid: int = -1, cpu: int = -1, *,
+                 exclude_kernel: bool = False, exclude_hv: bool = False, inherit: bool = False,
+                 opener: Opener | None = None, reader: Callable[[int, int], abi.GroupRead] | None = None
+                 ) -> None:
+        names = [e.name for e in events]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate event names in a group: {names}")
+        self.requested: tuple[EventSpec, ...] = tuple(events)
+        self.pid = pid
+        self.cpu = cpu
+        self.exclude_kernel = exclude_kernel
+        self.exclude_hv = exclude_hv
+        self.inherit = inherit
+        self._open = opener or _default_opener
+        self._read = reader or abi.read_group
+        self.events: list[EventSpec] = []  # the ones actually open, in group order
+        self.errors: dict[str, PerfOpenError] = {}
+        self._fds: list[int] = []
+        self._ids: dict[int, str] = {}
+
+    @property
+    def leader_fd(self) -> int | None:
+        return self._fds[0] if self._fds else None
+
+    @property
+    def is_open(self) -> bool:
+        return bool(self._fds)
+
+    @property
+    def fds(self) -> tuple[int, ...]:
+        return tuple(self._fds)
+
+    def _attr(self, spec: EventSpec, leader: bool) -> PerfEventAttr:
+        return abi.make_attr(spec.type, spec.config, spec.config1, spec.config2,
+                             read_format=abi.GROUP_READ_FORMAT, disabled=leader, inherit=self.inherit,
+                             exclude_kernel=self.exclude_kernel, exclude_hv=self.exclude_hv)
+
+    def open(self) -> dict[str, PerfOpenError]:
+        """Open every event it can; return (and keep in ``errors``) the ones that failed and why.
+
+        ESRCH (the thread is gone) aborts the whole group, since no other event can succeed.
+        """
+        self.close()
+        self.errors = {}
+        for spec in self.requested:
+            leader = not self._fds
+            try:
+                fd = self._open(self._attr(spec, leader), self.pid, self.cpu,
+                                -1 if leader else self._fds[0])
+            except PerfOpenError as exc:
+                self.errors[spec.name] = exc
+                if exc.errno == errno.ESRCH:
+                    break
+                continue
+            try:
+                event_id = abi.event_id(fd)
+            except PerfOpenError as exc:
+                abi.close_fd(fd)
+                self.errors[spec.name] = exc
+                continue
+            self._fds.append(fd)
+            self._ids[event_id] = spec.name
+            self.events.append(spec)
+        return dict(self.errors)
+
+    def enable(self) -> None:
+        if self._fds:
+            abi.enable(self._fds[0], group=True)
+
+    def disable(self) -> None:
+        if self._fds:
+            abi.disable(self._fds[0], group=True)
+
+    def read(self) -> GroupSample:
+        """Raw cumulative values of every open event, with one read() on the leader."""
+        if not self._fds:
+            raise PerfOpenError(errno.EBADF, "counter group is not open")
+        result = self._read(self._fds[0], len(self._fds))
+        values = {self._ids[i]: v for i, v in result.values.items() if i in self._ids}
+        return GroupSample(result.time_enabled, result.time_running, values, time.monotonic())
+
+    def close(self) -> None:
+        """Close every fd (members first, then the leader). Safe to call twice."""
+        for fd in reversed(self._fds):
+            abi.close_fd(fd)
+        self._fds = []
+        self._ids = {}
+        self.events = []
+
+    def __enter__(self) -> CounterGroup:
+        self.open()
+        self.enable()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- group sizing -----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CounterBudget:
+    """How many events one group may hold on the core PMU, and why."""
+
+    per_group: int
+    vendor: str
+    reason: str
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def _read_text_fast(path: str) -> str | None:
+    """A small file's text with raw os calls: called every tick, so no pathlib/io layers."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 4096).decode("ascii", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def cpu_vendor(root: Path = Path("/")) -> str:
+    """``vendor_id`` from /proc/cpuinfo (GenuineIntel, AuthenticAMD, ...), or "" if unknown."""
+    text = _read_text(root / "proc/cpuinfo") or ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("vendor_id", "CPU implementer"):
+            return value.strip()
+    return ""
+
+
+def nmi_watchdog_enabled(root: Path = Path("/")) -> bool:
+    """True when the hard-lockup watchdog holds one hardware counter on every CPU."""
+    return (_read_text(root / "proc/sys/kernel/nmi_watchdog") or "0").strip() == "1"
+
+
+def smt_active(root: Path = Path("/")) -> bool | None:
+    text = _read_text(root / "sys/devices/system/cpu/smt/active")
+    return None if text is None else text.strip() == "1"
+
+
+def counter_budget(root: Path = Path("/")) -> CounterBudget:
+    """General-purpose counters available to one group per logical CPU.
+
+    Table (reference §3): Intel 8 per core, shared as 4 per thread with Hyper-Threading on (a
+    safe floor: Ice Lake and later keep 8 per thread); AMD Zen 6; others 4 as a cautious default.
+    One less when the NMI watchdog is on, because it pins a cycles counter on every CPU.
+    """
+    vendor = cpu_vendor(root)
+    smt = smt_active(root)
+    if vendor == "GenuineIntel":
+        count, why = (4, "Intel, Hyper-Threading on: 4 per thread") if smt else (8, "Intel, no SMT: 8")
+    elif vendor in ("AuthenticAMD", "HygonGenuine"):
+        count, why = 6, "AMD: 6 general-purpose counters"
+    else:
+        count, why = 4, f"unknown CPU vendor {vendor or '?'}: assuming 4"
+    if nmi_watchdog_enabled(root):
+        count -= 1
+        why += ", minus 1 held by the NMI watchdog"
+    return CounterBudget(max(count, 1), vendor, why)
+
+
+def split_into_groups(events: Iterable[EventSpec], per_group: int) -> list[list[EventSpec]]:
+    """Split events into kernel groups that can be scheduled.
+
+    Software events never multiplex, so they all go in one group of any size. Hardware events are
+    grouped per PMU (never mixing PMUs, e.g. cpu_core with cpu_atom) in chunks of ``per_group``,
+    keeping catalogue order so pairs used in one ratio (cycles+instructions) stay together.
+    """
+    software: list[EventSpec] = []
+    by_pmu: dict[str, list[EventSpec]] = {}
+    for spec in events:
+        if spec.is_software:
+            software.append(spec)
+        else:
+            by_pmu.setdefault(spec.pmu_key, []).append(spec)
+    groups: list[list[EventSpec]] = [software] if software else []
+    for specs in by_pmu.values():
+        for start in range(0, len(specs), per_group):
+            groups.append(specs[start:start + per_group])
+    return groups
+
+
+# --- fd budget --------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class FdBudget:
+    needed: int
+    available: int
+    soft_limit: int
+    hard_limit: int
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.available >= self.needed
+
+
+def _open_fd_count() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 64  # a guess used only to keep a safety margin
+
+
+def ensure_fd_budget(needed: int, margin: int = 64) -> FdBudget:
+    """Make room for ``needed`` more perf fds (events × CPUs), raising the soft RLIMIT_NOFILE.
+
+    The soft limit is raised towards the hard limit (no privilege needed). If that is still not
+    enough, ``ok`` is False and ``available`` says how many fds can be used; the caller then opens
+    fewer events and reports ``message``.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    in_use = _open_fd_count()
+    want = in_use + needed + margin
+    if soft != resource.RLIM_INFINITY and want > soft:
+        new_soft = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, hard))
+            soft = new_soft
+        except (ValueError, OSError):
+            pass
+    limit = soft if soft != resource.RLIM_INFINITY else want
+    available = max(0, limit - in_use - margin)
+    if available >= needed:
+        message = f"{needed} perf fds fit in RLIMIT_NOFILE {soft} (hard {hard})"
+    else:
+        message = (f"{needed} counters need {needed} file descriptors but only {available} are free under "
+                   f"RLIMIT_NOFILE (soft {soft}, hard {hard}); raise it with `ulimit -n {want}` "
+                   f"(or LimitNOFILE= in a systemd unit), counting fewer events meanwhile")
+    return FdBudget(needed, available, int(soft), int(hard), message)
+
+
+# --- CPU sets and hotplug ---------------------------------------------------------------------
+
+def parse_cpulist(text: str) -> tuple[int, ...]:
+    """"0-3,8,10-11" -> (0, 1, 2, 3, 8, 10, 11). Empty text gives ()."""
+    cpus: list[int] = []
+    for part in text.strip().split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        try:
+            cpus.extend(range(int(lo), int(hi or lo) + 1))
+        except ValueError:
+            raise ValueError(f"bad cpulist {text!r}") from None
+    return tuple(cpus)
+
+
+def online_cpus(root: Path = Path("/")) -> tuple[int, ...]:
+    """CPUs listed in /sys/devices/system/cpu/online (os.cpu_count() range if the file is missing)."""
+    text = _read_text(root / "sys/devices/system/cpu/online")
+    if text is None:
+        return tuple(range(os.cpu_count() or 1))
+    return parse_cpulist(text)
+
+
+class CounterSet:
+    """The same list of groups opened system-wide (pid=-1) on every online CPU.
+
+    ``cpus`` restricts the set (a hybrid core PMU's ``cpus``, an uncore PMU's ``cpumask``); the
+    groups open on the CPUs that are both listed and online. ``read()`` does one read() per group
+    per CPU. A CPU that goes offline makes its reads fail with ENODEV; that, or a change of
+    /sys/devices/system/cpu/online, makes ``rescan_needed()`` true, and ``rescan()`` reopens on
+    the CPUs online now.
+    """
+
+    def __init__(self, groups: Sequence[Sequence[EventSpec]], *, root: Path = Path("/"),
+                 cpus: Sequence[int] | None = None, exclude_kernel: bool = False,
+                 exclude_hv: bool = False, opener: Opener | None = None) -> None:
+        self.group_specs = [list(g) for g in groups if g]
+        self.root = root
+        self._fixed_cpus = tuple(cpus) if cpus is not None else None
+        self.exclude_kernel = exclude_kernel
+        self.exclude_hv = exclude_hv
+        self._opener = opener
+        self.cpus: tuple[int, ...] = ()
+        self.groups: dict[tuple[int, int], CounterGroup] = {}  # (group index, cpu) -> group
+        self.errors: dict[tuple[int, int], dict[str, PerfOpenError]] = {}
+        self._online_text: str | None = None
+        self._online_path = str(self._online_file())
+        self._saw_enodev = False
+
+    def _online_file(self) -> Path:
+        return self.root / "sys/devices/system/cpu/online"
+
+    def open(self) -> None:
+        """Open every group on every CPU; failures per (group, cpu) land in ``errors``."""
+        self.close()
+        self._online_path = str(self._online_file())
+        self._online_text = _read_text_fast(self._online_path)
+        online = online_cpus(self.root)
+        if self._fixed_cpus is not None:
+            allowed = set(self._fixed_cpus)
+            self.cpus = tuple(c for c in online if c in allowed)
+        else:
+            self.cpus = online
+        self._saw_enodev = False
+        for index, specs in enumerate(self.group_specs):
+            for cpu in self.cpus:
+                group = CounterGroup(specs, -1, cpu, exclude_kernel=self.exclude_kernel,
+                                     exclude_hv=self.exclude_hv, opener=self._opener)
+                errors = group.open()
+                if errors:
+                    self.errors[(index, cpu)] = errors
+                    if any(e.errno == errno.ENODEV for e in errors.values()):
+                        self._saw_enodev = True
+                if group.is_open:
+                    self.groups[(index, cpu)] = group
+
+    def enable(self) -> None:
+        for group in self.groups.values():
+            group.enable()
+
+    def read(self) -> dict[tuple[int, int], GroupSample]:
+        """One sample per open (group index, cpu). Groups whose read fails are left out."""
+        samples: dict[tuple[int, int], GroupSample] = {}
+        for key, group in self.groups.items():
+            try:
+                samples[key] = group.read()
+            except PerfOpenError as exc:
+                if exc.errno == errno.ENODEV:
+                    self._saw_enodev = True
+        return samples
+
+    def rescan_needed(self) -> bool:
+        """True after an ENODEV or when the set of online CPUs changed since ``open``."""
+        if self._saw_enodev:
+            return True
+        return _read_text_fast(self._online_path) != self._online_text
+
+    def rescan(self) -> None:
+        """Reopen on the CPUs online now (previous samples are no longer comparable)."""
+        enabled = bool(self.groups)
+        self.open()
+        if enabled:
+            self.enable()
+
+    def fd_count(self) -> int:
+        return sum(len(g.fds) for g in self.groups.values())
+
+    def close(self) -> None:
+        for group in self.groups.values():
+            group.close()
+        self.groups = {}
+        self.errors = {}
+
+
+@dataclass(slots=True)
+class DeltaTracker:
+    """Keeps the previous sample per key and hands out ``scale_delta`` results."""
+
+    _last: dict[object, GroupSample] = field(default_factory=dict)
+
+    def update(self, key: object, sample: GroupSample) -> ScaledDelta | None:
+        previous = self._last.get(key)
+        self._last[key] = sample
+        return None if previous is None else scale_delta(previous, sample)
+
+    def forget(self, key: object) -> None:
+        self._last.pop(key, None)
+
+    def clear(self) -> None:
+        self._last.clear()

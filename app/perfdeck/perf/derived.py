@@ -1,0 +1,130 @@
+"""Derived metrics from scaled counter deltas: pure arithmetic, no I/O.
+
+Inputs are ``{event name: scaled delta or None}`` for one interval, as produced by
+``perfdeck.perf.counters.scale_delta`` (None = not counted / not available). A metric is None
+whenever one of its inputs is None or its denominator is 0: a missing input never becomes 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+Values = Mapping[str, float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One derived metric: ``value = numerator / denominator × factor`` over named events."""
+
+    name: str  # the series-id metric part, e.g. "ipc" in perf.ipc.total
+    label: str
+    unit: str
+    numerator: str
+    denominator: str  # an event name, or "@seconds" for a per-second rate
+    factor: float = 1.0
+    value_range: tuple[float, float] | None = None
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.numerator,) if self.denominator == SECONDS else (self.numerator, self.denominator)
+
+    @property
+    def is_rate(self) -> bool:
+        return self.denominator == SECONDS
+
+
+SECONDS = "@seconds"
+_PCT = (0.0, 100.0)
+
+METRICS: tuple[Metric, ...] = (
+    Metric("ipc", "Instructions per cycle", "IPC", "instructions", "cycles"),
+    Metric("ghz", "Effective clock (cycles per second on CPU)", "GHz", "cycles", "task-clock"),
+    Metric("l1d_miss_pct", "L1 data cache load miss ratio", "%", "L1-dcache-load-misses",
+           "L1-dcache-loads", 100.0, _PCT),
+    Metric("llc_miss_pct", "Last-level cache load miss ratio", "%", "LLC-load-misses", "LLC-loads",
+           100.0, _PCT),
+    Metric("l1d_mpki", "L1 data cache misses per 1000 instructions", "MPKI", "L1-dcache-load-misses",
+           "instructions", 1000.0),
+    Metric("llc_mpki", "Last-level cache misses per 1000 instructions", "MPKI", "LLC-load-misses",
+           "instructions", 1000.0),
+    Metric("branch_miss_pct", "Branch mispredictions", "%", "branch-misses", "branches", 100.0, _PCT),
+    Metric("dtlb_mpki", "Data TLB misses per 1000 instructions", "MPKI", "dTLB-load-misses",
+           "instructions", 1000.0),
+    Metric("itlb_mpki", "Instruction TLB misses per 1000 instructions", "MPKI", "iTLB-load-misses",
+           "instructions", 1000.0),
+    Metric("stall_frontend_pct", "Front-end stalled cycles", "%", "stalled-cycles-frontend", "cycles",
+           100.0, _PCT),
+    Metric("stall_backend_pct", "Back-end stalled cycles", "%", "stalled-cycles-backend", "cycles",
+           100.0, _PCT),
+    Metric("ctx_switches", "Context switches", "/s", "context-switches", SECONDS),
+    Metric("migrations", "CPU migrations", "/s", "cpu-migrations", SECONDS),
+    Metric("page_faults", "Page faults", "/s", "page-faults", SECONDS),
+    Metric("minor_faults", "Minor page faults", "/s", "minor-faults", SECONDS),
+    Metric("major_faults", "Major page faults", "/s", "major-faults", SECONDS),
+)
+BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
+# "ghz" divides cycles by time on CPU in seconds, not ns: task-clock counts ns.
+_NS_PER_S = 1e9
+
+
+def _ratio(num: float | None, den: float | None, factor: float) -> float | None:
+    if num is None or den is None or den <= 0:
+        return None
+    return num / den * factor
+
+
+def compute(metric: Metric, values: Values, elapsed_s: float | None, cpu_seconds: float | None = None
+            ) -> float | None:
+    """One metric over one interval.
+
+    ``elapsed_s`` is the wall interval (for per-second rates). ``cpu_seconds`` is the CPU time
+    the cycles were spread over, used by ``ghz`` when there is no task-clock (system-wide: the
+    interval × the number of CPUs summed).
+    """
+    if metric.is_rate:
+        if elapsed_s is None or elapsed_s <= 0:
+            return None
+        num = values.get(metric.numerator)
+        return None if num is None else num / elapsed_s
+    if metric.name == "ghz":
+        cycles = values.get("cycles")
+        task_ns = values.get("task-clock")
+        seconds = task_ns / _NS_PER_S if task_ns is not None else cpu_seconds
+        if cycles is None or seconds is None or seconds <= 0:
+            return None
+        return cycles / seconds / 1e9
+    return _ratio(values.get(metric.numerator), values.get(metric.denominator), metric.factor)
+
+
+def derive(values: Values, elapsed_s: float | None, cpu_seconds: float | None = None,
+           metrics: Iterable[Metric] = METRICS) -> dict[str, float | None]:
+    """Every metric for one interval: {metric name: value or None}."""
+    return {m.name: compute(m, values, elapsed_s, cpu_seconds) for m in metrics}
+
+
+def sum_values(per_cpu: Iterable[Values]) -> dict[str, float | None]:
+    """Add per-CPU (or per-thread) deltas event by event.
+
+    An event that is None on any contributor is None in the total, since a partial sum would be
+    an undercount shown as a real value.
+    """
+    total: dict[str, float | None] = {}
+    for values in per_cpu:
+        for name, value in values.items():
+            if name in total and total[name] is None:
+                continue
+            if value is None:
+                total[name] = None
+            else:
+                total[name] = (total.get(name) or 0.0) + value
+    return total
+
+
+def missing_inputs(metric: Metric, available: Iterable[str]) -> tuple[str, ...]:
+    """Which of the metric's input events are not among ``available``."""
+    have = set(available)
+    # ghz falls back to elapsed CPU time when task-clock is missing, so only cycles is required.
+    required = ("cycles",) if metric.name == "ghz" else metric.inputs
+    return tuple(e for e in required if e not in have)
+
