@@ -33,6 +33,9 @@ FAMILIES: tuple[Family, ...] = (
     Family("net", "Network", "perfdeck.collectors.network:NetworkCollector"),
     Family("sensors", "Sensors", "perfdeck.collectors.sensors:SensorCollector"),
     Family("proc", "Processes", "perfdeck.collectors.processes:ProcessCollector"),
+    Family("perf", "Hardware counters", "perfdeck.collectors.perfcounters:PerfCollector"),
+    Family("membw", "Memory bandwidth", "perfdeck.collectors.membw:MemoryBandwidthCollector"),
+    Family("power", "Power", "perfdeck.collectors.power:PowerCollector"),
 )
 
 # Friendly aliases accepted on the command line and in settings.

@@ -1,0 +1,1 @@
+"""Fake sysfs/procfs trees and test doubles shared by the tests."""
