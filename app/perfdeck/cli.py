@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     # `perfdeck --interval 0.5` means the window: default to the gui command when none is named.
-    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "gui")
     args = parser.parse_args(argv)
     return int(args._run(args) or 0)
