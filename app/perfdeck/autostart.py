@@ -11,10 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import shutil
-import sys
 from pathlib import Path
 
+from perfdeck.commands.desktop import escape_string, exec_quote, launcher_command
 from perfdeck.model.settings import APP_ID
 
 
@@ -33,21 +32,13 @@ def autostart_path(base: Path | None = None) -> Path:
 
 
 def exec_command() -> str:
-    """The Exec= line: ``perfdeck --minimized`` when ``perfdeck`` is on PATH (stable across
-    upgrades), otherwise the absolute path of what is running now (a frozen build or a venv)."""
-    if getattr(sys, "frozen", False):  # PyInstaller: sys.executable is PerfDeck itself
-        return f"{_quote(sys.executable)} --minimized"
-    if shutil.which("perfdeck"):
-        return "perfdeck --minimized"
-    return f"{_quote(sys.executable)} -m perfdeck --minimized"
+    """The Exec= value that starts this installation hidden in the tray.
 
-
-def _quote(arg: str) -> str:
-    # The desktop entry spec quotes with double quotes and escapes ", `, $ and \ inside them.
-    if not any(ch in arg for ch in " \t\n\"'\\><~|&;$*?#()`"):
-        return arg
-    escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("`", "\\`").replace("$", "\\$")
-    return f'"{escaped}"'
+    Same rules as ``perfdeck install-desktop``: the frozen executable, this installation's
+    ``perfdeck`` script, or ``python -m perfdeck``, quoted per the desktop entry spec.
+    """
+    command = [*launcher_command(), "--minimized"]
+    return escape_string(" ".join(exec_quote(part) for part in command))
 
 
 def desktop_entry(exec_line: str | None = None) -> str:

@@ -191,7 +191,10 @@ def test_autostart_exec_line_quoting_and_xdg_config_home(tmp_path) -> None:
     from perfdeck import autostart
 
     assert autostart.desktop_entry("perfdeck --minimized").count("Exec=perfdeck --minimized\n") == 1
-    assert autostart._quote("/opt/Perf Deck/bin/python") == '"/opt/Perf Deck/bin/python"'
+    # The Exec value is quoted and %-escaped the way `perfdeck install-desktop` does it.
+    exec_value = autostart.exec_command()
+    assert exec_value.endswith(" --minimized")
+    assert autostart.desktop_entry().count(f"Exec={exec_value}\n") == 1
     assert autostart.config_home({"XDG_CONFIG_HOME": str(tmp_path)}) == tmp_path
     assert autostart.config_home({"XDG_CONFIG_HOME": "relative/dir"}).name == ".config"
     import pytest

@@ -145,3 +145,11 @@ def test_entry_with_awkward_launcher_path_still_validates(tmp_path: Path) -> Non
     entry = tmp_path / DESKTOP_FILE
     entry.write_text(text)
     _validate(entry)
+
+
+def test_exec_quote_escapes_percent_and_reserved_characters() -> None:
+    from perfdeck.commands.desktop import escape_string, exec_quote
+
+    assert exec_quote("/opt/Perf Deck/bin/python") == '"/opt/Perf Deck/bin/python"'
+    assert exec_quote("/home/a%b/perfdeck") == "/home/a%%b/perfdeck"
+    assert escape_string(exec_quote('C:\\odd "dir"')) == '"C:\\\\\\\\odd \\\\"dir\\\\""'

@@ -83,7 +83,7 @@ def exec_quote(argument: str) -> str:
     return f'"{escaped}"'
 
 
-def _escape_string(value: str) -> str:
+def escape_string(value: str) -> str:
     """Escape a desktop entry ``string`` value (backslash, and the control characters)."""
     return (value.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
             .replace("\r", "\\r"))
@@ -91,8 +91,8 @@ def _escape_string(value: str) -> str:
 
 def desktop_entry_text(template: str, command: list[str]) -> str:
     """The packaged desktop entry with ``Exec``/``TryExec`` pointing at ``command``."""
-    exec_value = _escape_string(" ".join(exec_quote(part) for part in command))
-    try_exec = _escape_string(command[0])
+    exec_value = escape_string(" ".join(exec_quote(part) for part in command))
+    try_exec = escape_string(command[0])
     lines = []
     for line in template.splitlines():
         if line.startswith("Exec="):
