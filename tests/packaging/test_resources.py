@@ -76,7 +76,9 @@ def test_a_missing_single_file_is_named(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 @pytest.mark.gui
-def test_render_icons_writes_every_hicolor_size(tmp_path: Path) -> None:
+def test_render_icons_writes_every_hicolor_size(tmp_path: Path, qapp) -> None:
+    # qapp: a full QApplication first, so the script does not create a bare QGuiApplication that
+    # would make every later QWidget in this test session abort.
     sys.path.insert(0, str(REPO / "packaging"))
     try:
         import render_icons
