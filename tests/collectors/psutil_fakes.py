@@ -2,18 +2,18 @@
 
 The namedtuples have exactly the fields psutil 5.9-7.x returns on Linux, so a collector that reads
 a field psutil does not have fails here too. The sysfs builders follow the kernel's layouts
-(Documentation/ABI/testing/sysfs-devices-system-cpu, sysfs-block, sysfs-class-net).
+(Documentation/ABI/testing/sysfs-devices-system-cpu, sysfs-block, sysfs-class-net); the /proc
+builder follows proc(5) and fs/proc/array.c.
 """
 
 from __future__ import annotations
 
 import os
 from collections import namedtuple
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 from perfdeck.collectors._common import parse_cpu_list
 
@@ -29,9 +29,6 @@ snetio = namedtuple("snetio", "bytes_sent bytes_recv packets_sent packets_recv e
 shwtemp = namedtuple("shwtemp", "label current high critical")
 sfan = namedtuple("sfan", "label current")
 sbattery = namedtuple("sbattery", "percent secsleft power_plugged")
-pcputimes = namedtuple("pcputimes", "user system children_user children_system iowait")
-pmem = namedtuple("pmem", "rss vms shared text lib data dirty")
-puids = namedtuple("puids", "real effective saved")
 
 
 def cpu_times(user: float = 0.0, nice: float = 0.0, system: float = 0.0, idle: float = 0.0,
@@ -144,39 +141,79 @@ def make_net_tree(root: Path, interfaces: Mapping[str, bool]) -> None:
             os.symlink(target, link)
 
 
-class FakeProcess:
-    """A stand-in for ``psutil.Process`` with ``as_dict`` behaving like psutil's.
+@dataclass
+class FakeProc:
+    """One process of a fake /proc tree (see ``make_proc_tree``); times in clock ticks."""
 
-    ``info`` is the dict ``as_dict`` returns; ``denied`` names fields that raise ``AccessDenied``
-    (so ``as_dict`` gives ``ad_value`` for them); ``vanish`` makes ``as_dict`` raise
-    ``NoSuchProcess``, as psutil does when the process exited before its /proc files were read.
-    """
-
-    def __init__(self, pid: int, *, name: str = "proc", uid: int = 0, cpu: float = 0.0,
-                 rss: int = 4096, threads: int = 1, status: str = "sleeping",
-                 cmdline: Sequence[str] = ("proc",), create_time: float = 1000.0,
-                 denied: Iterable[str] = (), vanish: bool = False) -> None:
-        self.pid = pid
-        self.vanish = vanish
-        self.denied = set(denied)
-        self.fields: dict[str, Any] = {
-            "pid": pid, "name": name, "uids": puids(uid, uid, uid),
-            "cpu_times": pcputimes(cpu, 0.0, 0.0, 0.0, 0.0), "memory_info": pmem(rss, 0, 0, 0, 0, 0, 0),
-            "num_threads": threads, "status": status, "cmdline": list(cmdline),
-            "create_time": create_time,
-        }
-
-    def as_dict(self, attrs: Iterable[str], ad_value: Any = None) -> dict[str, Any]:
-        if self.vanish:
-            raise psutil.NoSuchProcess(self.pid)
-        return {a: (ad_value if a in self.denied else self.fields[a]) for a in attrs}
+    pid: int
+    comm: str = "proc"
+    state: str = "S"
+    ppid: int = 1
+    uid: int = 0  # owner of /proc/PID; applied only when the tests run as root (chown)
+    utime: int = 0
+    stime: int = 0
+    threads: int = 1
+    starttime: int = 1000  # clock ticks after boot
+    rss_pages: int = 100
+    cmdline: Sequence[str] | None = None  # None: comm alone; () writes an empty file
+    raw_cmdline: bytes | None = None  # written as is when set (setproctitle tricks)
+    kernel_thread: bool = False
+    vanished: bool = False  # listed in /proc but its files are gone (exited mid-read)
 
 
-def process_iter_of(*rounds: Sequence[FakeProcess]) -> Callable[..., Iterator[FakeProcess]]:
-    """A fake ``psutil.process_iter`` yielding one scripted list per call."""
-    script = Script([list(r) for r in rounds])
+_PF_KTHREAD = 0x00200000
 
-    def fake(*args: Any, **kwargs: Any) -> Iterator[FakeProcess]:
-        return iter(script())
 
-    return fake
+def write_proc(proc: Path, p: FakeProc) -> None:
+    """Write /proc/PID/{stat,statm,status,cmdline} for ``p`` as fs/proc/array.c formats them."""
+    base = proc / str(p.pid)
+    base.mkdir(parents=True, exist_ok=True)
+    if p.vanished:
+        for child in base.iterdir():
+            child.unlink()
+        return
+    flags = 0x400100 | (_PF_KTHREAD if p.kernel_thread else 0)
+    zombie = p.state == "Z"
+    no_mm = p.kernel_thread or zombie
+    vsize = 0 if no_mm else p.rss_pages * 4096 * 4
+    rss = 0 if no_mm else p.rss_pages
+    # do_task_stat(): 52 fields; the comm is written raw, whatever characters it holds.
+    fields = [p.state, p.ppid, p.pid, p.pid, 0, -1, flags, 120, 0, 3, 0, p.utime, p.stime, 0, 0, 20, 0,
+              p.threads, 0, p.starttime, vsize, rss, 18446744073709551615, 1, 1, 0, 0, 0, 0, 0, 0, 0,
+              1, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    (base / "stat").write_bytes(f"{p.pid} ({p.comm}) {' '.join(map(str, fields))}\n".encode())
+    size = vsize // 4096
+    (base / "statm").write_bytes(f"{size} {rss} {rss // 2} 10 0 {rss // 2} 0\n".encode())
+    (base / "status").write_bytes(
+        f"Name:\t{p.comm}\nUmask:\t0022\nState:\t{p.state} (x)\nTgid:\t{p.pid}\nNgid:\t0\n"
+        f"Pid:\t{p.pid}\nPPid:\t{p.ppid}\nTracerPid:\t0\n"
+        f"Uid:\t{p.uid}\t{p.uid}\t{p.uid}\t{p.uid}\n"
+        f"Gid:\t0\t0\t0\t0\nFDSize:\t64\nGroups:\t \nThreads:\t{p.threads}\n".encode())
+    if p.raw_cmdline is not None:
+        raw = p.raw_cmdline
+    elif no_mm:
+        raw = b""  # kernel threads have no argv; a zombie's is gone with its mm
+    else:
+        args = [p.comm] if p.cmdline is None else list(p.cmdline)
+        raw = b"".join(a.encode() + b"\0" for a in args)
+    (base / "cmdline").write_bytes(raw)
+    if os.geteuid() == 0:  # the kernel shows the effective uid as the directory's owner
+        os.chown(base, p.uid, -1)
+
+
+def make_proc_tree(root: Path, procs: Iterable[FakeProc], btime: int = 1_700_000_000) -> Path:
+    """A /proc with the given processes, /proc/stat (with ``btime``) and the non-pid entries a
+    real /proc has (self, sys, meminfo), which a pid walk must skip. Returns the proc directory."""
+    proc = root / "proc"
+    proc.mkdir(parents=True, exist_ok=True)
+    (proc / "stat").write_text(
+        "cpu  100 0 50 1000 0 0 0 0 0 0\ncpu0 100 0 50 1000 0 0 0 0 0 0\n"
+        "intr 12345 0 9 0\nctxt 99999\n"
+        f"btime {btime}\nprocesses 4242\nprocs_running 1\nprocs_blocked 0\nsoftirq 1 0 0\n")
+    (proc / "meminfo").write_text("MemTotal:        2000000 kB\n")
+    (proc / "sys").mkdir(exist_ok=True)
+    for p in procs:
+        write_proc(proc, p)
+    if not (proc / "self").is_symlink():
+        os.symlink("1", proc / "self")
+    return proc

@@ -1,43 +1,212 @@
-"""Process collector: vanished and denied processes and CPU % arithmetic on doubles; real child
-processes on this machine."""
+"""Process collector: a fake /proc tree laid out as the kernel does (odd names, vanished pids,
+kernel threads, zombies, denied files, reused pids) and the real /proc of this machine compared
+with psutil's view of the same processes."""
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import getpass
 import os
+import pwd
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 import pytest
-from psutil_fakes import FakeProcess, process_iter_of
+from psutil_fakes import FakeProc, make_proc_tree, write_proc
 
-from perfdeck.collectors.processes import ProcessCollector, ProcessRow
+from perfdeck.collectors import processes
+from perfdeck.collectors.processes import REFRESH_READS, ProcessCollector, ProcessRow, parse_cmdline
+from perfdeck.model.series import CollectorUnavailableError
+
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+BTIME = 1_700_000_000
+AS_ROOT = os.geteuid() == 0
+# Who owns the fake /proc/PID directories of FakeProc(uid=0): root, unless chown is not allowed.
+DEFAULT_USER = "root" if AS_ROOT else pwd.getpwuid(os.geteuid()).pw_name
+needs_root = pytest.mark.skipif(not AS_ROOT, reason="chown of the fake /proc/PID needs root")
 
 
 def _rows(reading: object) -> dict[int, ProcessRow]:
     return {row.pid: row for row in reading.tables["processes"]}  # type: ignore[attr-defined]
 
 
-def test_vanished_process_is_dropped_and_denied_fields_are_none(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(psutil, "process_iter", process_iter_of([
-        FakeProcess(1, name="init", threads=1),
-        FakeProcess(42, vanish=True),  # exits between the pid listing and reading its /proc files
-        FakeProcess(77, name="sshd", threads=3,
-                    denied={"cmdline", "memory_info", "cpu_times", "uids", "num_threads"}),
-        FakeProcess(99, name="worker", threads=8),
-    ]))
-    reading = ProcessCollector().read(0.0)
+@pytest.fixture
+def tree(tmp_path: Path) -> Callable[..., Path]:
+    """Build (or rewrite) the fake /proc under tmp_path; returns the root to hand the collector."""
+
+    def build(*procs: FakeProc) -> Path:
+        make_proc_tree(tmp_path, procs, btime=BTIME)
+        return tmp_path
+
+    return build
+
+
+def test_fake_tree_fields(tree: Callable[..., Path]) -> None:
+    root = tree(
+        FakeProc(1, comm="init", uid=0, threads=1, rss_pages=300, starttime=5,
+                 cmdline=("/sbin/init", "splash")),
+        FakeProc(2, comm="kthreadd", ppid=0, kernel_thread=True, starttime=5),
+        FakeProc(42, comm="gone", vanished=True),  # listed, then exited before its stat was read
+        FakeProc(300, comm="a) b (c)", ppid=1, uid=0, threads=7, rss_pages=1234, starttime=250 * TICKS,
+                 cmdline=("./weird", "--flag=x y")),
+        FakeProc(301, comm="kworker/0:1-ev", state="I", ppid=2, kernel_thread=True),
+        FakeProc(302, comm="dd", state="D", ppid=1, cmdline=("dd", "if=/dev/zero")),
+        FakeProc(303, comm="defunct", state="Z", ppid=300),
+        FakeProc(304, comm="gdb-target", state="t", ppid=1),
+    )
+    collector = ProcessCollector(root)
+    collector.open()
+    reading = collector.read(0.0)
     rows = _rows(reading)
-    assert sorted(rows) == [1, 77, 99]
-    denied = rows[77]
-    assert denied.name == "sshd"
-    assert denied.cmdline is None and denied.rss is None and denied.threads is None  # not 0
-    assert denied.cpu_percent is None and denied.user is None
+    assert sorted(rows) == [1, 2, 300, 301, 302, 303, 304]  # 42 dropped; self, sys, stat, meminfo skipped
+
+    weird = rows[300]
+    assert weird.name == "a) b (c)"  # comm between the first '(' and the LAST ')'
+    assert weird.ppid == 1 and weird.threads == 7 and weird.status == "sleeping"
+    assert weird.rss == 1234 * PAGE
+    assert weird.cmdline == ("./weird", "--flag=x y") and weird.command == "./weird --flag=x y"
+    assert weird.create_time == pytest.approx(BTIME + 250.0)
+    assert weird.user == DEFAULT_USER
+    assert weird.cpu_percent is None  # first sight
+
+    kthread = rows[2]
+    assert kthread.cmdline == () and kthread.command == "[kthreadd]"  # honestly empty; shown as ps does
+    assert kthread.rss == 0 and kthread.ppid == 0
+    assert rows[301].status == "idle" and rows[301].name == "kworker/0:1-ev"
+    assert rows[302].status == "disk-sleep"
+    zombie = rows[303]
+    assert zombie.status == "zombie" and zombie.name == "defunct"
+    assert zombie.cmdline is None and zombie.command is None  # gone from the kernel: unknown, not empty
+    assert rows[304].status == "tracing-stop"
+    assert rows[1].cmdline == ("/sbin/init", "splash")
+    assert rows[1].create_time == pytest.approx(BTIME + 5 / TICKS)
+
+    assert reading.values["proc.count"] == 7
+    assert reading.values["proc.threads"] == 1 + 1 + 7 + 1 + 1 + 1 + 1
+
+
+def test_truncated_comm_is_extended_from_argv0(tree: Callable[..., Path]) -> None:
+    root = tree(
+        FakeProc(10, comm="gnome-keyring-d", cmdline=("/usr/bin/gnome-keyring-daemon", "--start")),
+        FakeProc(11, comm="python3.11-conf", cmdline=("/usr/bin/python3", "x.py")),  # no prefix match
+    )
+    rows = _rows(ProcessCollector(root).read(0.0))
+    assert rows[10].name == "gnome-keyring-daemon"
+    assert rows[11].name == "python3.11-conf"
+
+
+def test_setproctitle_command_lines() -> None:
+    # Same results as psutil.Process.cmdline for the same bytes.
+    assert parse_cmdline(b"postgres: checkpointer   \0\0\0") == ("postgres: checkpointer   ", "", "")
+    assert parse_cmdline(b"nginx: worker process") == ("nginx:", "worker", "process")  # no NUL at all
+    assert parse_cmdline(b"a\0b c\0") == ("a", "b c")
+    assert parse_cmdline(b"") == ()
+
+
+@needs_root
+def test_unknown_uid_shows_the_number(tree: Callable[..., Path]) -> None:
+    root = tree(FakeProc(5, uid=4_000_000_001))
+    assert _rows(ProcessCollector(root).read(0.0))[5].user == "4000000001"
+
+
+def test_cpu_percent_across_reads_and_reused_pids(tree: Callable[..., Path]) -> None:
+    root = tree(FakeProc(10, utime=5 * TICKS), FakeProc(11, utime=TICKS, starttime=500))
+    collector = ProcessCollector(root)
+    first = _rows(collector.read(100.0))
+    assert first[10].cpu_percent is None and first[11].cpu_percent is None  # first sight: no value
+
+    tree(FakeProc(10, utime=6 * TICKS, stime=2 * TICKS),
+         FakeProc(11, utime=0, starttime=900),  # pid 11 exited and was reused by a new process
+         FakeProc(12, utime=3 * TICKS))
+    second = _rows(collector.read(102.0))
+    assert second[10].cpu_percent == pytest.approx(150.0)  # 3 CPU-seconds in 2 s: 1.5 CPUs
+    assert second[11].cpu_percent is None  # never the old process's interval
+    assert second[12].cpu_percent is None  # new process
+
+    tree(FakeProc(10, utime=6 * TICKS, stime=2 * TICKS), FakeProc(11, utime=TICKS, starttime=900),
+         FakeProc(12, utime=7 * TICKS))
+    third = _rows(collector.read(106.0))
+    assert third[10].cpu_percent == 0.0  # a measured idle process
+    assert third[11].cpu_percent == pytest.approx(25.0)
+    assert third[12].cpu_percent == pytest.approx(100.0)
+
+
+def test_exec_and_title_changes_are_picked_up(tree: Callable[..., Path]) -> None:
+    root = tree(FakeProc(20, comm="bash", cmdline=("bash",)), FakeProc(21, comm="postgres",
+                                                                      cmdline=("postgres", "-D", "/db")))
+    collector = ProcessCollector(root)
+    collector.read(0.0)
+    # 20 execs (comm and cmdline change together); 21 rewrites its title (same comm).
+    tree(FakeProc(20, comm="make", cmdline=("make", "-j2")),
+         FakeProc(21, comm="postgres", raw_cmdline=b"postgres: checkpointer "))
+    rows = _rows(collector.read(2.0))
+    assert rows[20].name == "make" and rows[20].cmdline == ("make", "-j2")  # at once
+    seen = [rows[21].cmdline]
+    for n in range(REFRESH_READS):
+        seen.append(_rows(collector.read(4.0 + 2 * n))[21].cmdline)
+    assert seen[-1] == ("postgres:", "checkpointer")  # within REFRESH_READS reads
+    assert len(set(seen)) == 2
+
+
+@needs_root
+def test_newcomer_is_refreshed_on_its_second_read(tree: Callable[..., Path]) -> None:
+    root = tree(FakeProc(1, comm="init"))
+    collector = ProcessCollector(root)
+    collector.read(0.0)
+    tree(FakeProc(1, comm="init"), FakeProc(50, comm="sshd", uid=0))  # forked as root ...
+    assert _rows(collector.read(2.0))[50].user == "root"
+    # ... then drops privileges (seen at once) and sets its title (seen on its second read).
+    tree(FakeProc(1, comm="init"), FakeProc(50, comm="sshd", uid=4_000_000_002, raw_cmdline=b"sshd: bob"))
+    row = _rows(collector.read(4.0))[50]
+    assert row.user == "4000000002" and row.cmdline == ("sshd:", "bob")
+
+
+def test_denied_files_give_none_never_zero(tree: Callable[..., Path],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tree(FakeProc(1, comm="init", threads=2), FakeProc(77, comm="sshd", threads=3),
+                FakeProc(78, comm="agent", threads=4))
+    denied = {f"{root}/proc/77/stat", f"{root}/proc/78/cmdline", f"{root}/proc/78/statm"}
+    real_open = os.open
+
+    def open_as_unprivileged(path: str, flags: int, *args: object, **kwargs: object) -> int:
+        # Root bypasses file modes, so hidepid=1-style EACCES is raised here instead.
+        if str(path) in denied:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(processes.os, "open", open_as_unprivileged)
+    reading = ProcessCollector(root).read(0.0)
+    rows = _rows(reading)
+    assert rows[77] == ProcessRow(77, None, None, None, None, None, None, None, None)  # listed, unknown
+    agent = rows[78]
+    assert agent.cmdline is None and agent.rss is None  # denied: unknown
+    assert agent.name == "agent" and agent.threads == 4 and agent.user == DEFAULT_USER  # still read
     assert reading.values["proc.count"] == 3
-    assert reading.values["proc.threads"] == 9  # only the processes whose threads we could read
+    assert reading.values["proc.threads"] == 6  # only the processes whose threads we could read
+
+
+def test_malformed_stat_loses_nothing_else(tree: Callable[..., Path]) -> None:
+    root = tree(FakeProc(1, comm="init"), FakeProc(2, comm="ok"))
+    (root / "proc/2/stat").write_bytes(b"2 (ok) S 1\n")  # truncated: not what a kernel writes
+    rows = _rows(ProcessCollector(root).read(0.0))
+    assert rows[1].name == "init"
+    assert rows[2] == ProcessRow(2, None, None, None, None, None, None, None, None)
+
+
+def test_not_procfs_is_unavailable_with_a_fix(tmp_path: Path) -> None:
+    with pytest.raises(CollectorUnavailableError) as missing:
+        ProcessCollector(tmp_path).open()
+    assert "mount -t proc" in missing.value.unavailable.fix
+    (tmp_path / "proc").mkdir()
+    with pytest.raises(CollectorUnavailableError) as empty:
+        ProcessCollector(tmp_path).open()
+    assert "not a procfs mount" in empty.value.unavailable.reason
 
 
 def test_rows_are_immutable() -> None:
@@ -45,36 +214,65 @@ def test_rows_are_immutable() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         row.pid = 2  # type: ignore[misc]
     hash(row)  # hashable: a view can keep rows in sets
-
-
-def test_cpu_percent_across_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(psutil, "process_iter", process_iter_of(
-        [FakeProcess(10, cpu=5.0), FakeProcess(11, cpu=1.0, create_time=500.0)],
-        [FakeProcess(10, cpu=8.0), FakeProcess(11, cpu=0.5, create_time=900.0), FakeProcess(12, cpu=3.0)],
-        [FakeProcess(10, cpu=8.0), FakeProcess(11, cpu=1.5, create_time=900.0), FakeProcess(12, cpu=7.0)],
-    ))
-    collector = ProcessCollector()
-    first = _rows(collector.read(100.0))
-    assert first[10].cpu_percent is None and first[11].cpu_percent is None  # first sight: no value
-    second = _rows(collector.read(102.0))
-    assert second[10].cpu_percent == pytest.approx(150.0)  # 3 CPU-seconds in 2 s: 1.5 CPUs
-    assert second[11].cpu_percent is None  # pid 11 was reused by a new process
-    assert second[12].cpu_percent is None  # new process
-    third = _rows(collector.read(106.0))
-    assert third[10].cpu_percent == 0.0  # a measured idle process
-    assert third[11].cpu_percent == pytest.approx(25.0)
-    assert third[12].cpu_percent == pytest.approx(100.0)
-
-
-def test_unknown_uid_shows_the_number(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(psutil, "process_iter", process_iter_of([FakeProcess(5, uid=4_000_000_001)]))
-    assert _rows(ProcessCollector().read(0.0))[5].user == "4000000001"
+    assert row.ppid is None
 
 
 def test_slow_cadence_and_specs() -> None:
     collector = ProcessCollector()
     assert collector.min_interval == 2.0
     assert set(collector.specs()) == {"proc.count", "proc.threads"}
+
+
+# --- the real /proc of this machine ---------------------------------------------------------
+
+
+def _psutil_view() -> dict[int, dict[str, object]]:
+    view = {}
+    for process in psutil.process_iter():
+        try:
+            view[process.pid] = process.as_dict(
+                attrs=("name", "ppid", "num_threads", "memory_info", "uids", "create_time",
+                       "cmdline", "status"), ad_value=None)
+        except psutil.NoSuchProcess:
+            continue
+    return view
+
+
+def _name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def test_real_rows_match_psutil() -> None:
+    before = _psutil_view()
+    rows = _rows(ProcessCollector().read(time.monotonic()))
+    after = _psutil_view()
+    compared = 0
+    for pid, row in rows.items():
+        if pid not in before or pid not in after:
+            continue  # started or exited during the comparison
+        old, new = before[pid], after[pid]
+        if old["create_time"] != new["create_time"] or old["name"] != new["name"]:
+            continue  # reused or exec'd meanwhile
+        compared += 1
+        assert row.name == new["name"], pid
+        assert row.ppid in (old["ppid"], new["ppid"]), pid
+        # The effective uid's name, as top and ps show (psutil's username() is the real uid's).
+        assert row.user in {_name(old["uids"].effective), _name(new["uids"].effective)}, pid  # type: ignore[union-attr]
+        assert row.status in set(processes.STATUS_NAMES.values()), pid
+        if old["status"] == new["status"] and new["status"] in ("idle", "zombie", "stopped"):
+            assert row.status == new["status"], pid  # states that do not flicker between reads
+        assert abs(row.create_time - new["create_time"]) < 1.0, pid  # type: ignore[operator]
+        cmdlines = {tuple(c) if c is not None else None for c in (old["cmdline"], new["cmdline"])}
+        assert row.cmdline in cmdlines, pid
+        threads = (old["num_threads"], new["num_threads"])
+        assert min(threads) <= row.threads <= max(threads), pid  # type: ignore[operator, type-var]
+        rss = (old["memory_info"].rss, new["memory_info"].rss)  # type: ignore[union-attr]
+        slack = max(256 * 1024, max(rss) // 20)  # a busy process allocates between the three reads
+        assert min(rss) - slack <= row.rss <= max(rss) + slack, pid  # type: ignore[operator]
+    assert compared >= min(len(rows), len(before)) // 2 and compared > 0
 
 
 @pytest.fixture
@@ -93,6 +291,7 @@ def test_real_processes(children: tuple[subprocess.Popen, subprocess.Popen]) -> 
     busy, idle = children
     time.sleep(0.3)  # let both finish starting up
     collector = ProcessCollector()
+    collector.open()
     first = _rows(collector.read(time.monotonic()))
     assert busy.pid in first and idle.pid in first
     assert all(row.cpu_percent is None for row in first.values())
@@ -103,11 +302,11 @@ def test_real_processes(children: tuple[subprocess.Popen, subprocess.Popen]) -> 
     assert busy_row.cpu_percent is not None and busy_row.cpu_percent > 5  # spinning, even on a crowded host
     assert idle_row.cpu_percent is not None and idle_row.cpu_percent < 5
     assert idle_row.name == "sleep" and idle_row.cmdline == ("sleep", "60")
-    assert idle_row.status == psutil.STATUS_SLEEPING
+    assert idle_row.status == psutil.STATUS_SLEEPING and idle_row.ppid == os.getpid()
     assert me.user == getpass.getuser()
     assert me.rss is not None and me.rss > 1024 * 1024
     assert me.threads is not None and me.threads >= 1
-    assert me.create_time == pytest.approx(psutil.Process().create_time())
+    assert me.create_time == pytest.approx(psutil.Process().create_time(), abs=1.0)
     total_cpu = sum(row.cpu_percent for row in rows.values() if row.cpu_percent is not None)
     assert total_cpu <= 100 * (psutil.cpu_count() or 1) * 1.1
     assert reading.values["proc.count"] == len(rows)
@@ -130,3 +329,59 @@ def test_real_zombie_is_listed_with_what_can_be_read() -> None:
         assert row.cmdline is None  # the kernel no longer has it: unknown, not empty
     finally:
         child.wait()
+
+
+def test_real_kernel_threads_have_an_empty_command_line() -> None:
+    rows = _rows(ProcessCollector().read(time.monotonic()))
+    kthreadd = rows.get(2)
+    if kthreadd is None or kthreadd.name != "kthreadd":
+        pytest.skip("no kthreadd at pid 2 in this pid namespace (a container)")
+    assert kthreadd.cmdline == () and kthreadd.command == "[kthreadd]" and kthreadd.rss == 0
+
+
+def test_write_proc_round_trip(tmp_path: Path) -> None:
+    """The fake tree's stat line has as many fields as this kernel's (guards the builder)."""
+    write_proc(tmp_path, FakeProc(9, comm="x"))
+    fake = (tmp_path / "9/stat").read_bytes()
+    real = Path(f"/proc/{os.getpid()}/stat").read_bytes()
+    assert len(fake[fake.rfind(b")") + 2:].split()) == len(real[real.rfind(b")") + 2:].split())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start a child that changes its uid")
+def test_real_setuid_non_dumpable_child_shows_its_effective_user() -> None:
+    """The design relies on /proc/PID's owner being the effective uid even for a process that is
+    not dumpable (the files inside then belong to root): check it on this kernel."""
+    child = subprocess.Popen(
+        [sys.executable, "-c",
+         "import ctypes, os, sys, time\n"
+         "os.setuid(65534)\n"
+         "ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0, as ssh-agent does\n"
+         "print('ready', flush=True)\n"
+         "time.sleep(30)\n"],
+        stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+        assert os.stat(f"/proc/{child.pid}/stat").st_uid == 0  # non-dumpable: its files are root's
+        row = _rows(ProcessCollector().read(time.monotonic()))[child.pid]
+        assert row.user == _name(65534)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_unchanged_rows_are_reused_and_btime_steps_move_create_time(tree: Callable[..., Path]) -> None:
+    root = tree(FakeProc(1, comm="init", utime=10), FakeProc(2, comm="busy", utime=10))
+    collector = ProcessCollector(root)
+    collector.read(0.0)
+    tree(FakeProc(1, comm="init", utime=10), FakeProc(2, comm="busy", utime=10 + TICKS))
+    second = _rows(collector.read(2.0))
+    tree(FakeProc(1, comm="init", utime=10), FakeProc(2, comm="busy", utime=10 + 3 * TICKS))
+    third = _rows(collector.read(4.0))
+    assert third[1] is second[1]  # idle and unchanged: the same row object
+    assert third[2] is not second[2] and third[2].cpu_percent == pytest.approx(100.0)
+
+    make_proc_tree(root, (), btime=BTIME + 3600)  # the wall clock was stepped an hour ahead
+    rows = [_rows(collector.read(6.0 + 2 * n)) for n in range(REFRESH_READS)]
+    assert rows[0][1].create_time == pytest.approx(BTIME + 1000 / TICKS)
+    assert rows[-1][1].create_time == pytest.approx(BTIME + 3600 + 1000 / TICKS)  # within N reads
+    assert rows[-1][2].cpu_percent == 0.0  # keyed by starttime ticks: the interval survives the step

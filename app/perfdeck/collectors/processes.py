@@ -1,44 +1,109 @@
 """The process table (``Reading.tables["processes"]``) and the ``proc.count`` / ``proc.threads`` series.
 
-Rows are immutable ``ProcessRow`` tuples, sorted by pid. Every read walks ``psutil.process_iter()``
-(which keeps one ``Process`` object per live pid between calls) and asks each process for the
-fields below with ``as_dict(attrs, ad_value=None)`` inside a ``oneshot`` block, so one process costs
-a few /proc reads. Because ``as_dict`` runs in our loop, a process that exits mid-read
-(``NoSuchProcess``) is caught here and simply left out; a field the kernel will not show us
-(``AccessDenied``, or ``ZombieProcess`` for a zombie's memory) becomes None, never 0.
+Rows are immutable ``ProcessRow`` tuples, sorted by pid.
 
-CPU % is computed here from ``cpu_times`` deltas per (pid, create time), not with
-``Process.cpu_percent``: psutil keeps that state on the cached ``Process`` objects of a
-module-global cache, so any other ``process_iter`` user, or ``process_iter.cache_clear()``, would
-silently reset our interval. 100 % means one CPU fully used, as in top and htop, so a
-multi-threaded process can exceed 100 %. A process seen for the first time (or a reused pid) has
-None until the next read.
+Why /proc is read directly instead of through psutil
+----------------------------------------------------
+The first version walked ``psutil.process_iter()`` with ``as_dict`` in a ``oneshot`` block. That
+costs ~110 µs of CPU per process (32-48 ms per read with 300 processes, 1.6-2.4 % of a core at
+the 2 s cadence), because psutil reads /proc/PID/stat, status, statm and cmdline through Python
+file objects for every process on every read, and wraps each field in a method call and an
+exception handler. PerfDeck's whole budget is 1 % of one core, so this module reads procfs
+itself (psutil stays in use for everything rare: kill/terminate in the GUI, the other families):
 
-User names are resolved from the real uid with a per-collector cache: ``Process.username`` would
-call ``getpwuid`` once per process per read, which is slow with LDAP or SSSD.
+- One ``os.listdir`` of /proc, then for each pid one read of /proc/PID/stat and one of
+  /proc/PID/statm, with raw ``os.open``/``os.read`` (a Python file object costs ~2.5x more). The
+  stat line gives the name (between the first ``(`` and the LAST ``)``: a comm may contain spaces
+  and parentheses), state, ppid, utime + stime (clock ticks), num_threads and starttime (ticks
+  since boot). The rss comes from statm, not from stat's rss field: on Linux 6.18 here stat's
+  value was 30-40 pages below statm's for every process (the kernel keeps RSS in per-CPU
+  counters and the two files do not fold them in the same way, so the gap can grow with the CPU
+  count), while statm (psutil's source) matched psutil exactly. That second read costs ~3 µs per
+  process, worth an exact number.
+- The user is the owner of the /proc/PID directory (one ``os.stat``), which the kernel keeps
+  equal to the process's *effective* uid (fs/proc/base.c ``task_dump_owner``: the "non-dumpable
+  means root" rule of proc(5) applies to the files inside, not to this directory; the tests check
+  it on the running kernel with a set-uid, non-dumpable child). That is the user top, htop and ps
+  show, and it is fresh every read.
+  It differs from psutil's ``username()`` (the *real* uid, used by the psutil version of this
+  collector) only for set-uid programs such as sudo or passwd, which now show as root, as in top.
+- The command line (/proc/PID/cmdline) rarely changes, so it is cached per (pid, starttime) and
+  re-read every ``REFRESH_READS`` reads (5: within 10 s at the 2 s cadence; postgres and
+  browsers rewrite their titles), staggered by pid on the first read so the cost is spread evenly
+  rather than spiking on one read. It is also re-read at once when the comm in stat changes (an
+  ``execve`` changes both), when the process becomes a zombie, and on a process's second read
+  when it was first seen after the collector started (a fresh child often execs or renames itself
+  right away).
+- ``create_time`` = starttime / CLK_TCK + ``btime`` of /proc/stat, exactly as psutil computes it;
+  btime is re-read every ``REFRESH_READS`` reads (it moves when the wall clock is stepped).
+
+Steady state is two small reads and one ``stat()`` per process per read (measured by
+benchmarks/process_scan_cost.py and recorded in docs/performance-collectors.md).
+
+Field semantics (kept from the psutil version, so the GUI shows the same things):
+
+- A process that exits between the listing and its stat read (``FileNotFoundError``, or
+  ``ProcessLookupError`` when it dies between open and read) is simply left out. A file the kernel
+  will not let us read (``PermissionError``, e.g. /proc mounted with ``hidepid=1``) makes the
+  fields that come from it None, never 0.
+- ``name`` is the comm, extended to the basename of argv[0] when the comm is the 15-character
+  truncation of it ("gnome-keyring-d" -> "gnome-keyring-daemon"), as ``psutil.Process.name``.
+- ``status`` uses psutil's words ("running", "sleeping", "disk-sleep", "zombie", "stopped",
+  "tracing-stop", "idle", ...), so filters and the GUI read as before.
+- ``cmdline``: a tuple of arguments, split on NUL (or on spaces when a process rewrote its title
+  with spaces, as psutil does). A kernel thread has none: ``()``, honestly empty; ``command``
+  shows ``[name]`` for it (and for a process that blanked its argv), as ps does. A zombie's
+  command line is gone from the kernel: None.
+- ``rss`` is the kernel's resident page count times the page size (the value psutil reads from
+  statm); kernel threads and zombies have no address space, so 0 is the real value for them.
+- CPU % comes from utime + stime deltas per (pid, starttime), so a reused pid never inherits an
+  interval. 100 % means one CPU fully used, as in top and htop (a multi-threaded process can
+  exceed 100 %). A process seen for the first time has None until the next read.
+
+User names are resolved from the uid with a per-collector cache: ``getpwuid`` once per process per
+read is slow with LDAP or SSSD.
 """
 
 from __future__ import annotations
 
+import os
 import pwd
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 import psutil
 
 from perfdeck.model.collector import Collector
-from perfdeck.model.series import Reading, SeriesSpec
-
-_ATTRS = ("pid", "name", "uids", "cpu_times", "memory_info", "num_threads", "status", "cmdline",
-          "create_time")
+from perfdeck.model.series import CollectorUnavailableError, Reading, SeriesSpec, Unavailable
 
 _SPECS: Mapping[str, SeriesSpec] = MappingProxyType({
     "proc.count": SeriesSpec("proc.count", "Processes", "", group="proc.count"),
     "proc.threads": SeriesSpec("proc.threads", "Threads (in processes we may inspect)", "",
                                group="proc.count"),
 })
+
+# Re-read each command line, and btime, every this many reads (10 s at the 2 s cadence).
+REFRESH_READS = 5
+
+# The state letter of /proc/PID/stat (fs/proc/array.c task_state_array) in psutil's words.
+STATUS_NAMES: Mapping[str, str] = MappingProxyType({
+    "R": psutil.STATUS_RUNNING,
+    "S": psutil.STATUS_SLEEPING,
+    "D": psutil.STATUS_DISK_SLEEP,
+    "T": psutil.STATUS_STOPPED,
+    "t": psutil.STATUS_TRACING_STOP,
+    "Z": psutil.STATUS_ZOMBIE,
+    "X": psutil.STATUS_DEAD,
+    "x": psutil.STATUS_DEAD,
+    "K": "wake-kill",  # psutil 7 dropped the constant but still returns this word
+    "W": psutil.STATUS_WAKING,
+    "I": psutil.STATUS_IDLE,
+    "P": psutil.STATUS_PARKED,
+})
+
+_TRUNCATED_COMM = 15  # TASK_COMM_LEN - 1: longer names are cut in stat
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +117,86 @@ class ProcessRow:
     rss: int | None  # resident set size, bytes
     threads: int | None
     status: str | None
-    cmdline: tuple[str, ...] | None
+    cmdline: tuple[str, ...] | None  # () for a kernel thread, None when unreadable (zombies)
     create_time: float | None  # seconds since the epoch
+    ppid: int | None = None
+
+    @property
+    def command(self) -> str | None:
+        """The command line as one string; ``[name]`` when there is none (kernel threads), as ps."""
+        if self.cmdline is None:
+            return None
+        if self.cmdline:
+            return " ".join(self.cmdline)
+        return f"[{self.name}]" if self.name is not None else None
+
+
+def _read(path: str) -> bytes:
+    """The whole content of a procfs file; raw os calls because ``open()`` costs ~2.5x more."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, 4096)
+        if len(data) < 4096:
+            return data
+        chunks = [data]  # long command lines: procfs hands them out in pieces
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")  # names are bytes; a GUI needs valid text
+
+
+def parse_cmdline(raw: bytes) -> tuple[str, ...]:
+    """Split /proc/PID/cmdline as psutil does: NUL-separated, or spaces after a setproctitle."""
+    if not raw:
+        return ()
+    text = _decode(raw)
+    sep = "\0" if text.endswith("\0") else " "
+    if text.endswith(sep):
+        text = text[:-1]
+    args = text.split(sep)
+    if sep == "\0" and len(args) == 1 and " " in text:
+        args = text.split(" ")  # a title rewritten with spaces but still NUL-terminated
+    return tuple(args)
+
+
+def read_btime(proc: str) -> float | None:
+    """Boot time (seconds since the epoch) from the ``btime`` line of /proc/stat."""
+    try:
+        data = _read(f"{proc}/stat")
+    except OSError:
+        return None
+    start = data.find(b"\nbtime ")
+    if start < 0:
+        return None
+    try:
+        return float(data[start + 7:data.find(b"\n", start + 7)])
+    except ValueError:
+        return None
+
+
+class _Known:
+    """What we remember about one process (pid + starttime) between reads."""
+
+    __slots__ = ("cmdline", "comm", "create_time", "name", "next_refresh", "row", "starttime", "used")
+
+    def __init__(self, starttime: int, comm: bytes, create_time: float | None) -> None:
+        self.starttime = starttime
+        self.create_time = create_time
+        self.comm = comm  # raw comm of the last refresh: a change means an execve
+        self.name: str = ""
+        self.cmdline: tuple[str, ...] | None = None
+        self.used = 0  # utime + stime at the previous read, clock ticks
+        self.next_refresh = 0  # read number at which the cmdline is re-read
+        self.row: ProcessRow | None = None  # the previous read's row, reused when nothing changed
+
+
+# The state letters as they appear in stat, so the hot loop needs no decode.
+_STATUS_BY_BYTE = {letter.encode(): name for letter, name in STATUS_NAMES.items()}
 
 
 class ProcessCollector(Collector):
@@ -61,20 +204,34 @@ class ProcessCollector(Collector):
 
     family = "proc"
     title = "Processes"
-    min_interval = 2.0  # walking /proc costs far more than the fast families
+    min_interval = 2.0  # even a lean /proc walk costs far more than the fast families
 
-    def __init__(self) -> None:
-        # pid -> (create_time, user+system CPU seconds, monotonic time of that read)
-        self._cpu: dict[int, tuple[float | None, float, float]] = {}
+    def __init__(self, root: Path = Path("/")) -> None:
+        self._proc = str(Path(root) / "proc")
+        self._known: dict[int, _Known] = {}
         self._users: dict[int, str] = {}
+        self._reads = 0
+        self._btime: float | None = None
+        self._last_now: float | None = None  # ``now`` of the previous read
+        self._ticks = os.sysconf("SC_CLK_TCK")
+        self._page = os.sysconf("SC_PAGE_SIZE")
+
+    def open(self) -> None:
+        try:
+            found = any(name.isdigit() for name in os.listdir(self._proc))
+        except OSError as exc:
+            raise CollectorUnavailableError(Unavailable(
+                f"cannot list {self._proc}: {exc.strerror}",
+                "mount procfs: `mount -t proc proc /proc`")) from exc
+        if not found:
+            raise CollectorUnavailableError(Unavailable(
+                f"{self._proc} lists no processes: it is not a procfs mount",
+                "mount procfs: `mount -t proc proc /proc`"))
 
     def specs(self) -> Mapping[str, SeriesSpec]:
         return _SPECS
 
-    def _user(self, uids: Any) -> str | None:
-        if uids is None:
-            return None
-        uid = uids.real
+    def _user(self, uid: int) -> str:
         name = self._users.get(uid)
         if name is None:
             try:
@@ -84,54 +241,128 @@ class ProcessCollector(Collector):
             self._users[uid] = name
         return name
 
-    def _cpu_percent(self, pid: int, create_time: float | None, cpu_times: Any, now: float,
-                     seen: dict[int, tuple[float | None, float, float]]) -> float | None:
-        if cpu_times is None:
-            return None
-        used = cpu_times.user + cpu_times.system
-        seen[pid] = (create_time, used, now)
-        previous = self._cpu.get(pid)
-        if previous is None:
-            return None
-        last_create, last_used, last_now = previous
-        elapsed = now - last_now
-        if last_create != create_time or elapsed <= 0 or used < last_used:
-            return None  # a reused pid, or no valid interval
-        return 100.0 * (used - last_used) / elapsed
+    def _refresh(self, base: str, known: _Known, comm: bytes, zombie: bool) -> None:
+        """Re-read the rarely changing command line of one process (and the name built from it)."""
+        known.comm = comm
+        try:
+            raw = _read(base + "/cmdline")
+            # A zombie's mm is gone, so its cmdline reads empty: unknown, not an empty command.
+            cmdline = None if zombie and not raw else parse_cmdline(raw)
+        except OSError:  # denied, or exited meanwhile (the stat read found it alive)
+            cmdline = None
+        name = _decode(comm)
+        if len(comm) >= _TRUNCATED_COMM and cmdline:
+            full = os.path.basename(cmdline[0])
+            if full.startswith(name):
+                name = full  # the comm is a truncated argv[0]: show it whole, as psutil
+        # Keep the old objects when nothing changed: read() compares them by identity to reuse rows.
+        if cmdline != known.cmdline:
+            known.cmdline = cmdline
+        if name != known.name:
+            known.name = name
 
     def read(self, now: float) -> Reading:
+        proc = self._proc
+        reads = self._reads = self._reads + 1
+        first_read = reads == 1
+        old_btime = self._btime
+        if first_read or reads % REFRESH_READS == 0:
+            self._btime = read_btime(proc) or old_btime
+        btime, ticks, page = self._btime, self._ticks, self._page
+        new_btime = btime != old_btime  # the wall clock was stepped: every create_time moves
+        # Every remembered process was seen on the previous read, so they share one interval.
+        elapsed = now - self._last_now if self._last_now is not None else 0.0
+        cpu_scale = 100.0 / ticks / elapsed if elapsed > 0 else None
+        self._last_now = now
+        previous = self._known
+        known_now: dict[int, _Known] = {}
         rows: list[ProcessRow] = []
-        seen: dict[int, tuple[float | None, float, float]] = {}
+        append = rows.append
+        status_names = _STATUS_BY_BYTE
+        # Raw os calls, bound locally: this loop runs once per process and dominates the cost.
+        os_open, os_read, os_close, os_stat, rdonly = os.open, os.read, os.close, os.stat, os.O_RDONLY
+        users = self._users
         thread_total = 0
-        threads_known = False
-        for process in psutil.process_iter():
-            try:
-                info = process.as_dict(attrs=_ATTRS, ad_value=None)
-            except psutil.NoSuchProcess:  # exited while we read it (ZombieProcess is caught by as_dict)
+        for entry in os.listdir(proc):
+            if not entry.isdigit():
                 continue
-            pid = info["pid"]
-            create_time = info["create_time"]
-            memory = info["memory_info"]
-            cmdline = info["cmdline"]
-            threads = info["num_threads"]
-            if threads is not None:
-                thread_total += threads
-                threads_known = True
-            rows.append(ProcessRow(
-                pid=pid,
-                name=info["name"],
-                user=self._user(info["uids"]),
-                cpu_percent=self._cpu_percent(pid, create_time, info["cpu_times"], now, seen),
-                rss=memory.rss if memory is not None else None,
-                threads=threads,
-                status=info["status"],
-                cmdline=tuple(cmdline) if cmdline is not None else None,
-                create_time=create_time,
-            ))
-        self._cpu = seen  # exited processes drop out here
+            pid = int(entry)
+            base = f"{proc}/{entry}"
+            try:
+                fd = os_open(base + "/stat", rdonly)
+                try:
+                    stat = os_read(fd, 4096)  # one line, well under 1 KiB
+                finally:
+                    os_close(fd)
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # exited after the listing
+            except OSError:  # denied (hidepid=1): the process exists, we may not look
+                append(ProcessRow(pid, None, None, None, None, None, None, None, None))
+                continue
+            try:
+                fd = os_open(base + "/statm", rdonly)
+                try:
+                    statm: bytes | None = os_read(fd, 4096)
+                finally:
+                    os_close(fd)
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # exited since its stat was read
+            except OSError:
+                statm = None
+            try:
+                uid: int | None = os_stat(base).st_uid
+            except FileNotFoundError:
+                continue
+            except OSError:
+                uid = None
+            rpar = stat.rfind(b")")
+            comm = stat[stat.find(b"(") + 1:rpar]
+            fields = stat[rpar + 2:].split(b" ", 20)  # single spaces (fs/proc/array.c), up to starttime
+            try:
+                state = fields[0]
+                starttime = int(fields[19])
+                used = int(fields[11]) + int(fields[12])
+                threads = int(fields[17])
+                ppid = int(fields[1])
+                rss = int(statm.split(None, 2)[1]) * page if statm is not None else None
+            except (IndexError, ValueError):  # not a kernel's stat line: say nothing rather than guess
+                append(ProcessRow(pid, None, None, None, None, None, None, None, None))
+                continue
+            known = previous.get(pid)
+            if known is None or known.starttime != starttime:  # new, or a reused pid
+                known = _Known(starttime, comm, starttime / ticks + btime if btime is not None else None)
+                # The first read staggers the refreshes; a newcomer is re-read on its next read.
+                known.next_refresh = reads + 1 + pid % REFRESH_READS if first_read else reads + 1
+                self._refresh(base, known, comm, state == b"Z")
+                cpu_percent = None
+            else:
+                # Due, or it exec'd, or it just died (a zombie's command line is gone with its mm).
+                if reads >= known.next_refresh or known.comm != comm or (state == b"Z" and known.cmdline):
+                    known.next_refresh = reads + REFRESH_READS
+                    self._refresh(base, known, comm, state == b"Z")
+                if new_btime:
+                    known.create_time = starttime / ticks + btime if btime is not None else None
+                last = known.used
+                cpu_percent = (used - last) * cpu_scale if cpu_scale is not None and used >= last else None
+            known.used = used
+            known_now[pid] = known
+            thread_total += threads
+            user = (users.get(uid) or self._user(uid)) if uid is not None else None
+            status = status_names.get(state) or state.decode("ascii", "replace")
+            row = known.row
+            # Most processes are idle: their row is unchanged and the previous object serves again
+            # (cheaper than building one, and a view can skip rows that are the same object).
+            if (row is None or row.cpu_percent != cpu_percent or row.rss != rss or row.threads != threads
+                    or row.status != status or row.user != user or row.ppid != ppid
+                    or row.name is not known.name or row.cmdline is not known.cmdline
+                    or row.create_time != known.create_time):
+                row = known.row = ProcessRow(pid, known.name, user, cpu_percent, rss, threads, status,
+                                             known.cmdline, known.create_time, ppid)
+            append(row)
+        self._known = known_now  # exited processes drop out here
         rows.sort(key=lambda row: row.pid)
         values: dict[str, float | None] = {
             "proc.count": float(len(rows)),
-            "proc.threads": float(thread_total) if threads_known else None,
+            "proc.threads": float(thread_total) if known_now else None,
         }
         return Reading(values=values, tables={"processes": tuple(rows)})
