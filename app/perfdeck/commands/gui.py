@@ -14,9 +14,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minimized", action="store_true", help="start hidden in the system tray")
     parser.add_argument("--open", dest="open_recordings", action="append", default=[], metavar="CSV",
                         help="open a PerfDeck recording (may be given several times)")
+    parser.add_argument("--smoke-test", action="store_true",
+                        help="start normally, draw every tab once with live data, then exit "
+                             "(status 0 if all of them drew; for checking an installation)")
 
 
 def run(args: argparse.Namespace) -> int:
     from perfdeck.gui.app import run_gui  # Qt is imported only here
 
+    if getattr(args, "smoke_test", False):
+        from perfdeck.gui.smoke import install_smoke_test
+
+        install_smoke_test()
     return run_gui(args)

@@ -1,7 +1,8 @@
 """The explicit list of tabs in the main window.
 
 Adding a tab is one line: ``TabEntry(title, "module:Class")``. The class is a QWidget subclass of
-``perfdeck.gui.views.base.View``; it is imported when the window is built.
+``perfdeck.gui.views.base.View``; it is imported and built when its tab is first shown
+(``MainWindow.view_created`` reports it), so a slow or broken tab costs nothing until opened.
 """
 
 from __future__ import annotations
@@ -28,4 +29,9 @@ TABS: tuple[TabEntry, ...] = (
     TabEntry("Network", "perfdeck.gui.views.network:NetworkView"),
     TabEntry("Sensors", "perfdeck.gui.views.sensors:SensorsView"),
     TabEntry("Processes", "perfdeck.gui.views.processes:ProcessesView"),
+    TabEntry("CPU performance", "perfdeck.gui.views.perfcpu:PerfCpuView"),
+    TabEntry("Cache", "perfdeck.gui.views.cache:CacheView"),
+    TabEntry("Memory bandwidth", "perfdeck.gui.views.membw:MemoryBandwidthView"),
+    TabEntry("Alerts", "perfdeck.gui.views.alerts:AlertsView"),
+    TabEntry("Diagnostics", "perfdeck.gui.views.diagnostics:DiagnosticsView"),
 )

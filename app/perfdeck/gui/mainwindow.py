@@ -1,0 +1,471 @@
+"""The main window: tabs from ``gui.tabs``, menus, toolbar, status bar, redraw scheduling.
+
+Hooks for other parts of the GUI (tray, settings, export, recording):
+
+``self.file_menu``, ``self.view_menu``, ``self.help_menu``
+    QMenus to add actions to. File ends with Quit; insert before it with ``add_file_action``.
+``self.sampler`` / ``self.history`` / ``self.context``
+    The ``gui.sampler.Sampler`` (``snapshot`` signal, ``set_interval``, ``pause``/``resume``),
+    the ``model.history.History`` every snapshot is appended to, and the ``ViewContext``
+    handed to the views.
+``self.views`` / ``view(title)`` / ``view_created`` (signal: title, View)
+    Tabs are built lazily, when first shown (building every tab up front cost most of the
+    start-up time), so ``self.views`` holds only the views built so far. ``view(title)`` returns
+    a tab's view, building it if needed; to act on a view whenever it comes to exist, connect
+    ``view_created`` and also handle the ones already in ``self.views``.
+``add_status_widget(widget)``
+    A permanent widget on the right of the status bar (e.g. a recording indicator).
+``close_hooks``
+    Callables ``hook(event) -> bool`` asked in order when the user closes the window; one that
+    returns True has handled it (e.g. hid the window to the tray) and the app keeps running.
+    They are skipped by ``quit_app()`` (File > Quit), which always shuts down.
+``about_to_shut_down`` (signal)
+    Emitted once before the sampler stops; connect cleanup (stop a recording, remove the tray).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import psutil
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from perfdeck import __version__
+from perfdeck.gui.plots import TIME_WINDOWS
+from perfdeck.gui.sampler import Sampler
+from perfdeck.gui.tabs import TABS, TabEntry
+from perfdeck.gui.views.base import UnavailableLabel, View, ViewContext, fix_label_size
+from perfdeck.model.history import History
+from perfdeck.model.series import Snapshot, Unavailable
+from perfdeck.model.units import format_bytes
+
+log = logging.getLogger(__name__)
+
+# Even at 10 Hz sampling the eye needs no more than a few frames a second; drawing is the cost.
+MAX_REDRAWS_PER_SECOND = 4.0
+# Slow, costly families read less often while the tab that lists them is not shown:
+# family -> (tab title, seconds between reads while hidden). The process walk is ~10-20 ms.
+HIDDEN_TAB_FAMILY_INTERVALS: dict[str, tuple[str, float]] = {"proc": ("Processes", 10.0)}
+INTERVAL_CHOICES = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
+DEFAULT_WINDOW_SECONDS = 300.0
+
+
+def format_duration(seconds: float) -> str:
+    """120 -> '2 min', 45 -> '45 s', 5400 -> '1.5 h'."""
+    if seconds < 60:
+        return f"{seconds:g} s"
+    if seconds < 3600:
+        return f"{seconds / 60:g} min"
+    return f"{seconds / 3600:g} h"
+
+
+class _BrokenTab(View):
+    """Stands in for a tab whose module failed to import, saying why."""
+
+    def __init__(self, context: ViewContext, entry: TabEntry, error: str) -> None:
+        super().__init__(context)
+        layout = QVBoxLayout(self)
+        label = UnavailableLabel(self)
+        label.set_unavailable(Unavailable(f"the {entry.title} tab failed to load ({entry.target}): {error}",
+                                          "report this as a bug with the text above"))
+        layout.addWidget(label)
+        layout.addStretch(1)
+
+
+class MainWindow(QMainWindow):
+    """PerfDeck's window. See the module docstring for the hooks other components use."""
+
+    about_to_shut_down = Signal()
+    view_refreshed = Signal(str)  # tab title; lets tests and benchmarks see redraws
+    view_created = Signal(str, object)  # tab title, View: a lazily built tab now exists
+
+    def __init__(self, sampler: Sampler, history: History, tabs: Sequence[TabEntry] = TABS,
+                 initial_tab: str | None = None, window_seconds: float = DEFAULT_WINDOW_SECONDS,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("PerfDeck")
+        self.resize(1100, 720)
+        self.sampler = sampler
+        self.history = history
+        self.context = ViewContext(history=history, sampler=sampler, window_seconds=window_seconds,
+                                   _show_message=self._show_message)
+        self.close_hooks: list[Callable[[QCloseEvent], bool]] = []
+        self.views: dict[str, View] = {}
+        self._shut_down = False
+        self._quitting = False
+        self._dirty = False
+        self._display_paused = False
+        self._last_redraw = 0.0
+        self._reported_failures: list[str] = []
+        self._slowdowns: dict[str, float | None] = {}
+        self.refresh_errors: list[str] = []  # "tab: error" for each failed refresh (tests read it)
+
+        self.tab_widget = QTabWidget(self)
+        self.tab_widget.setDocumentMode(True)
+        self.setCentralWidget(self.tab_widget)
+        self._entries: list[TabEntry] = list(tabs)
+        for entry in self._entries:
+            slot = QWidget()  # the view goes in here the first time the tab is shown
+            QVBoxLayout(slot).setContentsMargins(0, 0, 0, 0)
+            self.tab_widget.addTab(slot, entry.title)
+        self.tab_widget.currentChanged.connect(self._on_tab_changed)
+
+        # One shot timer: coalesces snapshots that arrive faster than the redraw cap.
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.timeout.connect(self._redraw)
+
+        self._build_toolbar()
+        self._build_menus()
+        self._build_status_bar()
+
+        sampler.snapshot.connect(self.on_snapshot)
+        sampler.failure.connect(self._on_failure)
+        sampler.interval_changed.connect(self._update_interval_label)
+        sampler.paused_changed.connect(self._update_interval_label)
+        if sampler.interval_message:
+            self._show_message(sampler.interval_message, 10000)
+        if initial_tab:
+            self.select_tab(initial_tab)
+        self.current_view()  # build the first tab now, so the window opens with it
+        self._update_family_intervals()
+
+    # --- construction ---------------------------------------------------------------------------
+    def _build_view(self, index: int) -> View:
+        entry = self._entries[index]
+        existing = self.views.get(entry.title)
+        if existing is not None:
+            return existing
+        try:
+            view = entry.load()(self.context)
+        except Exception as exc:  # one broken tab must not take the window down
+            log.exception("tab %s failed to load", entry.title)
+            view = _BrokenTab(self.context, entry, f"{type(exc).__name__}: {exc}")
+        slot = self.tab_widget.widget(index)
+        slot.layout().addWidget(view)
+        self.views[entry.title] = view
+        self.view_created.emit(entry.title, view)
+        return view
+
+    def view(self, title: str) -> View | None:
+        """The view of the tab called ``title`` (built now if it was not yet), or None."""
+        for index, entry in enumerate(self._entries):
+            if entry.title == title:
+                return self._build_view(index)
+        return None
+
+    def _build_toolbar(self) -> None:
+        toolbar = QToolBar("Plot controls", self)
+        toolbar.setObjectName("plotToolbar")
+        toolbar.setMovable(False)
+        self.addToolBar(toolbar)
+        toolbar.addWidget(QLabel(" Time window: "))
+        self.window_combo = QComboBox(toolbar)
+        for label, seconds in TIME_WINDOWS:
+            self.window_combo.addItem(label, seconds)
+        current = self.context.window_seconds
+        if current not in [s for _, s in TIME_WINDOWS]:  # a custom window from the settings
+            self.window_combo.addItem(format_duration(current), current)
+        self.window_combo.setCurrentIndex(self.window_combo.findData(current))
+        self.window_combo.currentIndexChanged.connect(
+            lambda index: self.set_time_window(float(self.window_combo.itemData(index))))
+        toolbar.addWidget(self.window_combo)
+        toolbar.addSeparator()
+        self.pause_action = QAction("Pause", self)
+        self.pause_action.setCheckable(True)
+        self.pause_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
+        self.pause_action.setToolTip("Freeze the plots (sampling and recording go on); Space")
+        self.pause_action.toggled.connect(self.set_display_paused)
+        toolbar.addAction(self.pause_action)
+        self.toolbar = toolbar
+
+    def _build_menus(self) -> None:
+        menu_bar = self.menuBar()
+        self.file_menu = menu_bar.addMenu("&File")
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        self.quit_action.triggered.connect(self.quit_app)
+        self.file_menu.addAction(self.quit_action)
+
+        self.view_menu = menu_bar.addMenu("&View")
+        self.view_menu.addAction(self.pause_action)
+        self.pause_sampling_action = QAction("Pause &sampling", self)
+        self.pause_sampling_action.setCheckable(True)
+        self.pause_sampling_action.setToolTip("Stop reading the system (no CPU spent, no data kept)")
+        self.pause_sampling_action.toggled.connect(
+            lambda paused: self.sampler.pause() if paused else self.sampler.resume())
+        self.view_menu.addAction(self.pause_sampling_action)
+        interval_menu = self.view_menu.addMenu("Sampling &interval")
+        group = QActionGroup(self)
+        for seconds in INTERVAL_CHOICES:
+            action = QAction(f"{seconds:g} s", self, checkable=True)
+            action.setChecked(abs(seconds - self.sampler.interval) < 1e-9)
+            action.triggered.connect(lambda _checked=False, s=seconds: self.set_interval(s))
+            group.addAction(action)
+            interval_menu.addAction(action)
+        self.interval_menu = interval_menu
+        window_menu = self.view_menu.addMenu("Time &window")
+        window_group = QActionGroup(self)
+        for index, (label, seconds) in enumerate(TIME_WINDOWS):
+            action = QAction(label, self, checkable=True)
+            action.setChecked(seconds == self.context.window_seconds)
+            action.triggered.connect(lambda _checked=False, i=index: self.window_combo.setCurrentIndex(i))
+            window_group.addAction(action)
+            window_menu.addAction(action)
+        theme_menu = self.view_menu.addMenu("&Theme")
+        theme_group = QActionGroup(self)
+        for mode in ("system", "light", "dark"):
+            action = QAction(mode.capitalize(), self, checkable=True)
+            action.setChecked(mode == "system")
+            action.triggered.connect(lambda _checked=False, m=mode: self._set_theme(m))
+            theme_group.addAction(action)
+            theme_menu.addAction(action)
+        self.view_menu.addSeparator()
+
+        self.help_menu = menu_bar.addMenu("&Help")
+        about = QAction("&About PerfDeck", self)
+        about.triggered.connect(self.show_about)
+        self.help_menu.addAction(about)
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.interval_label = QLabel()
+        self.self_usage_label = QLabel()
+        self.self_usage_label.setToolTip("PerfDeck's own CPU use (% of one core, all threads) and memory")
+        # Fixed sizes: text that changes every second must not re-layout the window.
+        fix_label_size(self.self_usage_label, "PerfDeck 888.8 % CPU · 8888 MiB")
+        fix_label_size(self.interval_label, "Every 0.25 s · sampling paused")
+        status.addPermanentWidget(self.interval_label)
+        status.addPermanentWidget(self.self_usage_label)
+        self._update_interval_label()
+        self._self_process = psutil.Process()
+        self._self_process.cpu_percent(None)  # prime: the first call has no baseline
+        # Reads /proc/self/stat and statm once a second in the GUI thread: microseconds.
+        self._self_timer = QTimer(self)
+        self._self_timer.setInterval(1000)
+        self._self_timer.timeout.connect(self._update_self_usage)
+        self._self_timer.start()
+
+    # --- public API -------------------------------------------------------------------------------
+    def add_status_widget(self, widget: QWidget, stretch: int = 0) -> None:
+        """Add a permanent widget to the right of the status bar (left of the built-in ones)."""
+        self.statusBar().insertPermanentWidget(0, widget, stretch)
+
+    def add_file_action(self, action: QAction) -> None:
+        """Insert an action in the File menu above Quit."""
+        self.file_menu.insertAction(self.quit_action, action)
+
+    def select_tab(self, title: str) -> bool:
+        """Show the tab called ``title`` (case-insensitive). Returns False, with a message, if none."""
+        for index in range(self.tab_widget.count()):
+            if self.tab_widget.tabText(index).lower() == title.lower():
+                self.tab_widget.setCurrentIndex(index)
+                return True
+        names = ", ".join(self.tab_widget.tabText(i) for i in range(self.tab_widget.count()))
+        self._show_message(f"no tab called {title!r}; tabs: {names}", 10000)
+        return False
+
+    def current_view(self) -> View | None:
+        index = self.tab_widget.currentIndex()
+        return self._build_view(index) if 0 <= index < len(self._entries) else None
+
+    def set_time_window(self, seconds: float) -> None:
+        self.context.window_seconds = seconds
+        for view in self.views.values():
+            view.time_window_changed(seconds)
+        self._refresh_current(force=True)
+
+    def set_interval(self, seconds: float) -> None:
+        message = self.sampler.set_interval(seconds)
+        if message:
+            self._show_message(message, 10000)
+        covered = self.history.capacity * self.sampler.interval
+        if covered < self.context.window_seconds:
+            self._show_message(f"history holds {covered / 60:.0f} min at {self.sampler.interval:g} s "
+                               "per sample; older data scrolls out", 10000)
+
+    def set_display_paused(self, paused: bool) -> None:
+        """Freeze or unfreeze the plots. Sampling (and recording) continue; nothing is lost."""
+        self._display_paused = paused
+        if self.pause_action.isChecked() != paused:
+            self.pause_action.setChecked(paused)
+        self._update_interval_label()
+        if not paused:
+            self._refresh_current(force=True)
+
+    @property
+    def display_paused(self) -> bool:
+        return self._display_paused
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self, "About PerfDeck",
+            f"<b>PerfDeck {__version__}</b><p>A Linux desktop monitor for what the hardware is really "
+            "doing: CPU, memory, disks, network, sensors, processes, hardware counters and DRAM "
+            "bandwidth.</p><p>License: GPL-3.0-or-later</p>")
+
+    def quit_app(self) -> None:
+        """Shut down and quit, whatever the close hooks would say (File > Quit, tray Quit)."""
+        self._quitting = True
+        self.close()
+        app = QApplication.instance()
+        if app is not None:
+            app.quit()
+
+    def shutdown(self) -> None:
+        """Stop the sampler (collectors closed, thread ended) and the views. Safe to call twice."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.about_to_shut_down.emit()
+        self._redraw_timer.stop()
+        self._self_timer.stop()
+        with contextlib.suppress(RuntimeError, TypeError):  # already disconnected
+            self.sampler.snapshot.disconnect(self.on_snapshot)
+        self.sampler.stop()
+        for view in self.views.values():
+            try:
+                view.shutdown()
+            except Exception:
+                log.exception("view shutdown failed")
+
+    # --- data flow -------------------------------------------------------------------------------
+    def on_snapshot(self, snapshot: Snapshot) -> None:
+        """A new snapshot from the sampler: keep it, then schedule a capped redraw of one tab."""
+        self.history.append_snapshot(snapshot)
+        self.context.latest = snapshot
+        for view in self.views.values():
+            view.observe(snapshot)
+        self._dirty = True
+        self._schedule_redraw()
+
+    def _schedule_redraw(self) -> None:
+        if self._redraw_timer.isActive() or self._display_paused or not self._is_shown():
+            return
+        wait = self._last_redraw + 1.0 / MAX_REDRAWS_PER_SECOND - time.monotonic()
+        self._redraw_timer.start(max(0, round(wait * 1000)))
+
+    def _is_shown(self) -> bool:
+        return self.isVisible() and not self.isMinimized()
+
+    def _redraw(self) -> None:
+        if self._dirty:
+            self._refresh_current()
+
+    def _refresh_current(self, force: bool = False) -> None:
+        view = self.current_view()
+        snapshot = self.context.latest
+        if view is None or snapshot is None or self._shut_down:
+            return
+        if not force and (self._display_paused or not self._is_shown()):
+            return
+        self._dirty = False
+        self._last_redraw = time.monotonic()
+        try:
+            view.refresh(snapshot)
+        except Exception as exc:  # a bug in one view must not stop the others
+            log.exception("refreshing a view failed")
+            title = self.tab_widget.tabText(self.tab_widget.currentIndex())
+            self.refresh_errors.append(f"{title}: {type(exc).__name__}: {exc}")
+            self._show_message(f"drawing this tab failed: {type(exc).__name__}: {exc}", 10000)
+        self.view_refreshed.emit(self.tab_widget.tabText(self.tab_widget.currentIndex()))
+
+    def _on_tab_changed(self, _index: int) -> None:
+        self._update_family_intervals()
+        if not self._display_paused:
+            self._refresh_current(force=True)
+
+    def _update_family_intervals(self) -> None:
+        # A tab counts as seen only while the window itself is shown (not hidden to the tray).
+        title = self.tab_widget.tabText(self.tab_widget.currentIndex()) if self._is_shown() else ""
+        for family, (tab, hidden_seconds) in HIDDEN_TAB_FAMILY_INTERVALS.items():
+            wanted = None if title == tab else hidden_seconds
+            if self._slowdowns.get(family, -1.0) != wanted:
+                self._slowdowns[family] = wanted
+                self.sampler.set_family_slowdown(family, wanted)
+
+    # --- status bar ------------------------------------------------------------------------------
+    def _show_message(self, text: str, timeout_ms: int = 5000) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    def _on_failure(self, family: str, message: str) -> None:
+        text = f"{family} collector failed: {message}; other metrics continue"
+        self._reported_failures.append(text)
+        log.warning(text)
+        self._show_message(text, 15000)
+
+    @property
+    def reported_failures(self) -> list[str]:
+        return list(self._reported_failures)
+
+    def _update_interval_label(self, *_args: object) -> None:
+        text = f"Every {self.sampler.interval:g} s"
+        if self.sampler.paused:
+            text += " · sampling paused"
+        elif self._display_paused:
+            text += " · plots paused"
+        self.interval_label.setText(text)
+
+    def _update_self_usage(self) -> None:
+        try:
+            with self._self_process.oneshot():
+                cpu = self._self_process.cpu_percent(None)
+                rss = self._self_process.memory_info().rss
+        except psutil.Error:
+            return
+        self.self_usage_label.setText(f"PerfDeck {cpu:.1f} % CPU · {format_bytes(rss, 0)}")
+
+    # --- Qt events --------------------------------------------------------------------------------
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.WindowStateChange:
+            self._update_family_intervals()
+            # Restored from minimized: draw what arrived meanwhile.
+            if not self.isMinimized() and self._dirty:
+                QTimer.singleShot(0, lambda: self._refresh_current(force=False))
+        super().changeEvent(event)
+
+    def showEvent(self, event: QEvent) -> None:
+        super().showEvent(event)
+        self._update_family_intervals()
+        if self._dirty:
+            QTimer.singleShot(0, lambda: self._refresh_current(force=False))
+
+    def hideEvent(self, event: QEvent) -> None:
+        super().hideEvent(event)
+        self._update_family_intervals()
+
+    def _set_theme(self, mode: str) -> None:
+        from perfdeck.gui.theme import apply_theme
+
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, mode)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Ask ``close_hooks`` (unless quitting), then shut down. Extend via hooks or override."""
+        if not self._quitting:
+            for hook in self.close_hooks:
+                try:
+                    if hook(event):
+                        event.ignore()
+                        return
+                except Exception:
+                    log.exception("close hook failed; closing anyway")
+        self.shutdown()
+        event.accept()
+        super().closeEvent(event)

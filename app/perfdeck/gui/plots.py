@@ -1,0 +1,600 @@
+"""Cheap live plots: curves created once, fixed or slowly adapting axes, gaps for missing data.
+
+Drawing is almost all of a monitor's cost, so ``TimePlot``:
+- creates each curve once and updates it with ``setData`` on the visible window slice only;
+- never auto-ranges: the y range is fixed (0–100 for percentages) or adapts in coarse "nice"
+  steps, growing at once when data exceeds it and shrinking only after a sustained drop;
+- uses ``connect="finite"`` + ``skipFiniteCheck`` so NaN (no value) is drawn as a gap, never 0;
+- reduces long windows to about ``MAX_POINTS`` points per curve (peak-preserving buckets);
+- puts "now" at x = 0 and shows time as seconds/minutes ago, with the clock time in the readout.
+
+``HeatmapPlot`` draws many series (one per CPU) as an image (series x time) with fixed levels.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import time
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from PySide6.QtCore import QEvent, QPointF
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
+
+from perfdeck.model.history import History
+from perfdeck.model.units import format_value
+
+# PySide6 is imported above and named here, so pyqtgraph binds to it even when other Qt
+# bindings are installed (it would otherwise prefer PyQt6).
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+import pyqtgraph as pg
+
+MAX_POINTS = 1200  # per curve; more than a plot's width in pixels buys nothing
+TIME_WINDOWS: tuple[tuple[str, float], ...] = (
+    ("1 min", 60.0), ("5 min", 300.0), ("15 min", 900.0), ("1 h", 3600.0))
+
+# Distinguishable on light and dark backgrounds (Tableau 10).
+SERIES_COLORS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                 "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+
+pg.setConfigOptions(antialias=False, useOpenGL=False, foreground="k", background="w")
+
+
+def make_cheap(view: pg.GraphicsView) -> None:
+    """Qt settings that cut the cost of repainting a plot whose items change every frame.
+
+    - no margin around update rectangles (we draw without antialiasing), so a curve update does
+      not spill onto and repaint the axes;
+    - no scene index: a BSP tree is re-built whenever an item's bounds change (every frame here);
+    - painter state not saved around each item (every item sets its own pen).
+    """
+    view.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontAdjustForAntialiasing, True)
+    view.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
+    view.scene().setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
+
+
+def reserve_right(plot: pg.PlotWidget, width: float) -> None:
+    """Leave ``width`` px empty on the right of ``plot`` (an invisible right axis)."""
+    plot.plotItem.showAxis("right")
+    axis = plot.plotItem.getAxis("right")
+    axis.setStyle(showValues=False, tickLength=0)
+    axis.setPen(pg.mkPen(None))
+    axis.setWidth(width)
+
+
+def palette_colors(widget: QWidget) -> tuple[QColor, QColor]:
+    """(background, foreground) for plots, taken from the widget's palette (follows dark mode)."""
+    pal = widget.palette()
+    return pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Text)
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^k (or 1, 2, 4, 8 x 1024^k for bytes) >= value."""
+    if not math.isfinite(value) or value <= 0:
+        return 1.0
+    exponent = math.floor(math.log10(value))
+    base = 10.0 ** exponent
+    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if step * base >= value * (1 - 1e-9):
+            return step * base
+    return 10.0 * base
+
+
+def format_ago(seconds_ago: float) -> str:
+    """0 -> 'now', -90 -> '-1:30', -30 -> '-30 s'."""
+    s = abs(seconds_ago)
+    if s < 0.5:
+        return "now"
+    if s < 60:
+        return f"-{s:.0f} s"
+    minutes, secs = divmod(round(s), 60)
+    return f"-{minutes}:{secs:02d}"
+
+
+def _tick_spacing(window: float) -> tuple[float, float]:
+    """Major and minor tick spacing (seconds) giving about 5-6 labelled ticks."""
+    for major in (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600):
+        if window / major <= 6:
+            return float(major), major / 5.0
+    return 3600.0, 600.0
+
+
+class AgoAxis(pg.AxisItem):
+    """Bottom axis in seconds relative to the latest sample (x = 0 is now)."""
+
+    def tickStrings(self, values: Sequence[float], scale: float, spacing: float) -> list[str]:
+        return [format_ago(v) for v in values]
+
+
+class UnitAxis(pg.AxisItem):
+    """Left axis whose labels carry the unit, formatted by ``model.units`` (KiB/MiB, kB/s...)."""
+
+    def __init__(self, unit: str, **kwargs) -> None:
+        super().__init__("left", **kwargs)
+        self.unit = unit
+        self.enableAutoSIPrefix(False)
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, float]]:
+        # One level of 4-5 labelled ticks: pyqtgraph's default levels drop labels that would
+        # overlap, which on a short plot can leave a single label. Bytes get binary steps
+        # (1, 2, 4... KiB/MiB/GiB) so labels read "4 GiB", not "4.7 GiB".
+        span = maxVal - minVal
+        if not math.isfinite(span) or span <= 0:
+            return super().tickSpacing(minVal, maxVal, size)
+        max_ticks = max(2, min(5, int(size // 28)))  # ~28 px per label keeps them apart
+        if self.unit == "B":
+            step = 1.0
+            while span / step > max_ticks:
+                step *= 2
+        else:
+            step = nice_ceiling(span / max_ticks)
+        return [(step, 0.0)]
+
+    def tickStrings(self, values: Sequence[float], scale: float, spacing: float) -> list[str]:
+        return [axis_label(v, self.unit) for v in values]
+
+
+def axis_label(value: float, unit: str) -> str:
+    """A short tick label with its unit: '20 MB/s', '4 GiB', '2.5 k/s', '75 %'."""
+    if value == 0:
+        return f"0 {unit}".rstrip()
+    if unit == "B":
+        magnitude, index = abs(value), 0
+        while magnitude >= 1024 and index < len(_BINARY) - 1:
+            magnitude /= 1024
+            index += 1
+        return f"{value / 1024 ** index:.3g} {_BINARY[index]}"
+    if unit in _SI_UNITS:
+        magnitude, index = abs(value), 0
+        while magnitude >= 1000 and index < len(_SI_PREFIXES) - 1:
+            magnitude /= 1000
+            index += 1
+        return f"{value / 1000 ** index:.3g} {_SI_PREFIXES[index]}{unit}"
+    return f"{value:.3g} {unit}".rstrip()
+
+
+_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+_SI_PREFIXES = ("", "k", "M", "G", "T", "P")
+_SI_UNITS = ("B/s", "/s", "pkt/s", "W", "J", "Hz", "ops/s")
+# The smallest y range an adapting plot shows: an idle NIC is "0 to 1 kB/s", not "0 to 1 B/s".
+_ADAPTIVE_FLOOR = {"B/s": 1000.0, "B": 1024.0 ** 2, "/s": 10.0, "pkt/s": 10.0, "MHz": 100.0}
+
+
+def reduce_points(x: np.ndarray, ys: list[np.ndarray], limit: int = MAX_POINTS
+                  ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Keep at most ~``limit`` points: bucket and take the per-bucket maximum (spikes survive).
+
+    A bucket whose values are all NaN stays NaN, so gaps survive too.
+    """
+    n = len(x)
+    if n <= limit:
+        return x, ys
+    stride = math.ceil(n / limit)
+    usable = (n // stride) * stride
+    start = n - usable  # drop the oldest remainder, keep "now" exact
+    x_out = x[start:].reshape(-1, stride)[:, -1]
+    ys_out = [np.fmax.reduce(y[start:].reshape(-1, stride), axis=1) for y in ys]
+    return x_out, ys_out
+
+
+class TimePlot(pg.PlotWidget):
+    """A live plot of a few series against "seconds ago".
+
+    Use ``set_series`` (or let ``update_from`` add ids as they appear) and call ``update_from``
+    from a view's ``refresh``. ``y_range`` fixes the y axis (e.g. (0, 100)); None adapts slowly.
+    """
+
+    def __init__(self, title: str = "", unit: str = "", y_range: tuple[float, float] | None = None,
+                 parent: QWidget | None = None, legend: bool = True) -> None:
+        self._ago_axis = AgoAxis("bottom")
+        self._unit_axis = UnitAxis(unit)
+        super().__init__(parent, axisItems={"bottom": self._ago_axis, "left": self._unit_axis})
+        make_cheap(self)
+        self.unit = unit
+        self.fixed_y = y_range
+        self._window = 300.0
+        self._curves: dict[str, pg.PlotCurveItem] = {}
+        self._labels: dict[str, str] = {}
+        self._colors: dict[str, str] = {}
+        self._title = title
+        # The legend lives in the title line, outside the data area: a legend item inside it
+        # would have its text re-rendered on every frame.
+        self._legend = legend
+        self._ymax = y_range[1] if y_range else _ADAPTIVE_FLOOR.get(unit, 1.0)
+        self._ymin = y_range[0] if y_range else 0.0
+        self._low_streak = 0
+        self._last_x: np.ndarray = np.empty(0)
+        self._last_ys: dict[str, np.ndarray] = {}
+        self._last_time: float | None = None
+        plot_item = self.plotItem
+        plot_item.setMenuEnabled(False)
+        plot_item.hideButtons()
+        # No grid: grid lines belong to the axis items and span the plot, so every curve update
+        # would repaint both axes too (measured: a third of the drawing time).
+        view_box = plot_item.getViewBox()
+        view_box.setMouseEnabled(x=False, y=False)
+        view_box.enableAutoRange(enable=False)
+        view_box.setDefaultPadding(0.0)
+        self._unit_axis.setWidth(62)
+        self.set_window(self._window)
+        self.setYRange(self._ymin, self._ymax, padding=0.02)
+        self.setMinimumHeight(120)
+        # Hover readout: a vertical line and a text block, updated on mouse move only.
+        self._cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888", width=1))
+        self._cursor.hide()
+        self._readout = pg.TextItem(anchor=(1, 0), fill=pg.mkBrush(0, 0, 0, 150), color="w")
+        self._readout.setZValue(10)
+        self._readout.hide()
+        plot_item.addItem(self._cursor, ignoreBounds=True)
+        plot_item.addItem(self._readout, ignoreBounds=True)
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self._apply_palette()
+
+    # --- series -----------------------------------------------------------------------------------
+    def set_series(self, ids_and_labels: Iterable[tuple[str, str]]) -> None:
+        """Declare the curves (id, label) in drawing order; existing curves are kept."""
+        for series_id, label in ids_and_labels:
+            self._ensure_curve(series_id, label)
+
+    def _ensure_curve(self, series_id: str, label: str) -> pg.PlotCurveItem:
+        curve = self._curves.get(series_id)
+        if curve is None:
+            color = SERIES_COLORS[len(self._curves) % len(SERIES_COLORS)]
+            # Width-1 cosmetic pens: wider lines are several times dearer to rasterise.
+            curve = pg.PlotCurveItem(pen=pg.mkPen(color, width=1), connect="finite",
+                                     skipFiniteCheck=False, name=label)
+            self.plotItem.addItem(curve)
+            self._curves[series_id] = curve
+            self._labels[series_id] = label
+            self._colors[series_id] = color
+            self._update_title()
+        return curve
+
+    def _update_title(self) -> None:
+        if not hasattr(self, "_colors"):
+            return  # called during construction
+        foreground = palette_colors(self)[1].name()
+        parts = [f"<span style='color:{foreground}'>{html.escape(self._title)}</span>"] if self._title else []
+        if self._legend:
+            parts += [f"<span style='color:{self._colors[sid]}'>━ {html.escape(label)}</span>"
+                      for sid, label in self._labels.items()]
+        if parts:
+            self.plotItem.setTitle("&nbsp;&nbsp;&nbsp;".join(parts), size="9pt")
+
+    @property
+    def series_ids(self) -> list[str]:
+        return list(self._curves)
+
+    def set_window(self, seconds: float) -> None:
+        self._window = seconds
+        self.setXRange(-seconds, 0, padding=0)
+        self._ago_axis.setTickSpacing(*_tick_spacing(seconds))
+
+    # --- data ---------------------------------------------------------------------------------------
+    def update_from(self, history: History, ids: Sequence[str] | None = None,
+                    window_seconds: float | None = None) -> None:
+        """Redraw from ``history``: the last ``window_seconds`` of ``ids`` (default: the declared ones).
+
+        Ids not declared yet get a curve labelled from ``history.specs``.
+        """
+        if window_seconds is not None and window_seconds != self._window:
+            self.set_window(window_seconds)
+        ids = list(self._curves) if ids is None else list(ids)
+        for series_id in ids:
+            if series_id not in self._curves:
+                spec = history.specs.get(series_id)
+                self._ensure_curve(series_id, spec.label if spec else series_id)
+        times, values = history.window(ids, self._window)
+        self.set_arrays(times, {i: values[i] for i in ids})
+
+    def set_arrays(self, times: np.ndarray, values: dict[str, np.ndarray],
+                   labels: dict[str, str] | None = None, window_seconds: float | None = None) -> None:
+        """Draw arrays directly (``times`` in epoch seconds, one array per series key).
+
+        For derived curves a view computes itself (e.g. the sum over disks). Keys not declared
+        yet get a curve labelled from ``labels`` (default: the key).
+        """
+        if window_seconds is not None and window_seconds != self._window:
+            self.set_window(window_seconds)
+        if not len(times):
+            return
+        for key in values:
+            if key not in self._curves:
+                self._ensure_curve(key, (labels or {}).get(key, key))
+        ids = list(values)
+        latest = float(times[-1])
+        x = times - latest
+        # About one point per horizontal pixel: more only costs path building and painting.
+        width_px = int(self.plotItem.getViewBox().width())
+        limit = min(MAX_POINTS, max(100, width_px)) if width_px > 0 else MAX_POINTS
+        x, ys = reduce_points(x, [values[i] for i in ids], limit=limit)
+        self._last_x, self._last_ys, self._last_time = x, dict(zip(ids, ys, strict=True)), latest
+        for series_id, y in zip(ids, ys, strict=True):
+            self._curves[series_id].setData(x, y)
+        if self.fixed_y is None:
+            self._adapt_y(ys)
+
+    def _adapt_y(self, ys: list[np.ndarray]) -> None:
+        finite_max = max((float(np.nanmax(y)) for y in ys if len(y) and np.isfinite(y).any()),
+                         default=math.nan)
+        if not math.isfinite(finite_max):
+            return
+        target = max(nice_ceiling(finite_max * 1.05), _ADAPTIVE_FLOOR.get(self.unit, 0.0))
+        if target > self._ymax:
+            self._ymax, self._low_streak = target, 0
+            self.setYRange(self._ymin, self._ymax, padding=0.02)
+        elif target < self._ymax / 3:
+            # Shrink only after the data stayed low for a while: a range that jumps every frame
+            # is hard to read and costs redraws of the axis.
+            self._low_streak += 1
+            if self._low_streak >= 10:
+                self._ymax, self._low_streak = target, 0
+                self.setYRange(self._ymin, self._ymax, padding=0.02)
+        else:
+            self._low_streak = 0
+
+    def reserve_right(self, width: float) -> None:
+        """Leave ``width`` px empty on the right, to line the time axis up with a plot that has
+        a colour bar there (the CPU tab's utilisation plot above its heatmap)."""
+        reserve_right(self, width)
+
+    def set_fixed_y(self, y_range: tuple[float, float] | None) -> None:
+        """Fix the y axis to ``y_range``, or with None let it adapt slowly again."""
+        self.fixed_y = y_range
+        if y_range is not None:
+            self._ymin, self._ymax = y_range
+            self.setYRange(self._ymin, self._ymax, padding=0.02)
+
+    def y_range(self) -> tuple[float, float]:
+        return self._ymin, self._ymax
+
+    # --- hover readout ---------------------------------------------------------------------------
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        view_box = self.plotItem.getViewBox()
+        if not view_box.sceneBoundingRect().contains(scene_pos) or not len(self._last_x):
+            self._cursor.hide()
+            self._readout.hide()
+            return
+        x = view_box.mapSceneToView(scene_pos).x()
+        self._readout.setText(self.readout_text(x))
+        self._cursor.setPos(x)
+        self._cursor.show()
+        self._readout.setPos(0, self._ymax)
+        self._readout.show()
+
+    def readout_text(self, x: float) -> str:
+        """The hover text at x (seconds ago): clock time, then each series with its unit."""
+        if not len(self._last_x) or self._last_time is None:
+            return ""
+        index = int(np.clip(np.searchsorted(self._last_x, x), 0, len(self._last_x) - 1))
+        if index > 0 and abs(self._last_x[index - 1] - x) < abs(self._last_x[index] - x):
+            index -= 1
+        x_at = float(self._last_x[index])
+        # Nearest sample too far from the pointer (before the first sample, or in a pause): say
+        # so instead of showing a value from another moment.
+        spacing = float(np.median(np.diff(self._last_x))) if len(self._last_x) > 1 else 1.0
+        if abs(x_at - x) > max(2.0 * spacing, 0.5):
+            clock = time.strftime("%H:%M:%S", time.localtime(self._last_time + x))
+            return f"{clock} ({format_ago(x)})\nno data at this time"
+        clock = time.strftime("%H:%M:%S", time.localtime(self._last_time + x_at))
+        lines = [f"{clock} ({format_ago(x_at)})"]
+        for series_id, y in self._last_ys.items():
+            value = float(y[index])
+            lines.append(f"{self._labels.get(series_id, series_id)}: "
+                         f"{format_value(None if math.isnan(value) else value, self.unit)}")
+        return "\n".join(lines)
+
+    # --- palette ---------------------------------------------------------------------------------
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_palette()
+        super().changeEvent(event)
+
+    def _apply_palette(self) -> None:
+        if getattr(self, "plotItem", None) is None:
+            return  # a palette event during construction, before the plot exists
+        background, foreground = palette_colors(self)
+        self.setBackground(background)
+        pen = pg.mkPen(foreground)
+        for name in ("left", "bottom"):
+            axis = self.plotItem.getAxis(name)
+            axis.setPen(pen)
+            axis.setTextPen(pen)
+        self._update_title()
+
+
+class HeatmapPlot(pg.PlotWidget):
+    """Many series of one unit as an image: one row per series, one column per sample.
+
+    Readable from 2 to hundreds of rows (per-CPU utilisation). Levels are fixed (``levels``),
+    so the colour of 50 % never changes; NaN (no value) is drawn transparent.
+    """
+
+    def __init__(self, title: str = "", unit: str = "%", levels: tuple[float, float] = (0.0, 100.0),
+                 parent: QWidget | None = None) -> None:
+        self._ago_axis = AgoAxis("bottom")
+        super().__init__(parent, axisItems={"bottom": self._ago_axis})
+        make_cheap(self)
+        self.unit = unit
+        self.levels = levels
+        self._window = 300.0
+        self._rows: list[str] = []
+        self.image = pg.ImageItem(axisOrder="row-major")
+        colormap = pg.colormap.get("viridis")
+        self.image.setLookupTable(colormap.getLookupTable(nPts=256))
+        self.image.setLevels(levels)
+        self.addItem(self.image)
+        # A fixed (non-interactive) colour scale on the right says what a colour means.
+        self.colorbar = pg.ColorBarItem(values=levels, colorMap=colormap, interactive=False, width=12,
+                                        colorMapMenu=False)
+        self.colorbar.setImageItem(self.image, insert_in=self.plotItem)
+        self.colorbar.axis.setWidth(44)
+        self.colorbar.axis.tickStrings = lambda values, scale, spacing: [  # type: ignore[method-assign]
+            axis_label(v, unit) for v in values]
+        if title:
+            self.plotItem.setTitle(title, size="9pt")
+        self.plotItem.setMenuEnabled(False)
+        self.plotItem.hideButtons()
+        view_box = self.plotItem.getViewBox()
+        view_box.setMouseEnabled(x=False, y=False)
+        view_box.enableAutoRange(enable=False)
+        view_box.invertY(True)  # core 0 at the top, as in htop
+        self.getAxis("left").setWidth(62)
+        self.set_window(self._window)
+        self.setMinimumHeight(120)
+        self._hover = pg.TextItem(anchor=(1, 0), fill=pg.mkBrush(0, 0, 0, 150), color="w")
+        self._hover.setZValue(10)
+        self._hover.hide()
+        self.plotItem.addItem(self._hover, ignoreBounds=True)
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self._last_image: np.ndarray | None = None
+        self._last_x: np.ndarray = np.empty(0)
+        self._last_time: float | None = None
+        self._apply_palette()
+
+    def set_window(self, seconds: float) -> None:
+        self._window = seconds
+        self.setXRange(-seconds, 0, padding=0)
+        self._ago_axis.setTickSpacing(*_tick_spacing(seconds))
+
+    def set_rows(self, ids: Sequence[str], labels: Sequence[str] | None = None) -> None:
+        """The series drawn top to bottom; the left axis labels about a dozen of them."""
+        self._rows = list(ids)
+        labels = list(labels) if labels is not None else self._rows
+        n = len(self._rows)
+        step = max(1, math.ceil(n / 12))
+        ticks = [(i + 0.5, labels[i]) for i in range(0, n, step)]
+        self.getAxis("left").setTicks([ticks, []])
+        self.setYRange(0, max(n, 1), padding=0)
+
+    @property
+    def rows(self) -> list[str]:
+        return list(self._rows)
+
+    def update_from(self, history: History, window_seconds: float | None = None) -> None:
+        if window_seconds is not None and window_seconds != self._window:
+            self.set_window(window_seconds)
+        if not self._rows:
+            return
+        times, values = history.window(self._rows, self._window)
+        if not len(times):
+            return
+        latest = float(times[-1])
+        x = times - latest
+        x, ys = reduce_points(x, [values[r] for r in self._rows], limit=600)
+        image = np.vstack(ys).astype(np.float32) if ys else np.empty((0, 0), np.float32)
+        self._last_image, self._last_x, self._last_time = image, x, latest
+        self.image.setImage(image, levels=self.levels, autoLevels=False)
+        # Place the image so column i spans its sample time and row j spans [j, j+1).
+        width = x[-1] - x[0] if len(x) > 1 else 1.0
+        step = width / max(len(x) - 1, 1)
+        self.image.setRect(float(x[0] - step / 2), 0.0, float(width + step), float(len(self._rows)))
+
+    def value_at(self, x: float, row: int) -> float | None:
+        if self._last_image is None or not len(self._last_x) or not 0 <= row < self._last_image.shape[0]:
+            return None
+        col = int(np.clip(np.searchsorted(self._last_x, x), 0, len(self._last_x) - 1))
+        value = float(self._last_image[row, col])
+        return None if math.isnan(value) else value
+
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        view_box = self.plotItem.getViewBox()
+        if not view_box.sceneBoundingRect().contains(scene_pos) or self._last_time is None:
+            self._hover.hide()
+            return
+        point = view_box.mapSceneToView(scene_pos)
+        row = math.floor(point.y())
+        if not 0 <= row < len(self._rows):
+            self._hover.hide()
+            return
+        value = self.value_at(point.x(), row)
+        clock = time.strftime("%H:%M:%S", time.localtime(self._last_time + min(point.x(), 0)))
+        label = self._rows[row].rsplit(".", 1)[-1]
+        self._hover.setText(f"{label} {clock}: {format_value(value, self.unit)}")
+        self._hover.setPos(0, 0)
+        self._hover.show()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_palette()
+        super().changeEvent(event)
+
+    def _apply_palette(self) -> None:
+        if getattr(self, "plotItem", None) is None:
+            return  # a palette event during construction, before the plot exists
+        background, foreground = palette_colors(self)
+        self.setBackground(background)
+        pen = pg.mkPen(foreground)
+        for name in ("left", "bottom"):
+            axis = self.plotItem.getAxis(name)
+            axis.setPen(pen)
+            axis.setTextPen(pen)
+        self.plotItem.titleLabel.setAttr("color", foreground.name())
+        self.plotItem.titleLabel.setText(self.plotItem.titleLabel.text)
+        if getattr(self, "colorbar", None) is not None:
+            self.colorbar.axis.setPen(pen)
+            self.colorbar.axis.setTextPen(pen)
+
+
+class BarStrip(pg.PlotWidget):
+    """Current value of many series as thin vertical bars (per-core utilisation now)."""
+
+    def __init__(self, unit: str = "%", y_range: tuple[float, float] = (0.0, 100.0),
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent, axisItems={"left": UnitAxis(unit)})
+        make_cheap(self)
+        self.unit = unit
+        self._count = 0
+        self.bars = pg.BarGraphItem(x=np.empty(0), height=np.empty(0), width=0.8, y0=0,
+                                    brush=pg.mkBrush(SERIES_COLORS[0]), pen=pg.mkPen(None))
+        self.addItem(self.bars)
+        self.plotItem.setMenuEnabled(False)
+        self.plotItem.hideButtons()
+        view_box = self.plotItem.getViewBox()
+        view_box.setMouseEnabled(x=False, y=False)
+        view_box.enableAutoRange(enable=False)
+        self.setYRange(*y_range, padding=0.04)
+        low, high = y_range
+        # Three labels are all a short strip has room for.
+        self.getAxis("left").setTicks([[(v, axis_label(v, unit)) for v in (low, (low + high) / 2, high)],
+                                       []])
+        self.getAxis("left").setWidth(62)
+        self.setMinimumHeight(90)
+        self._apply_palette()
+
+    def set_values(self, values: Sequence[float | None], labels: Sequence[str] | None = None) -> None:
+        heights = np.array([np.nan if v is None else v for v in values], dtype=float)
+        n = len(heights)
+        if n != self._count:
+            self._count = n
+            self.setXRange(-0.5, n - 0.5, padding=0)
+            step = max(1, math.ceil(n / 16))
+            labels = list(labels) if labels is not None else [str(i) for i in range(n)]
+            self.getAxis("bottom").setTicks([[(i, labels[i]) for i in range(0, n, step)], []])
+        # A missing value is no bar at all (height 0 would read as "idle").
+        shown = np.nan_to_num(heights, nan=0.0)
+        brushes = None
+        if np.isnan(heights).any():
+            missing = pg.mkBrush(0, 0, 0, 0)
+            ok = pg.mkBrush(SERIES_COLORS[0])
+            brushes = [missing if math.isnan(h) else ok for h in heights]
+        self.bars.setOpts(x=np.arange(n), height=shown, width=0.8, brushes=brushes)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_palette()
+        super().changeEvent(event)
+
+    def _apply_palette(self) -> None:
+        if getattr(self, "plotItem", None) is None:
+            return  # a palette event during construction, before the plot exists
+        background, foreground = palette_colors(self)
+        self.setBackground(background)
+        pen = pg.mkPen(foreground)
+        for name in ("left", "bottom"):
+            axis = self.plotItem.getAxis(name)
+            axis.setPen(pen)
+            axis.setTextPen(pen)

@@ -1,0 +1,128 @@
+"""Building blocks shared by the built-in tabs: series lookup, plot panels, value tiles."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from perfdeck.gui.plots import TimePlot
+from perfdeck.gui.views.base import UnavailableLabel, fix_label_size
+from perfdeck.model.history import History
+from perfdeck.model.series import SeriesSpec, Unavailable
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(text: str) -> list[object]:
+    """Sort key putting core2 before core10."""
+    return [int(part) if part.isdigit() else part for part in _DIGITS.split(text)]
+
+
+def instances(specs: Mapping[str, SeriesSpec], prefix: str) -> list[str]:
+    """Instance names of ``<prefix>.<instance>`` ids, naturally sorted (``disk.read.`` -> sda, sdb)."""
+    if not prefix.endswith("."):
+        prefix += "."
+    found = {sid[len(prefix):] for sid in specs if sid.startswith(prefix) and "." not in sid[len(prefix):]}
+    return sorted(found, key=natural_key)
+
+
+def core_ids(specs: Mapping[str, SeriesSpec]) -> list[str]:
+    """``cpu.util.coreN`` ids in CPU order."""
+    pattern = re.compile(r"^cpu\.util\.core(\d+)$")
+    cores = [(int(m.group(1)), sid) for sid in specs if (m := pattern.match(sid))]
+    return [sid for _, sid in sorted(cores)]
+
+
+def recent_value(history: History, series_id: str, max_age_seconds: float = 30.0) -> float | None:
+    """The latest finite value of a series within ``max_age_seconds``, or None.
+
+    Slow families (the process list) are read every few seconds, so the latest tick often has
+    no value for them; a tile should show the last reading rather than flicker to "—".
+    """
+    _times, values = history.window([series_id], max_age_seconds)
+    finite = values[series_id][np.isfinite(values[series_id])]
+    return float(finite[-1]) if len(finite) else None
+
+
+def set_visible(widget: QWidget, visible: bool) -> None:
+    """Show or hide ``widget`` only if that changes something (each call re-lays out the tab)."""
+    if widget.isHidden() == visible:
+        widget.setVisible(visible)
+
+
+def nansum(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """Element-wise sum where NaN counts as missing; all-missing stays NaN (a gap, not 0)."""
+    if not arrays:
+        return np.empty(0)
+    stacked = np.vstack(arrays)
+    total = np.nansum(stacked, axis=0)
+    total[np.isnan(stacked).all(axis=0)] = np.nan
+    return total
+
+
+class PlotPanel(QWidget):
+    """A ``TimePlot`` that gives way to an inline reason when its series cannot be read."""
+
+    def __init__(self, title: str, unit: str, y_range: tuple[float, float] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = title
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.reason_label = UnavailableLabel(self)
+        # When shown instead of the plot, the reason keeps the plot's place in the layout.
+        self.reason_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.reason_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.plot = TimePlot(title, unit=unit, y_range=y_range)
+        layout.addWidget(self.reason_label, 1)
+        layout.addWidget(self.plot, 1)
+
+    def show_reason(self, reason: Unavailable | str | None) -> None:
+        """Show why nothing can be plotted (or, with None, the plot again)."""
+        self.reason_label.set_unavailable(reason, self.title)
+        set_visible(self.plot, reason is None)
+
+    def update_from(self, history: History, ids: Iterable[str], window_seconds: float,
+                    labels: Mapping[str, str] | None = None) -> None:
+        ids = list(ids)
+        if labels:
+            self.plot.set_series((i, labels.get(i, i)) for i in ids)
+        self.plot.update_from(history, ids, window_seconds)
+
+
+class ValueTile(QFrame):
+    """A caption and a large current value, e.g. "CPU" / "37.5 %".
+
+    The value and detail labels have fixed sizes (see ``fix_label_size``) sized for
+    ``widest_value`` and ``widest_detail``; longer text is clipped, so keep values short.
+    """
+
+    def __init__(self, caption: str, parent: QWidget | None = None,
+                 widest_value: str = "888.8 MiB/s", widest_detail: str = "888.8 MiB of 888.8 GiB") -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        layout.setSpacing(2)
+        self.caption = QLabel(caption)
+        self.value = QLabel("—")
+        font = QFont(self.value.font())
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        font.setBold(True)
+        self.value.setFont(font)
+        self.detail = QLabel("")
+        fix_label_size(self.value, widest_value)
+        fix_label_size(self.detail, widest_detail)
+        for label in (self.caption, self.value, self.detail):
+            layout.addWidget(label)
+
+    def set_value(self, value: str, detail: str = "") -> None:
+        if self.value.text() != value:
+            self.value.setText(value)
+        if self.detail.text() != detail:
+            self.detail.setText(detail)

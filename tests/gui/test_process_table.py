@@ -1,0 +1,197 @@
+"""The process table: sort, filter, in-place updates, and Terminate/Kill outcomes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+from PySide6.QtCore import Qt
+
+from perfdeck.gui.views.base import ViewContext
+from perfdeck.gui.views.processes import COLUMN_INDEX, ProcessesView
+from perfdeck.model.engine import SamplingEngine
+from perfdeck.model.history import History
+from perfdeck.model.series import Snapshot
+
+pytestmark = pytest.mark.gui
+
+
+def _snapshot(rows, total_memory: float | None = 8 * 2**30) -> Snapshot:
+    values = {"mem.total": total_memory} if total_memory else {}
+    return Snapshot(timestamp=time.time(), monotonic=time.monotonic(), values=values, specs={},
+                    tables={"processes": tuple(rows)})
+
+
+def _row(pid: int, name: str, cpu: float | None = 1.0, user: str = "alice", cmd=("prog",), rss=1024):
+    return {"pid": pid, "name": name, "user": user, "cpu_percent": cpu, "rss": rss, "threads": 1,
+            "status": "running", "cmdline": cmd, "create_time": None}
+
+
+@pytest.fixture
+def view(qtbot):
+    v = ProcessesView(ViewContext(history=History(10)))
+    qtbot.addWidget(v)
+    v.resize(900, 500)
+    v.show()
+    return v
+
+
+def _pids_in_view_order(view: ProcessesView) -> list[int]:
+    proxy = view.proxy
+    return [int(proxy.index(r, COLUMN_INDEX["pid"]).data(Qt.ItemDataRole.UserRole))
+            for r in range(proxy.rowCount())]
+
+
+def test_sort_by_any_column(view):
+    view.refresh(_snapshot([_row(30, "bash", 5.0), _row(10, "Xorg", 50.0), _row(20, "zsh", None)]))
+    assert _pids_in_view_order(view) == [10, 30, 20]  # CPU % descending; unknown last
+    view.table.sortByColumn(COLUMN_INDEX["pid"], Qt.SortOrder.AscendingOrder)
+    assert _pids_in_view_order(view) == [10, 20, 30]
+    view.table.sortByColumn(COLUMN_INDEX["name"], Qt.SortOrder.AscendingOrder)
+    assert _pids_in_view_order(view) == [30, 10, 20]  # case-insensitive: bash, Xorg, zsh
+    # Unknown values show as a dash, not 0.
+    row = view.proxy.mapFromSource(view.model.index(2, COLUMN_INDEX["cpu_pct"]))
+    assert view.proxy.data(row) == "—"
+
+
+def test_filter_matches_name_cmdline_user_and_pid(view):
+    view.refresh(_snapshot([_row(101, "python3", cmd=("python3", "serve.py")),
+                            _row(202, "nginx", user="www-data", cmd=("nginx", "-g")),
+                            _row(303, "bash")]))
+    for text, expected in (("serve", [101]), ("WWW-DATA", [202]), ("303", [303]), ("py", [101]),
+                           ("", [101, 202, 303]), ("nothing-matches", [])):
+        view.filter_edit.setText(text)
+        assert sorted(_pids_in_view_order(view)) == expected, text
+    view.filter_edit.setText("nginx")
+    assert view.count_label.text() == "1 of 3"
+
+
+def test_updates_in_place_keep_the_selection(qtbot, view):
+    view.table.sortByColumn(COLUMN_INDEX["pid"], Qt.SortOrder.AscendingOrder)
+    view.refresh(_snapshot([_row(p, f"p{p}") for p in range(1, 200)]))
+    with qtbot.waitSignal(view.process_selected) as selected:
+        assert view.select_pid(150)
+    assert selected.args == [150]
+    scroll = view.table.verticalScrollBar().value()
+    assert scroll > 0
+    # p3 exits, p500 starts, everything else changes value: the same process stays selected.
+    rows = [_row(p, f"p{p}", cpu=2.0) for p in range(1, 200) if p != 3] + [_row(500, "new")]
+    view.refresh(_snapshot(rows))
+    assert view.selected_pid() == 150
+    assert view.model.rowCount() == 199
+    assert view.table.verticalScrollBar().value() == scroll
+    source = view.model.index(view.model._pids.index(150), COLUMN_INDEX["cpu_pct"])
+    cpu_index = view.proxy.mapFromSource(source)
+    assert view.proxy.data(cpu_index) == "2.0"
+
+
+def test_kernel_threads_show_their_name_as_command_line(view):
+    view.refresh(_snapshot([_row(2, "kthreadd", cmd=()), _row(3, "secret", cmd=None)]))
+    view.table.sortByColumn(COLUMN_INDEX["pid"], Qt.SortOrder.AscendingOrder)
+    assert view.proxy.data(view.proxy.index(0, COLUMN_INDEX["cmdline"])) == "[kthreadd]"
+    assert view.proxy.data(view.proxy.index(1, COLUMN_INDEX["cmdline"])) == "—"  # unreadable: unknown
+
+
+def test_memory_percent_is_derived_from_rss(view):
+    view.refresh(_snapshot([_row(1, "a", rss=2 * 2**30)], total_memory=8 * 2**30))
+    index = view.proxy.index(0, COLUMN_INDEX["mem_pct"])
+    assert view.proxy.data(index) == "25.0"
+
+
+def test_rows_from_the_real_process_collector(qtbot, view):
+    from perfdeck.model.registry import family
+
+    engine = SamplingEngine([family("proc").load()()])
+    engine.open()
+    try:
+        snapshot = engine.sample()
+    finally:
+        engine.close()
+    view.refresh(snapshot)
+    assert view.select_pid(os.getpid())
+    name = view.proxy.data(view.proxy.index(view.table.currentIndex().row(), COLUMN_INDEX["name"]))
+    assert name == psutil.Process().name()
+
+
+@pytest.fixture
+def child():
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+
+
+def _child_row(proc: subprocess.Popen) -> dict:
+    p = psutil.Process(proc.pid)
+    return {"pid": proc.pid, "name": p.name(), "user": p.username(), "cmdline": tuple(p.cmdline()),
+            "create_time": p.create_time()}
+
+
+def test_terminate_after_confirmation(qtbot, view, child, monkeypatch):
+    asked = []
+    monkeypatch.setattr(view, "confirm", lambda text: asked.append(text) or True)
+    view.refresh(_snapshot([_child_row(child)]))
+    assert view.select_pid(child.pid)
+    message = view.signal_selected(kill=False)
+    assert child.wait(10) == -signal.SIGTERM
+    assert asked and f"Terminate process {child.pid}" in asked[0]
+    assert message.startswith(f"Sent SIGTERM to process {child.pid}")
+    assert view.message_label.text() == message
+
+
+def test_declined_confirmation_sends_nothing(view, child, monkeypatch):
+    monkeypatch.setattr(view, "confirm", lambda text: False)
+    view.refresh(_snapshot([_child_row(child)]))
+    view.select_pid(child.pid)
+    assert view.signal_selected(kill=True) == ""
+    assert child.poll() is None
+
+
+def test_kill_of_a_vanished_process_says_so(view, child, monkeypatch):
+    monkeypatch.setattr(view, "confirm", lambda text: True)
+    row = _child_row(child)
+    view.refresh(_snapshot([row]))
+    view.select_pid(child.pid)
+    child.kill()
+    child.wait(10)
+    message = view.signal_selected(kill=True)
+    assert message == f"Process {child.pid} ({row['name']}) no longer exists; nothing to kill."
+
+
+def test_a_reused_pid_is_not_signalled(view, child, monkeypatch):
+    monkeypatch.setattr(view, "confirm", lambda text: True)
+    row = _child_row(child) | {"create_time": _child_row(child)["create_time"] - 100}
+    view.refresh(_snapshot([row]))
+    view.select_pid(child.pid)
+    assert "no longer exists" in view.signal_selected(kill=True)
+    assert child.poll() is None  # the process that now has the number was left alone
+
+
+def test_kill_not_permitted_says_so(view, child, monkeypatch):
+    monkeypatch.setattr(view, "confirm", lambda text: True)
+
+    def denied(self):
+        raise psutil.AccessDenied(self.pid)
+
+    monkeypatch.setattr(psutil.Process, "kill", denied)
+    view.refresh(_snapshot([_child_row(child)]))
+    view.select_pid(child.pid)
+    message = view.signal_selected(kill=True)
+    assert message.startswith(f"Not permitted to kill process {child.pid}")
+    assert "Run PerfDeck as that user or as root" in message
+    assert child.poll() is None
+
+
+def test_unavailable_process_list_is_explained(view):
+    from perfdeck.model.series import Unavailable
+
+    view.refresh(Snapshot(timestamp=0, monotonic=0, values={}, specs={},
+                          unavailable={"proc": Unavailable("cannot read /proc (test)")}))
+    assert view.reason_label.isVisible()
+    assert "cannot read /proc (test)" in view.reason_label.text()
