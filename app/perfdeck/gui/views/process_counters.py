@@ -1,0 +1,251 @@
+"""Per-process counters (tiptop-like): live IPC, cache-miss % and branch-miss % of one process.
+
+The panel follows the Processes tab's ``process_selected(pid)`` signal. For the selected process
+it opens ``perfdeck.perf.process.ProcessCounters`` (one small counter group set per thread, with
+``inherit`` for threads created later) and reads it once a second, only while the panel is
+visible; the fds are closed when another process is selected, when the process exits and on
+shutdown. Software counters (context switches, page faults, migrations) work in VMs too; any
+metric that cannot be counted shows the kernel's reason instead of a number.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psutil
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QHideEvent, QShowEvent
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
+
+from perfdeck.gui.views.common import ValueTile
+from perfdeck.model.series import Unavailable
+from perfdeck.model.units import format_value
+from perfdeck.perf.abi import PerfOpenError
+
+log = logging.getLogger(__name__)
+
+# "(needs cycles)" suffixes and the "perf_event_open(type=0 config=0x1 ..., cpu=-1): " context
+# prefix of an open error are noise in a small tile.
+_NEEDS = re.compile(r"\s*\(needs [^)]*\)\s*$")
+_CONTEXT = re.compile(r"perf_event_open\([^)]*\):\s*")
+
+POLL_MS = 1000
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One value: the first derived metric (``perfdeck.perf.derived``) that has a value wins."""
+
+    caption: str
+    metrics: tuple[str, ...]
+    unit: str
+
+
+TILES = (
+    Tile("IPC", ("ipc",), "IPC"),
+    Tile("Cache misses (LLC, else L1D)", ("llc_miss_pct", "l1d_miss_pct"), "%"),
+    Tile("Branch misses", ("branch_miss_pct",), "%"),
+    Tile("Context switches", ("ctx_switches",), "/s"),
+    Tile("Page faults", ("page_faults",), "/s"),
+    Tile("CPU migrations", ("migrations",), "/s"),
+)
+
+
+def _default_factory(pid: int):
+    from perfdeck.perf.process import ProcessCounters  # imported on first use: keeps the tab light
+
+    return ProcessCounters(pid)
+
+
+def metric_reason(metric: str, unavailable: dict[str, str]) -> str | None:
+    """Why ``metric`` has no value: the reason of its first unavailable input event."""
+    from perfdeck.perf import derived
+
+    spec = derived.BY_NAME.get(metric)
+    if spec is None:
+        return None
+    for event in spec.inputs:
+        if event in unavailable:
+            return f"{event}: {unavailable[event]}"
+    return None
+
+
+class ProcessCountersPanel(QGroupBox):
+    """Live counters of the process selected in the Processes tab."""
+
+    def __init__(self, parent: QWidget | None = None,
+                 counters_factory: Callable[[int], object] | None = None,
+                 reason_for: Callable[[str], Unavailable | None] | None = None) -> None:
+        """``reason_for(metric)`` gives the system-wide reason for a metric (e.g. "no hardware
+        PMU: this is a virtual machine"), preferred over the raw per-thread open error."""
+        super().__init__("Selected process counters", parent)
+        self._factory = counters_factory or _default_factory
+        self._reason_for = reason_for
+        layout = QVBoxLayout(self)
+        self.status = QLabel("Select a process in the Processes tab to count its IPC, cache and "
+                             "branch misses here.")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        grid = QGridLayout()
+        self.tiles: dict[str, ValueTile] = {}
+        for index, tile in enumerate(TILES):
+            widget = ValueTile(tile.caption)
+            widget.detail.setWordWrap(True)
+            self.tiles[tile.caption] = widget
+            grid.addWidget(widget, 0, index)
+        layout.addLayout(grid)
+        self.pid: int | None = None
+        self.name = ""
+        self.counters = None
+        self.exited = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self.poll)
+
+    # --- selection ---------------------------------------------------------------------------------
+    def set_pid(self, pid: int | None) -> None:
+        """Count ``pid`` from now on (None or <= 0 clears the panel)."""
+        if pid == self.pid and not self.exited:
+            return
+        self._close()
+        self.exited = False
+        self.pid = pid if pid and pid > 0 else None
+        for widget in self.tiles.values():
+            widget.set_value("—", "")
+        if self.pid is None:
+            self.status.setText("Select a process in the Processes tab.")
+            self._timer.stop()
+            return
+        try:
+            self.name = psutil.Process(self.pid).name()
+        except psutil.Error:
+            self.name = "?"
+        self._open()
+        if self.isVisible() and self.counters is not None:
+            self._timer.start()
+
+    def _open(self) -> None:
+        assert self.pid is not None
+        counters = self._factory(self.pid)
+        try:
+            counters.open()
+        except PerfOpenError as exc:
+            if exc.errno == errno.ESRCH:
+                self._mark_exited()
+            else:
+                self.status.setText(f"Cannot count {self.name} ({self.pid}): {exc}")
+            return
+        self.counters = counters
+        scope = "user space only" if getattr(counters, "exclude_kernel", False) else "user and kernel"
+        self.status.setText(f"{self.name} ({self.pid}): counting every thread, {scope}; first values "
+                            "in a second.")
+
+    def _mark_exited(self) -> None:
+        self._close()
+        self.exited = True
+        self._timer.stop()
+        self.status.setText(f"Process {self.pid} ({self.name}) has exited; its counters were closed. "
+                            "Select another process.")
+        for widget in self.tiles.values():
+            widget.set_value("—", "process exited")
+
+    def _close(self) -> None:
+        if self.counters is not None:
+            try:
+                self.counters.close()
+            except Exception:  # closing must never raise into the GUI
+                log.exception("closing process counters failed")
+        self.counters = None
+
+    # --- reading ---------------------------------------------------------------------------------
+    def poll(self) -> None:
+        """Read once and update the tiles (called by the timer while visible)."""
+        if self.counters is None:
+            return
+        try:
+            sample = self.counters.read()
+        except PerfOpenError as exc:
+            if exc.errno == errno.ESRCH:
+                self._mark_exited()
+            else:
+                self.status.setText(f"Reading {self.name} ({self.pid}) failed: {exc}")
+            return
+        if not sample.alive:
+            self._mark_exited()
+            return
+        unavailable = dict(sample.unavailable)
+        for tile in TILES:
+            value, reason = None, None
+            for metric in tile.metrics:
+                value = sample.metrics.get(metric)
+                if value is not None:
+                    break
+                reason = reason or self._reason(metric, unavailable)
+            widget = self.tiles[tile.caption]
+            if value is not None:
+                widget.set_value(format_value(value, tile.unit), "")
+            elif reason:
+                widget.set_value("n/a", reason)
+                widget.setToolTip(reason)
+            else:
+                widget.set_value("—", "not counted this interval (the process did not run)")
+        ratio = sample.counted_ratio
+        counted = "" if ratio is None else f"; hardware counters ran {ratio:.0%} of the time"
+        scope = "user space only" if getattr(self.counters, "exclude_kernel", False) else "user and kernel"
+        threads = f"{sample.threads} thread{'s' if sample.threads != 1 else ''}"
+        self.status.setText(f"{self.name} ({self.pid}): {threads} counted, {scope}{counted}.")
+
+    def _reason(self, metric: str, unavailable: dict[str, str]) -> str | None:
+        """Why a metric has no value: the machine-wide reason if known, else the open error."""
+        own = metric_reason(metric, unavailable)
+        if own is None:
+            return None
+        general = self._reason_for(metric) if self._reason_for is not None else None
+        if general is not None:
+            return _NEEDS.sub("", general.reason)
+        return _CONTEXT.sub("", own)
+
+    # --- visibility and shutdown -------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self.counters is not None:
+            self._timer.start()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self._timer.stop()  # costs nothing while hidden
+        super().hideEvent(event)
+
+    def shutdown(self) -> None:
+        self._timer.stop()
+        self._close()
+
+
+def connect_process_selection(view: QWidget, panel: ProcessCountersPanel,
+                              title: str = "Processes") -> bool:
+    """Connect the Processes tab's ``process_selected`` to ``panel.set_pid``. True once hooked up.
+
+    Tabs are built lazily: if the Processes tab does not exist yet, connect when the window
+    reports it created (``view_created``) rather than building it just for this.
+    """
+    window = view.window()
+    views = getattr(window, "views", None)
+    if not isinstance(views, dict):
+        return False
+
+    def attach(processes: object) -> None:
+        signal = getattr(processes, "process_selected", None)
+        if signal is not None:
+            signal.connect(panel.set_pid)
+
+    if title in views:
+        attach(views[title])
+        return True
+    created = getattr(window, "view_created", None)
+    if created is None:
+        return False
+    created.connect(lambda name, new_view: attach(new_view) if name == title else None)
+    return True
