@@ -248,3 +248,19 @@ def test_process_list_is_read_less_often_while_nobody_looks_at_it(qtbot, make_wi
     qtbot.waitUntil(lambda: collector.min_interval == 10.0, timeout=3000)
     window.show()
     qtbot.waitUntil(lambda: collector.min_interval == 2.0, timeout=3000)
+
+
+def test_application_has_the_perfdeck_icon_and_a_float32_history(qapp) -> None:
+    import numpy as np
+
+    from perfdeck.gui.app import build_window, ensure_application
+    from perfdeck.model.engine import SamplingEngine
+
+    app = ensure_application()
+    assert not app.windowIcon().isNull()  # window managers and docks show it (_NET_WM_ICON)
+    window = build_window(engine=SamplingEngine([]))
+    try:
+        assert window.history.dtype == np.float32
+    finally:
+        window.sampler.stop()
+        window.deleteLater()

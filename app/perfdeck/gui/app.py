@@ -20,7 +20,9 @@ import time
 from collections.abc import Sequence
 
 # PySide6 first, so pyqtgraph (imported by the views) binds to it.
+import numpy as np
 from PySide6.QtCore import QEvent, QObject, QSocketNotifier
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from perfdeck import __version__
@@ -33,6 +35,7 @@ from perfdeck.model.engine import SamplingEngine
 from perfdeck.model.history import DEFAULT_HISTORY_SECONDS, History, capacity_for
 from perfdeck.model.registry import FAMILIES
 from perfdeck.model.series import Unavailable
+from perfdeck.resources import ResourceNotFoundError, icon_svg
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,8 @@ def ensure_application(argv: Sequence[str] | None = None) -> QApplication:
     app.setApplicationVersion(__version__)
     app.setOrganizationName("PerfDeck")
     app.setDesktopFileName(APP_ID)
+    with contextlib.suppress(ResourceNotFoundError):  # a broken install still runs, iconless
+        app.setWindowIcon(QIcon(str(icon_svg())))
     return app
 
 
@@ -120,7 +125,9 @@ def build_window(interval: float = 1.0, history_seconds: float = DEFAULT_HISTORY
     the time window the plots show first.
     """
     sampler = Sampler(engine if engine is not None else load_engine(families), interval)
-    history = History(capacity_for(history_seconds, sampler.interval))
+    # float32: half the memory of a long history on a many-CPU machine; recordings are written from
+    # the snapshots at full precision, so only exports from the history are rounded (7 digits).
+    history = History(capacity_for(history_seconds, sampler.interval), dtype=np.float32)
     return MainWindow(sampler, history, tabs=tabs, initial_tab=initial_tab, window_seconds=window_seconds)
 
 
