@@ -13,7 +13,7 @@ from conftest import SPECS, T0, synthetic_value
 
 pytest.importorskip("PySide6")
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from perfdeck.gui.export_dialog import ExportDialog
 from perfdeck.gui.recording import RecordingController, install_recording
@@ -332,3 +332,20 @@ def test_disk_full_sends_a_desktop_notification_when_the_window_has_a_notifier(q
     (_key, summary, body), = integration.notifier.sent
     assert summary == "PerfDeck recording stopped: disk full"
     assert body.startswith(f"disk full while writing {tmp_path / 'n.csv'}")
+
+
+def test_export_dialog_takes_its_defaults_from_the_settings(qtbot, tmp_path: Path, make_history) -> None:
+    from types import SimpleNamespace
+
+    from perfdeck.gui.export_dialog import show_export_dialog
+    from perfdeck.model.settings import Settings
+
+    host = QWidget()
+    qtbot.addWidget(host)
+    host.history = make_history(rows=10)
+    host.desktop = SimpleNamespace(settings=Settings(export_directory=str(tmp_path),
+                                                     export_average_seconds=30.0))
+    dialog = show_export_dialog(host)
+    qtbot.addWidget(dialog)
+    assert Path(dialog.path_edit.text()).parent == tmp_path
+    assert dialog.average_button.isChecked() and dialog.average_seconds.value() == 30.0

@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 from perfdeck.model import registry
 from perfdeck.model.export import CsvExport, ExportError, ExportRequest, ExportResult
 from perfdeck.model.history import History
+from perfdeck.model.settings import export_directory
 from perfdeck.model.units import format_bytes
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,10 @@ class ExportDialog(QDialog):
     exported = Signal(object)  # ExportResult
 
     def __init__(self, history: History, window_seconds: float = 300.0,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, directory: Path | None = None,
+                 average_seconds: float = 0.0) -> None:
+        """``directory`` and ``average_seconds`` are the export defaults from the settings
+        (home and every sample when not given)."""
         super().__init__(parent)
         self.setWindowTitle("Export CSV")
         self.history = history
@@ -180,12 +184,14 @@ class ExportDialog(QDialog):
         self.average_seconds.valueChanged.connect(lambda _v: self.average_button.setChecked(True))
         samples.addRow(self.raw_button)
         samples.addRow(self.average_button, self.average_seconds)
+        if average_seconds > 0:
+            self.average_seconds.setValue(average_seconds)  # also checks the average button
         options.addWidget(samples_box)
 
         file_box = QGroupBox("File")
         file_layout = QHBoxLayout(file_box)
         default_name = datetime.now().strftime("perfdeck-export-%Y%m%d-%H%M%S.csv")
-        self.path_edit = QLineEdit(str(Path.home() / default_name))
+        self.path_edit = QLineEdit(str((directory or Path.home()) / default_name))
         self._confirmed_overwrite: str | None = None  # the path the save dialog already confirmed
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -393,7 +399,12 @@ def show_export_dialog(window: QWidget) -> ExportDialog:
     history = window.history  # type: ignore[attr-defined]
     context = getattr(window, "context", None)
     seconds = getattr(context, "window_seconds", 300.0)
-    dialog = ExportDialog(history, seconds, window)
+    directory, average = None, 0.0
+    desktop = getattr(window, "desktop", None)  # the settings integration, when installed
+    if desktop is not None:
+        directory = export_directory(desktop.settings)
+        average = desktop.settings.export_average_seconds
+    dialog = ExportDialog(history, seconds, window, directory=directory, average_seconds=average)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
     def done(result: ExportResult) -> None:
