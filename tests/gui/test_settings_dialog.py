@@ -312,3 +312,32 @@ def test_alerts_tab_built_later_is_attached_to_the_monitor(qtbot, tmp_path, monk
     view = window.view("Alerts")
     assert isinstance(view, AlertsView)
     assert view.monitor is desktop.monitor and view.edit_button.isEnabled()
+
+
+def test_peak_bandwidth_entered_in_the_tab_persists_and_survives_the_dialog(qtbot, tmp_path, monkeypatch):
+    from perfdeck.gui.views.membw import MemoryBandwidthView
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    tabs = (TabEntry("Memory bandwidth", "perfdeck.gui.views.membw:MemoryBandwidthView"),)
+    store = SettingsStore(tmp_path / "perfdeck.ini")
+    window = build_window(engine=SamplingEngine([]), tabs=tabs)
+    qtbot.addWidget(window)
+    desktop = install_desktop(window, store.load(), store, tray_available=False)
+    desktop.request_quit = lambda: None
+    view = window.view("Memory bandwidth")
+    assert isinstance(view, MemoryBandwidthView) and view.peak_gbps is None
+    view.peak_spin.setValue(204.8)
+    assert store.load().settings.peak_bandwidth_gbps == 204.8
+    dialog = desktop.open_settings()
+    dialog.interval.setValue(2.0)
+    assert dialog.apply()  # the dialog has no peak field: applying it must not reset the peak
+    saved = store.load().settings
+    assert saved.peak_bandwidth_gbps == 204.8 and saved.interval == 2.0
+
+    # The next start restores the line.
+    window2 = build_window(engine=SamplingEngine([]), tabs=tabs)
+    qtbot.addWidget(window2)
+    desktop2 = install_desktop(window2, store.load(), store, tray_available=False)
+    desktop2.request_quit = lambda: None
+    assert window2.view("Memory bandwidth").peak_gbps == 204.8
+    dialog.close()

@@ -32,6 +32,7 @@ from perfdeck.gui.settings_dialog import SettingsDialog
 from perfdeck.gui.settings_store import SettingsStore, StoreResult
 from perfdeck.gui.tray import TrayActions, TrayController
 from perfdeck.gui.views.alerts import AlertMonitor, AlertsView
+from perfdeck.gui.views.membw import MemoryBandwidthView
 from perfdeck.model.series import Snapshot
 from perfdeck.model.settings import Settings
 
@@ -308,6 +309,7 @@ class DesktopIntegration(QObject):
         if dialog is not None:  # keep an open dialog from undoing this on Apply; leave its other edits
             dialog.interval.setValue(self.settings.interval)
             dialog.theme.setCurrentIndex(max(0, dialog.theme.findData(self.settings.theme)))
+            dialog.set_base(self.settings)
         error = self.store.save(self.settings)
         if error:
             self.window.context.show_message(error, 15000)
@@ -335,6 +337,14 @@ class DesktopIntegration(QObject):
     def _attach_view(self, view: object) -> None:
         if isinstance(view, AlertsView):
             view.attach(self.monitor, edit_rules=lambda: self.open_settings("Alerts"))
+        elif isinstance(view, MemoryBandwidthView):
+            view.set_peak(self.settings.peak_bandwidth_gbps or None)
+            view.peak_spin.valueChanged.connect(self._remember_peak_bandwidth)
+
+    def _remember_peak_bandwidth(self, gbps: float) -> None:
+        """The peak line entered in the Memory bandwidth tab is kept for the next start."""
+        if abs(gbps - self.settings.peak_bandwidth_gbps) > 1e-9:
+            self._save_one(peak_bandwidth_gbps=gbps)
 
     def _apply_process_interval(self, seconds: float) -> None:
         # Through the sampler, so its "nobody is looking" slowdown stays on top of the setting.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -318,7 +319,10 @@ class SettingsDialog(QDialog):
         """The settings the widgets describe, and every problem with them (empty when valid)."""
         problems: list[str] = []
         rules = self._rules(problems)
-        settings = Settings(
+        # From the last applied settings, so a setting edited elsewhere (the Memory bandwidth tab's
+        # peak line) is kept as it is.
+        settings = replace(
+            self._settings,
             interval=round(self.interval.value(), 3),
             process_interval=round(self.process_interval.value(), 3),
             history_seconds=self.history_minutes.value() * 60.0,
@@ -362,6 +366,10 @@ class SettingsDialog(QDialog):
     def settings(self) -> Settings:
         """The last settings applied (or loaded)."""
         return self._settings
+
+    def set_base(self, settings: Settings) -> None:
+        """Settings changed outside the dialog: keep them for the fields the dialog does not edit."""
+        self._settings = settings
 
     def _browse_export_directory(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "CSV export folder", self.export_directory.text())

@@ -93,6 +93,8 @@ class Settings:
     theme: str = "system"
     export_directory: str = ""
     export_average_seconds: float = 0.0
+    # The machine's theoretical peak DRAM bandwidth, drawn as a reference line; 0 = off.
+    peak_bandwidth_gbps: float = 0.0
     start_at_login: bool = False
     alert_rules: tuple[AlertRule, ...] = DEFAULT_ALERT_RULES
 
@@ -238,6 +240,8 @@ FIELDS: tuple[_Field, ...] = (
     _Field("export_directory", "export/directory", "export folder", _as_text, _check_directory, str),
     _Field("export_average_seconds", "export/average_seconds", "export averaging", parse_float,
            _in_range(0.0, MAX_EXPORT_AVERAGE_SECONDS), _dump_float),
+    _Field("peak_bandwidth_gbps", "memory_bandwidth/peak_gbps", "peak memory bandwidth", parse_float,
+           _in_range(0.0, 10_000.0, " GB/s"), _dump_float),
     _Field("start_at_login", "startup/at_login", "start at login", parse_bool, lambda _v: "", _dump_bool),
 )
 VERSION_KEY = "schema/version"
