@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -176,8 +177,16 @@ def test_interval_and_self_usage_in_the_status_bar(qtbot, make_window):
     assert window.sampler.interval == 0.1
     assert "below the minimum" in window.statusBar().currentMessage()
     assert window.interval_label.text() == "Every 0.1 s"
+    window._self_cpu_samples.clear()
     window._update_self_usage()
-    assert "% CPU" in window.self_usage_label.text() and "MiB" in window.self_usage_label.text()
+    assert window.self_usage_label.text().startswith("PerfDeck — CPU")  # no interval yet: no number
+    deadline = time.process_time() + 0.3  # really burn CPU, so the measured share cannot be 0
+    while time.process_time() < deadline:
+        pass
+    window._update_self_usage()
+    text = window.self_usage_label.text()
+    percent = float(text.split("PerfDeck ")[1].split(" %")[0])
+    assert percent > 5.0 and "MiB" in text
     extra = QLabel("REC")
     window.add_status_widget(extra)
     assert extra.parent() is not None

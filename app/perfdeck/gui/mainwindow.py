@@ -25,6 +25,7 @@ Hooks for other parts of the GUI (tray, settings, export, recording):
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import time
@@ -254,7 +255,10 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.self_usage_label)
         self._update_interval_label()
         self._self_process = psutil.Process()
-        self._self_process.cpu_percent(None)  # prime: the first call has no baseline
+        # (monotonic time, user+system CPU seconds) of the last readings: the CPU % is averaged
+        # over up to 10 s, because over 1 s the kernel's 10 ms tick makes a light process read
+        # 0 % or 1 % at random.
+        self._self_cpu_samples: collections.deque[tuple[float, float]] = collections.deque(maxlen=11)
         # Reads /proc/self/stat and statm once a second in the GUI thread: microseconds.
         self._self_timer = QTimer(self)
         self._self_timer.setInterval(1000)
@@ -424,11 +428,15 @@ class MainWindow(QMainWindow):
     def _update_self_usage(self) -> None:
         try:
             with self._self_process.oneshot():
-                cpu = self._self_process.cpu_percent(None)
+                times = self._self_process.cpu_times()
                 rss = self._self_process.memory_info().rss
         except psutil.Error:
             return
-        self.self_usage_label.setText(f"PerfDeck {cpu:.1f} % CPU · {format_bytes(rss, 0)}")
+        samples = self._self_cpu_samples
+        samples.append((time.monotonic(), times.user + times.system))
+        (t0, cpu0), (t1, cpu1) = samples[0], samples[-1]
+        cpu = f"{100.0 * (cpu1 - cpu0) / (t1 - t0):.1f} %" if t1 > t0 else "—"
+        self.self_usage_label.setText(f"PerfDeck {cpu} CPU · {format_bytes(rss, 0)}")
 
     # --- Qt events --------------------------------------------------------------------------------
     def changeEvent(self, event: QEvent) -> None:
