@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QPalette, QPen
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
 
 from perfdeck.model.history import History
@@ -396,14 +396,20 @@ class TimePlot(pg.PlotWidget):
     def _apply_palette(self) -> None:
         if getattr(self, "plotItem", None) is None:
             return  # a palette event during construction, before the plot exists
-        background, foreground = palette_colors(self)
-        self.setBackground(background)
-        pen = pg.mkPen(foreground)
-        for name in ("left", "bottom"):
-            axis = self.plotItem.getAxis(name)
-            axis.setPen(pen)
-            axis.setTextPen(pen)
+        recolor_axes(self)
         self._update_title()
+
+
+def recolor_axes(plot: pg.PlotWidget) -> tuple[QColor, QColor, QPen]:
+    """Give ``plot`` the palette's background and draw its axes in the foreground colour."""
+    background, foreground = palette_colors(plot)
+    plot.setBackground(background)
+    pen = pg.mkPen(foreground)
+    for name in ("left", "bottom"):
+        axis = plot.plotItem.getAxis(name)
+        axis.setPen(pen)
+        axis.setTextPen(pen)
+    return background, foreground, pen
 
 
 class HeatmapPlot(pg.PlotWidget):
@@ -525,13 +531,7 @@ class HeatmapPlot(pg.PlotWidget):
     def _apply_palette(self) -> None:
         if getattr(self, "plotItem", None) is None:
             return  # a palette event during construction, before the plot exists
-        background, foreground = palette_colors(self)
-        self.setBackground(background)
-        pen = pg.mkPen(foreground)
-        for name in ("left", "bottom"):
-            axis = self.plotItem.getAxis(name)
-            axis.setPen(pen)
-            axis.setTextPen(pen)
+        _background, foreground, pen = recolor_axes(self)
         self.plotItem.titleLabel.setAttr("color", foreground.name())
         self.plotItem.titleLabel.setText(self.plotItem.titleLabel.text)
         if getattr(self, "colorbar", None) is not None:
@@ -591,10 +591,4 @@ class BarStrip(pg.PlotWidget):
     def _apply_palette(self) -> None:
         if getattr(self, "plotItem", None) is None:
             return  # a palette event during construction, before the plot exists
-        background, foreground = palette_colors(self)
-        self.setBackground(background)
-        pen = pg.mkPen(foreground)
-        for name in ("left", "bottom"):
-            axis = self.plotItem.getAxis(name)
-            axis.setPen(pen)
-            axis.setTextPen(pen)
+        recolor_axes(self)

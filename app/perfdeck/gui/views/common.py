@@ -8,7 +8,16 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    QTableWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from perfdeck.gui.plots import TimePlot
 from perfdeck.gui.views.base import UnavailableLabel, fix_label_size
@@ -16,6 +25,17 @@ from perfdeck.model.history import History
 from perfdeck.model.series import SeriesSpec, Unavailable
 
 _DIGITS = re.compile(r"(\d+)")
+
+
+def readonly_table(columns: Sequence[str], parent: QWidget, max_height: int = 170) -> QTableWidget:
+    """A compact, read-only table with stretched columns (filesystems, interfaces)."""
+    table = QTableWidget(0, len(columns), parent)
+    table.setHorizontalHeaderLabels(list(columns))
+    table.verticalHeader().hide()
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    table.setMaximumHeight(max_height)
+    return table
 
 
 def natural_key(text: str) -> list[object]:

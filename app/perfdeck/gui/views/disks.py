@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QGridLayout,
-    QHeaderView,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from perfdeck.gui.views.base import UnavailableLabel, View, ViewContext
-from perfdeck.gui.views.common import PlotPanel, instances
+from perfdeck.gui.views.common import PlotPanel, instances, readonly_table
 from perfdeck.model.series import Snapshot
 from perfdeck.model.units import format_bytes, format_value
 
@@ -39,12 +36,7 @@ class DisksView(View):
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         layout.addLayout(grid, 3)
-        self.fs_table = QTableWidget(0, len(FS_COLUMNS), self)
-        self.fs_table.setHorizontalHeaderLabels(FS_COLUMNS)
-        self.fs_table.verticalHeader().hide()
-        self.fs_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.fs_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.fs_table.setMaximumHeight(170)
+        self.fs_table = readonly_table(FS_COLUMNS, self)
         layout.addWidget(self.fs_table, 1)
 
     def refresh(self, snapshot: Snapshot) -> None:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QGridLayout,
-    QHeaderView,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from perfdeck.gui.views.base import UnavailableLabel, View, ViewContext
-from perfdeck.gui.views.common import PlotPanel, instances
+from perfdeck.gui.views.common import PlotPanel, instances, readonly_table
 from perfdeck.model.series import Snapshot
 from perfdeck.model.units import format_value
 
@@ -38,12 +35,7 @@ class NetworkView(View):
         grid.setRowStretch(0, 3)
         grid.setRowStretch(1, 2)
         layout.addLayout(grid, 3)
-        self.table = QTableWidget(0, len(TABLE_COLUMNS), self)
-        self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.setMaximumHeight(170)
+        self.table = readonly_table(TABLE_COLUMNS, self)
         layout.addWidget(self.table, 1)
 
     def refresh(self, snapshot: Snapshot) -> None:
