@@ -49,8 +49,8 @@ class GroupLike(Protocol):
 GroupFactory = Callable[[Sequence[EventSpec], int], GroupLike]
 
 
-def _open_group(events: Sequence[EventSpec], cpu: int) -> GroupLike:
-    # Uncore: pid=-1 on the box's designated CPU, no exclude bits, counting only.
+def open_uncore_group(events: Sequence[EventSpec], cpu: int) -> GroupLike:
+    """Uncore (and RAPL) events: pid=-1 on the box's designated CPU, no exclude bits, counting only."""
     return CounterGroup(events, pid=-1, cpu=cpu)
 
 
@@ -63,7 +63,7 @@ class MemoryBandwidthCollector(Collector):
     def __init__(self, root: Path = Path("/"), group_factory: GroupFactory | None = None,
                  discovery: BandwidthDiscovery | None = None) -> None:
         self.root = Path(root)
-        self._group_factory = group_factory or _open_group
+        self._group_factory = group_factory or open_uncore_group
         self._discovery = discovery
         self.source: Source | None = None
         self._groups: dict[str, GroupLike] = {}

@@ -7,14 +7,14 @@ powercap ``energy_uj`` files; if the perf events fail to open it falls back to p
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from perfdeck.model.collector import Collector
 from perfdeck.model.series import CollectorUnavailableError, Reading, SeriesSpec, Unavailable
 from perfdeck.perf.abi import PerfOpenError, errno_message
-from perfdeck.perf.counters import CounterGroup, DeltaTracker, EventSpec
+from perfdeck.perf.counters import DeltaTracker, EventSpec
 from perfdeck.perf.power import (
     EnergyMath,
     PerfRaplSource,
@@ -26,18 +26,11 @@ from perfdeck.perf.power import (
     unavailable_from,
 )
 
-from .membw import GroupLike
+from .membw import GroupFactory, GroupLike, open_uncore_group
 
 log = logging.getLogger(__name__)
 
 TABLE = "power"
-
-GroupFactory = Callable[[Sequence[EventSpec], int], GroupLike]
-
-
-def _open_group(events: Sequence[EventSpec], cpu: int) -> GroupLike:
-    return CounterGroup(events, pid=-1, cpu=cpu)
-
 
 class PowerCollector(Collector):
     """Watts per RAPL domain and package."""
@@ -48,7 +41,7 @@ class PowerCollector(Collector):
     def __init__(self, root: Path = Path("/"), group_factory: GroupFactory | None = None,
                  discovery: PowerDiscovery | None = None) -> None:
         self.root = Path(root)
-        self._group_factory = group_factory or _open_group
+        self._group_factory = group_factory or open_uncore_group
         self._discovery = discovery
         self.source: PowerSource | None = None
         self._groups: dict[int, GroupLike] = {}
