@@ -7,6 +7,12 @@ shows as "—" (unknown), never 0.
 
 Updating in place (``dataChanged`` for the rows that stayed, ``rowsRemoved``/``rowsInserted`` for
 the ones that came and went) keeps the selection and the scroll position across refreshes.
+
+"Hardware counter columns" (off by default) adds IPC, Cache miss % and Branch miss % for the top
+processes by CPU %, counted by ``perfdeck.perf.top_processes.TopProcessCounters`` within its fd
+budget. Untracked processes show "—"; where counters cannot be opened at all (a VM without a PMU)
+the header tooltip and a note above the table give the reason. While the option is off the model
+has no such columns and nothing is computed or opened.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -68,10 +75,21 @@ COLUMNS: tuple[Column, ...] = (
     Column("cmdline", "Command line"),
 )
 COLUMN_INDEX = {c.key: i for i, c in enumerate(COLUMNS)}
+# Optional hardware-counter columns, appended after COLUMNS (shown before Command line) when on.
+COUNTER_COLUMNS: tuple[Column, ...] = (
+    Column("hw_ipc", "IPC", numeric=True),
+    Column("hw_cache_miss_pct", "Cache miss %", numeric=True),
+    Column("hw_branch_miss_pct", "Branch miss %", numeric=True),
+)
+_COUNTER_FIELDS = {"hw_ipc": "ipc", "hw_cache_miss_pct": "cache_miss_pct",
+                   "hw_branch_miss_pct": "branch_miss_pct"}
 # The filter box matches these.
 FILTER_KEYS = ("name", "cmdline", "user", "pid")
 SORT_ROLE = Qt.ItemDataRole.UserRole
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+# Hardware counter columns: how many processes, and the fd ceiling (see perf/top_processes.py).
+TOP_N = 10
+FD_BUDGET = 256
 
 
 def field(row: Any, column: Column) -> Any:
@@ -92,8 +110,10 @@ def _display(column: Column, value: Any) -> str:
         return " ".join(value)
     if column.key == "mem_rss":
         return format_bytes(value)
-    if column.key in ("cpu_pct", "mem_pct"):
+    if column.key in ("cpu_pct", "mem_pct", "hw_cache_miss_pct", "hw_branch_miss_pct"):
         return f"{value:.1f}"
+    if column.key == "hw_ipc":
+        return f"{value:.2f}"
     return str(value)
 
 
@@ -112,6 +132,56 @@ class ProcessTableModel(QAbstractTableModel):
         self._display: list[tuple[str, ...]] = []
         self._keys: list[tuple[Any, ...]] = []
         self.total_memory: float | None = None
+        self.columns: tuple[Column, ...] = COLUMNS
+        # pid -> perfdeck.perf.top_processes.ProcessMetrics or Unavailable (counter columns only)
+        self.counter_values: Mapping[int, Any] = {}
+        self.counter_header_tip = ""
+        # Key of an unknown counter cell: always sorts last (set by the proxy from the sort order).
+        self.unknown_counter_key = float("-inf")
+
+    @property
+    def counters_shown(self) -> bool:
+        return len(self.columns) > len(COLUMNS)
+
+    def set_counter_columns(self, shown: bool) -> None:
+        """Add or remove the hardware-counter columns (rows and selection stay)."""
+        if shown == self.counters_shown:
+            return
+        first, last = len(COLUMNS), len(COLUMNS) + len(COUNTER_COLUMNS) - 1
+        if shown:
+            self.beginInsertColumns(QModelIndex(), first, last)
+            self.columns = COLUMNS + COUNTER_COLUMNS
+        else:
+            self.beginRemoveColumns(QModelIndex(), first, last)
+            self.columns = COLUMNS
+            self.counter_values = {}
+        for i, row in enumerate(self._rows):
+            self._display[i], self._keys[i] = self._cells(row, self._pids[i])
+        self.endInsertColumns() if shown else self.endRemoveColumns()
+
+    def counter_tooltip(self, source_row: int, column: Column) -> str:
+        """Why a counter cell shows what it shows."""
+        value = self.counter_values.get(self._pids[source_row])
+        if value is None:
+            return ("not counted: only the top processes by CPU % are counted" +
+                    (f" ({self.counter_header_tip})" if self.counter_header_tip else ""))
+        reason = getattr(value, "reason", None)
+        if reason is not None:  # Unavailable
+            return str(value)
+        if getattr(value, "note", ""):
+            return value.note
+        if column.key == "hw_cache_miss_pct":
+            what = f"{value.cache_level} load misses / loads"
+        else:
+            what = {"hw_ipc": "instructions / cycles",
+                    "hw_branch_miss_pct": "branch misses / branches"}[column.key]
+        why = value.reasons.get(_COUNTER_FIELDS[column.key])
+        if why:
+            return f"{what}: not counted: {why}"
+        if getattr(value, _COUNTER_FIELDS[column.key]) is None:
+            return f"{what}: nothing counted this interval (the process did not run)"
+        threads = f"{value.threads} thread{'s' if value.threads != 1 else ''}"
+        return f"{what} over the last refresh; {threads} counted with {value.fds} fds"
 
     def value(self, source_row: int, column: Column) -> Any:
         return self._value(self._rows[source_row], column)
@@ -124,15 +194,25 @@ class ProcessTableModel(QAbstractTableModel):
                 value = 100.0 * rss / self.total_memory
         return value
 
-    def _cells(self, row: Any) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+    def _cells(self, row: Any, pid: int | None = None) -> tuple[tuple[str, ...], tuple[Any, ...]]:
         display: list[str] = []
         keys: list[Any] = []
-        for column in COLUMNS:
+        for column in self.columns:
+            if column.key in _COUNTER_FIELDS:
+                measured = self.counter_values.get(pid) if pid is not None else None
+                value = getattr(measured, _COUNTER_FIELDS[column.key], None)
+                display.append(_display(column, value))
+                keys.append(None if value is None else float(value))  # None: see unknown_counter_key
+                continue
             value = self._value(row, column)
             text = _display(column, value)
-            if column.key == "cmdline" and value is not None and not value:
-                # An empty command line is a kernel thread; show its name as ps does.
-                text = f"[{field(row, COLUMNS[COLUMN_INDEX['name']]) or '?'}]"
+            if column.key == "cmdline":
+                command = getattr(row, "command", None)  # ProcessRow: "[name]" for kernel threads
+                if isinstance(command, str):
+                    text = command
+                elif value is not None and not value:
+                    # An empty command line is a kernel thread; show its name as ps does.
+                    text = f"[{field(row, COLUMNS[COLUMN_INDEX['name']]) or '?'}]"
             display.append(text)
             # One type per column so Qt's comparison works; unknown sorts below everything.
             if column.numeric:
@@ -146,24 +226,32 @@ class ProcessTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._rows)
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
+        return 0 if parent.isValid() else len(self.columns)
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section].title
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.columns):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.columns[section].title
+        if role == Qt.ItemDataRole.ToolTipRole and self.columns[section].key in _COUNTER_FIELDS:
+            return self.counter_header_tip
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display[index.row()][index.column()]
         if role == SORT_ROLE:
-            return self._keys[index.row()][index.column()]
-        column = COLUMNS[index.column()]
+            key = self._keys[index.row()][index.column()]
+            return self.unknown_counter_key if key is None else key
+        column = self.columns[index.column()]
         if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
             return _RIGHT
-        if role == Qt.ItemDataRole.ToolTipRole and column.key == "cmdline":
-            return self._display[index.row()][index.column()]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column.key == "cmdline":
+                return self._display[index.row()][index.column()]
+            if column.key in _COUNTER_FIELDS:
+                return self.counter_tooltip(index.row(), column)
         return None
 
     # updates
@@ -191,19 +279,19 @@ class ProcessTableModel(QAbstractTableModel):
         for i, pid in enumerate(self._pids):
             row = new_by_pid.pop(pid)
             self._rows[i] = row
-            display, keys = self._cells(row)
+            display, keys = self._cells(row, pid)
             if display != self._display[i]:
                 self._display[i], self._keys[i] = display, keys
                 first_changed, last_changed = min(first_changed, i), i
         if last_changed >= 0:
             self.dataChanged.emit(self.index(first_changed, 0),
-                                  self.index(last_changed, len(COLUMNS) - 1),
+                                  self.index(last_changed, len(self.columns) - 1),
                                   [Qt.ItemDataRole.DisplayRole, SORT_ROLE])
         if new_by_pid:  # what is left is new
             first = len(self._rows)
             self.beginInsertRows(QModelIndex(), first, first + len(new_by_pid) - 1)
             for pid, row in new_by_pid.items():
-                display, keys = self._cells(row)
+                display, keys = self._cells(row, pid)
                 self._pids.append(pid)
                 self._rows.append(row)
                 self._display.append(display)
@@ -236,6 +324,14 @@ class ProcessFilterModel(QSortFilterProxyModel):
         self.setSortRole(SORT_ROLE)
         self.setDynamicSortFilter(True)
         self._needle = ""
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        # Unknown counter cells sort last in both directions: the key flips with the order.
+        model = self.sourceModel()
+        if isinstance(model, ProcessTableModel):
+            descending = order == Qt.SortOrder.DescendingOrder
+            model.unknown_counter_key = float("-inf") if descending else float("inf")
+        super().sort(column, order)
 
     def set_text(self, text: str) -> None:
         if hasattr(self, "beginFilterChange"):  # Qt >= 6.10; invalidateRowsFilter is deprecated there
@@ -283,7 +379,17 @@ class ProcessesView(View):
         self.terminate_button.setToolTip("Ask the selected process to exit (SIGTERM)")
         self.kill_button = QPushButton("Kill…")
         self.kill_button.setToolTip("Force the selected process to stop (SIGKILL)")
+        # Off by default: when off, nothing below is computed and no counter is opened.
+        self.counters_action = QAction("Hardware counter columns", self)
+        self.counters_action.setCheckable(True)
+        self.counters_action.setToolTip("Add IPC, cache miss % and branch miss % columns for the top "
+                                        f"{TOP_N} processes by CPU % (hardware counters, at most "
+                                        f"{FD_BUDGET} file descriptors)")
+        self.counters_action.toggled.connect(self.set_counter_columns)
+        self.counters_button = QToolButton(self)
+        self.counters_button.setDefaultAction(self.counters_action)
         bar.addWidget(self.filter_edit, 1)
+        bar.addWidget(self.counters_button)
         bar.addWidget(self.count_label)
         bar.addWidget(self.terminate_button)
         bar.addWidget(self.kill_button)
@@ -292,6 +398,11 @@ class ProcessesView(View):
         self.message_label.setWordWrap(True)
         self.message_label.hide()
         layout.addWidget(self.message_label)
+        self.counters_note = QLabel("")
+        self.counters_note.setWordWrap(True)
+        self.counters_note.hide()
+        layout.addWidget(self.counters_note)
+        self.top_counters: Any = None  # perfdeck.perf.top_processes.TopProcessCounters, made on first use
 
         self.model = ProcessTableModel(self)
         self._shown_rows: object = None
@@ -333,8 +444,88 @@ class ProcessesView(View):
             return  # the process list is read every few seconds; same table, nothing to do
         self._shown_rows = rows
         self.model.total_memory = snapshot.value("mem.total") or self.model.total_memory
+        if self.model.counters_shown:
+            self._update_counters(rows)
         self.model.set_rows(rows)
         self._update_count()
+
+    # --- hardware counter columns ------------------------------------------------------------
+    def set_counter_columns(self, shown: bool) -> None:
+        """Show or hide the IPC / miss-% columns; hiding closes every counter fd."""
+        if self.counters_action.isChecked() != shown:
+            self.counters_action.setChecked(shown)  # re-enters through toggled
+            return
+        if shown == self.model.counters_shown:
+            return
+        if not shown:
+            if self.top_counters is not None:
+                self.top_counters.close()
+            sorted_by = self.table.horizontalHeader().sortIndicatorSection()
+            self.model.set_counter_columns(False)
+            self.counters_note.hide()
+            if sorted_by >= len(COLUMNS):  # that column is gone: back to the default order
+                self.table.sortByColumn(COLUMN_INDEX["cpu_pct"], Qt.SortOrder.DescendingOrder)
+            return
+        selected = self.selected_pid()
+        self.model.set_counter_columns(True)
+        if selected is not None:
+            self.select_pid(selected)  # a row selection covers the new columns only when re-made
+        header = self.table.horizontalHeader()
+        # Shown before the (stretching) Command line column.
+        for offset, column in enumerate(COUNTER_COLUMNS):
+            logical = len(COLUMNS) + offset
+            header.moveSection(header.visualIndex(logical), COLUMN_INDEX["cmdline"] + offset)
+            self.table.setColumnWidth(logical, 95 if column.key != "hw_ipc" else 60)
+        self.counters_note.show()
+        rows = [self.model.row_for(i) for i in range(self.model.rowCount())]
+        self._update_counters(rows)
+        self.model.set_rows(rows)
+
+    def _update_counters(self, rows: Sequence[Any]) -> None:
+        """Adjust the tracked top processes and read them (once per process-list refresh)."""
+        if self.top_counters is None:
+            from perfdeck.perf.top_processes import TopProcessCounters  # only when the option is used
+
+            self.top_counters = TopProcessCounters(TOP_N, fd_budget=FD_BUDGET)
+        from perfdeck.perf.top_processes import Candidate
+
+        cpu, cmd, start = (COLUMNS[COLUMN_INDEX["cpu_pct"]], COLUMNS[COLUMN_INDEX["cmdline"]],
+                           Column("create_time", ""))
+        candidates = []
+        for row in rows:
+            pid = field(row, COLUMNS[0])
+            if pid is None:
+                continue
+            cmdline = field(row, cmd)
+            candidates.append(Candidate(int(pid), field(row, cpu), field(row, start),
+                                        kernel_thread=cmdline is not None and not cmdline))
+        result = self.top_counters.update(candidates)
+        self.model.counter_values = result.values
+        self._show_counter_state(result)
+
+    def _show_counter_state(self, result: Any) -> None:
+        if result.unavailable is not None:
+            why = result.unavailable
+            tip = f"Not available here: {why}"
+            self.counters_note.setText(f"Hardware counter columns: {why.reason}."
+                                       + (f" Fix: {why.fix}" if why.fix else ""))
+        else:
+            measured = sum(1 for v in result.values.values() if not hasattr(v, "reason"))
+            cache = f"{result.cache_level} " if result.cache_level else ""
+            tip = (f"Counted for the top {TOP_N} processes by CPU % (user space where the kernel "
+                   f"requires it); others show —. Cache miss % is {cache}load misses / loads.")
+            self.counters_note.setText(f"Hardware counter columns: {measured} processes counted, "
+                                       f"{result.fds_open} of {result.fd_budget} fds in use.")
+        if tip != self.model.counter_header_tip:
+            self.model.counter_header_tip = tip
+            first = len(COLUMNS)
+            self.model.headerDataChanged.emit(Qt.Orientation.Horizontal, first,
+                                              first + len(COUNTER_COLUMNS) - 1)
+
+    def shutdown(self) -> None:
+        if self.top_counters is not None:
+            self.top_counters.close()
+        super().shutdown()
 
     def _update_count(self) -> None:
         total, shown = self.model.rowCount(), self.proxy.rowCount()
@@ -378,15 +569,16 @@ class ProcessesView(View):
         self.kill_button.setEnabled(has)
 
     def _context_menu(self, pos: Any) -> None:
-        if self.selected_pid() is None:
-            return
         menu = QMenu(self)
-        terminate = QAction("Terminate (SIGTERM)…", menu)
-        terminate.triggered.connect(lambda: self.signal_selected(kill=False))
-        kill = QAction("Kill (SIGKILL)…", menu)
-        kill.triggered.connect(lambda: self.signal_selected(kill=True))
-        menu.addAction(terminate)
-        menu.addAction(kill)
+        if self.selected_pid() is not None:
+            terminate = QAction("Terminate (SIGTERM)…", menu)
+            terminate.triggered.connect(lambda: self.signal_selected(kill=False))
+            kill = QAction("Kill (SIGKILL)…", menu)
+            kill.triggered.connect(lambda: self.signal_selected(kill=True))
+            menu.addAction(terminate)
+            menu.addAction(kill)
+            menu.addSeparator()
+        menu.addAction(self.counters_action)
         menu.exec(self.table.viewport().mapToGlobal(pos))
 
     # --- signalling --------------------------------------------------------------------------------
