@@ -134,3 +134,38 @@ def test_real_machine_disk() -> None:
         assert reading.values[f"disk.busy.{device}"] <= 100
     assert reading.values["disk.fs_used.root"] <= reading.values["disk.fs_total.root"]
     assert 0 <= reading.values["disk.fs_used_pct.root"] <= 100
+
+
+def test_filesystem_usage_read_every_fs_interval_and_held_between(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_block_tree(tmp_path, {})
+    monkeypatch.setattr(psutil, "disk_io_counters", Script([{}]))
+    partitions = Script([[sdiskpart("/dev/sda2", "/", "ext4", "rw")],
+                         [sdiskpart("/dev/sda2", "/", "ext4", "rw"),
+                          sdiskpart("/dev/sdb1", "/data", "xfs", "rw")]])
+    monkeypatch.setattr(psutil, "disk_partitions", partitions)
+    usage = Script([sdiskusage(100, 40, 60, 40.0), sdiskusage(100, 70, 30, 70.0),
+                    sdiskusage(10, 1, 9, 10.0)])
+    monkeypatch.setattr(psutil, "disk_usage", usage)
+    collector = DiskCollector(root=tmp_path, fs_interval=5.0)
+    first = collector.read(100.0)
+    assert first.values["disk.fs_used.root"] == 40
+    for now in (100.1, 102.0, 104.8):  # not due: the last usage is repeated, nothing re-read
+        held = collector.read(now)
+        assert held.values["disk.fs_used.root"] == 40 and held.values["disk.fs_total.root"] == 100
+    assert (partitions.calls, usage.calls) == (1, 1)
+    due = collector.read(104.95)  # within the 2 % slack of 5 s
+    assert due.values["disk.fs_used.root"] == 70 and due.values["disk.fs_used.data"] == 1
+    assert "disk.fs_used_pct.data" in collector.specs()  # a new mount shows up at the next read
+
+
+def test_fs_interval_zero_reads_usage_every_time(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    make_block_tree(tmp_path, {})
+    monkeypatch.setattr(psutil, "disk_io_counters", Script([{}]))
+    monkeypatch.setattr(psutil, "disk_partitions", Script([[sdiskpart("/dev/sda2", "/", "ext4", "rw")]]))
+    monkeypatch.setattr(psutil, "disk_usage", Script([sdiskusage(100, 40, 60, 40.0),
+                                                     sdiskusage(100, 41, 59, 41.0)]))
+    collector = DiskCollector(root=tmp_path, fs_interval=0.0)
+    assert collector.read(1.0).values["disk.fs_used.root"] == 40
+    assert collector.read(1.1).values["disk.fs_used.root"] == 41

@@ -117,3 +117,19 @@ def test_real_machine_sensors() -> None:
         reading = collector.read(0.0)
         assert reading.values
         assert set(reading.values) == set(collector.specs())
+
+
+def test_read_once_a_second_at_10_hz_and_held_between(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from perfdeck.model.engine import SamplingEngine
+
+    temps = Script([{"coretemp": [shwtemp("Core 0", 45.0, 80.0, 100.0)]}] * 2  # open() + first read
+                   + [{"coretemp": [shwtemp("Core 0", 47.0, 80.0, 100.0)]}])
+    monkeypatch.setattr(psutil, "sensors_temperatures", temps, raising=False)
+    monkeypatch.setattr(psutil, "sensors_fans", Script([{}]), raising=False)
+    monkeypatch.setattr(psutil, "sensors_battery", Script([None]), raising=False)
+    engine = SamplingEngine([SensorCollector(root=tmp_path)])
+    seen = [engine.sample(now=10.0 + tick / 10).value("sensors.temp.coretemp_Core_0")
+            for tick in range(11)]  # 10 Hz for one second
+    assert seen == [45.0] * 10 + [47.0]  # the last reading repeated, never a gap
+    assert temps.calls == 3  # open, t=10.0, t=11.0

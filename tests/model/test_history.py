@@ -135,3 +135,44 @@ def test_float32_history_halves_memory_and_keeps_nan_gaps() -> None:
     assert got["a"].dtype == np.float32 and got["a"][-1] == 149.0
     assert np.isnan(got["b"][-1]) and got["b"][-2] == 1.5
     assert got["missing"].dtype == np.float32 and np.isnan(got["missing"]).all()
+
+
+def test_series_trickling_in_one_per_tick_keep_their_data_across_block_merges() -> None:
+    """Each tick adds a series (more ticks than blocks are kept before merging them)."""
+    history = History(50, dtype=np.float32)
+    for t in range(40):
+        history.append(float(t), {f"s{n}": float(100 * n + t) for n in range(t + 1)})
+    assert history.series_ids() == [f"s{n}" for n in range(40)]
+    assert history.nbytes == 50 * 8 + 40 * 50 * 4  # exactly one row per series, no spare rows
+    times, values = history.window(["s0", "s17", "s39"])
+    assert times.tolist() == list(range(40))
+    assert values["s0"].tolist() == list(range(40))
+    assert np.isnan(values["s17"][:17]).all() and values["s17"][17:].tolist() == [
+        1700.0 + t for t in range(17, 40)]
+    assert history.latest("s39") == 3939.0
+    history.append(40.0, {"s5": None})  # every other series missing this tick: NaN, not 0
+    assert history.latest("s5") is None and history.latest("s39") is None
+    assert history.window(["s0"])[1]["s0"][-2] == 39.0
+
+
+def test_window_matches_a_plain_list_model_at_every_fill_and_wrap() -> None:
+    """window()/range() against the obvious list implementation, across wraps and bounds."""
+    capacity = 7
+    history = History(capacity)
+    kept: list[tuple[float, float]] = []  # (time, value) of the samples still held
+    for t in range(25):
+        history.append(float(t), {"a": t * 1.5})
+        kept = [*kept, (float(t), t * 1.5)][-capacity:]
+        for seconds in (None, 0.0, 2.0, 3.5, 100.0):
+            for end in (None, -1.0, kept[0][0], t - 2.5, float(t), t + 10.0):
+                right_edge = end if end is not None else float("inf")
+                held = [s for s in kept if s[0] <= right_edge]
+                if seconds is not None:
+                    right = held[-1][0] if held else kept[-1][0]
+                    held = [s for s in held if s[0] >= right - seconds]
+                times, values = history.window(["a", "none"], seconds, end)
+                assert times.tolist() == [s[0] for s in held], (t, seconds, end)
+                assert values["a"].tolist() == [s[1] for s in held]
+                assert len(values["none"]) == len(held) and np.isnan(values["none"]).all()
+        times, _ = history.range(["a"], t - 3.0, t - 1.0)
+        assert times.tolist() == [s[0] for s in kept if t - 3.0 <= s[0] <= t - 1.0]

@@ -9,6 +9,12 @@ sensors but loses them later (a driver unloaded) simply stops producing those se
 Ids are ``sensors.temp.<chip>_<label>``, ``sensors.fan.<chip>_<label>`` and
 ``sensors.battery.percent``. psutil merges chips of the same name (two ``coretemp`` sockets) into
 one list, so repeated labels get ``_2``, ``_3``... in the order the kernel lists them.
+
+The family is read at most once a second (``min_interval``), whatever the sampling interval; the
+engine repeats the last reading in between. ``psutil.sensors_temperatures`` globs and reads every
+hwmon input file (dozens on a laptop), and the drivers refresh their values about once a second
+anyway (coretemp caches a reading for a second, other chips poll every 1-2 s), so reading faster
+would only re-read the same numbers.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ class SensorCollector(Collector):
 
     family = "sensors"
     title = "Sensors"
+    min_interval = 1.0  # hwmon drivers refresh about once a second: see the module docstring
 
     def __init__(self, root: Path | str = Path("/")) -> None:
         self.root = Path(root)

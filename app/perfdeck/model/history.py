@@ -1,14 +1,21 @@
 """Fixed-memory history: one numpy ring buffer per series on a shared timeline.
 
 Every series has a slot for every tick (NaN where it had no value), so all series share one
-timestamp ring and a window query is a single pair of index computations. Memory is allocated
-once per series at its first appearance and never grows after that.
+timestamp ring and a window query is a single pair of index computations.
+
+The rings are the rows of a few 2-D blocks (series x capacity): the series that first appear in
+the same tick (a whole family, at start-up) share one block, so a tick is stored with one
+conversion of the values to an array and one column assignment per block, instead of a Python
+loop over every series. A new series adds exactly its row's memory and never copies the existing
+rings, except when many small blocks are merged into one (see ``_MAX_BLOCKS``). Memory never
+grows once every series has appeared.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 import numpy as np
 
@@ -18,6 +25,19 @@ DEFAULT_HISTORY_SECONDS = 3600.0
 MAX_HISTORY_SECONDS = 24 * 3600.0
 MIN_INTERVAL_SECONDS = 0.1
 MAX_INTERVAL_SECONDS = 10.0
+# Series trickling in one tick at a time would each get a block; past this many the blocks are
+# merged, so an append stays a handful of array operations.
+_MAX_BLOCKS = 16
+
+
+def _as_dict(mapping: Mapping) -> dict:
+    """A plain dict with the same items, cheaply: snapshots hold read-only proxies, whose lookups
+    and generic copies cost several times a dict's, while ``proxy.copy()`` is one C-level copy."""
+    if type(mapping) is dict:
+        return mapping
+    if isinstance(mapping, MappingProxyType):
+        return mapping.copy()
+    return dict(mapping)
 
 
 def capacity_for(history_seconds: float, interval_seconds: float) -> int:
@@ -45,7 +65,11 @@ class History:
         self.capacity = capacity
         self.dtype = np.dtype(dtype)
         self._times = np.full(capacity, np.nan)
-        self._values: dict[str, np.ndarray] = {}
+        # Every series id in row order across the blocks; _rows maps an id to (block, row).
+        self._ids: list[str] = []
+        self._rows: dict[str, tuple[int, int]] = {}
+        self._blocks: list[np.ndarray] = []
+        self._block_ends: list[int] = []  # index into _ids just past each block's last series
         self.specs: dict[str, SeriesSpec] = {}
         self._next = 0  # slot the next sample goes into
         self._count = 0  # samples held, <= capacity
@@ -56,35 +80,78 @@ class History:
     @property
     def nbytes(self) -> int:
         """Memory held by the buffers: fixed once every series has appeared."""
-        return self._times.nbytes + sum(a.nbytes for a in self._values.values())
+        return self._times.nbytes + sum(block.nbytes for block in self._blocks)
 
     def series_ids(self) -> list[str]:
-        return list(self._values)
+        return list(self._ids)
+
+    def _add_series(self, new_ids: Iterable[str]) -> None:
+        """Give the series not seen yet one new all-NaN block (no stale data from earlier laps)."""
+        added = [sid for sid in new_ids if sid not in self._rows]
+        if not added:
+            return
+        self._ids.extend(added)
+        self._blocks.append(np.full((len(added), self.capacity), np.nan, dtype=self.dtype))
+        self._block_ends.append(len(self._ids))
+        if len(self._blocks) > _MAX_BLOCKS:
+            self._blocks = [np.concatenate(self._blocks)]  # one copy, rare
+            self._block_ends = [len(self._ids)]
+        self._index_rows()
+
+    def _index_rows(self) -> None:
+        start = 0
+        for number, end in enumerate(self._block_ends):
+            for row, sid in enumerate(self._ids[start:end]):
+                self._rows[sid] = (number, row)
+            start = end
+
+    def _ring(self, series_id: str) -> np.ndarray | None:
+        """The ring of one series (a view), or None if it never appeared."""
+        where = self._rows.get(series_id)
+        return None if where is None else self._blocks[where[0]][where[1]]
 
     def append(self, timestamp: float, values: Mapping[str, float | None],
                specs: Mapping[str, SeriesSpec] | None = None) -> None:
         """Add one tick. Series not in ``values`` get NaN for this tick."""
         if specs:
-            self.specs.update(specs)
+            self.specs.update(_as_dict(specs))
+        values = _as_dict(values)
+        if not values.keys() <= self._rows.keys():
+            self._add_series(values)  # dict order: new series keep the order they came in
         slot = self._next
         self._times[slot] = timestamp
-        for series_id, buffer in self._values.items():
-            value = values.get(series_id)
-            buffer[slot] = np.nan if value is None else value
-        for series_id, value in values.items():
-            if series_id not in self._values:
-                buffer = np.full(self.capacity, np.nan, dtype=self.dtype)
-                buffer[slot] = np.nan if value is None else value
-                self._values[series_id] = buffer
+        # One column in row order; missing series and None both become NaN (numpy converts None
+        # to NaN for a float dtype), so a gap is never stored as 0.
+        column = np.array(list(map(values.get, self._ids)), dtype=self.dtype)
+        start = 0
+        for block, end in zip(self._blocks, self._block_ends, strict=True):
+            block[:, slot] = column[start:end]
+            start = end
         self._next = (slot + 1) % self.capacity
         self._count = min(self._count + 1, self.capacity)
 
     def append_snapshot(self, snapshot: Snapshot) -> None:
         self.append(snapshot.timestamp, snapshot.values, snapshot.specs)
 
-    def _ordered_indices(self) -> np.ndarray:
+    def _segments(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """The oldest slot, and the held timestamps as two oldest-first views (the second one is
+        empty unless the ring has wrapped): no copy and no index array, however long the history."""
         start = (self._next - self._count) % self.capacity
-        return (start + np.arange(self._count)) % self.capacity
+        first = min(self._count, self.capacity - start)
+        return start, self._times[start:start + first], self._times[:self._count - first]
+
+    @staticmethod
+    def _position(segments: tuple[np.ndarray, np.ndarray], value: float, side: str) -> int:
+        """``np.searchsorted`` over the two segments as if they were one sorted array."""
+        older, newer = segments
+        return int(np.searchsorted(older, value, side=side) + np.searchsorted(newer, value, side=side))
+
+    def _take(self, ring: np.ndarray, first_slot: int, length: int) -> np.ndarray:
+        """A copy of ``length`` consecutive slots of ``ring`` from ``first_slot``, wrapping."""
+        end = first_slot + length
+        if end <= self.capacity:
+            return ring[first_slot:end].copy()
+        return np.concatenate((ring[first_slot:], ring[:end - self.capacity]))
 
     def latest_time(self) -> float | None:
         if not self._count:
@@ -92,10 +159,10 @@ class History:
         return float(self._times[(self._next - 1) % self.capacity])
 
     def latest(self, series_id: str) -> float | None:
-        buffer = self._values.get(series_id)
-        if buffer is None or not self._count:
+        ring = self._ring(series_id)
+        if ring is None or not self._count:
             return None
-        value = float(buffer[(self._next - 1) % self.capacity])
+        value = float(ring[(self._next - 1) % self.capacity])
         return None if math.isnan(value) else value
 
     def window(self, series_ids: Iterable[str], seconds: float | None = None,
@@ -108,20 +175,21 @@ class History:
         if not self._count:
             empty = np.empty(0)
             return empty, {sid: empty.copy() for sid in series_ids}
-        order = self._ordered_indices()
-        times = self._times[order]
-        lo, hi = 0, len(times)
+        start, older, newer = self._segments()
+        lo, hi = 0, self._count
         if end is not None:
-            hi = int(np.searchsorted(times, end, side="right"))
+            hi = self._position((older, newer), end, "right")
         if seconds is not None:
-            right = times[hi - 1] if hi else times[-1]
-            lo = int(np.searchsorted(times, right - seconds, side="left"))
-        picked = order[lo:hi]
-        out_times = self._times[picked]  # fancy indexing already copies
+            right = self._times[(start + hi - 1) % self.capacity] if hi else self._times[self._next - 1]
+            lo = self._position((older, newer), right - seconds, "left")
+        length = max(hi - lo, 0)
+        first_slot = (start + lo) % self.capacity
+        out_times = self._take(self._times, first_slot, length)
         out = {}
         for sid in series_ids:
-            buffer = self._values.get(sid)
-            out[sid] = buffer[picked] if buffer is not None else np.full(len(picked), np.nan, self.dtype)
+            ring = self._ring(sid)
+            out[sid] = (self._take(ring, first_slot, length) if ring is not None
+                        else np.full(length, np.nan, self.dtype))
         return out_times, out
 
     def range(self, series_ids: Iterable[str], start: float, end: float
