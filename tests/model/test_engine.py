@@ -9,7 +9,7 @@ import pytest
 
 from perfdeck.model.collector import Collector
 from perfdeck.model.engine import SamplingEngine
-from perfdeck.model.series import CollectorUnavailableError, Reading, SeriesSpec, Unavailable
+from perfdeck.model.series import CollectorUnavailableError, CounterSpec, Reading, SeriesSpec, Unavailable
 
 
 class Counting(Collector):
@@ -118,3 +118,34 @@ def test_snapshot_is_immutable() -> None:
     snapshot = SamplingEngine([Counting()]).sample(now=0.0, timestamp=0.0)
     with pytest.raises(TypeError):
         snapshot.values["count.n"] = 5  # type: ignore[index]
+
+
+class WithTotals(Counting):
+    """A family that reports a raw cumulative counter next to its rate."""
+
+    def counter_specs(self) -> Mapping[str, CounterSpec]:
+        return {"tot.bytes.eth0": CounterSpec("tot.bytes.eth0", "tot.bytes", "B", "bytes seen",
+                                              (("interface", "eth0"),))}
+
+    def read(self, now: float) -> Reading:
+        super().read(now)
+        total = 1000.0 * len(self.reads)
+        # The second read loses its counter (a device vanished): left out, never reported as 0.
+        return Reading(values={"tot.n": None}, totals={} if len(self.reads) == 2 else {"tot.bytes.eth0": total})
+
+
+def test_totals_and_counter_specs_flow_into_the_snapshot() -> None:
+    engine = SamplingEngine([WithTotals("tot"), Counting("plain")])
+    first = engine.sample(now=1.0)
+    assert first.totals == {"tot.bytes.eth0": 1000.0}
+    spec = first.counter_specs["tot.bytes.eth0"]
+    assert (spec.metric, spec.unit, spec.labels, spec.family) == ("tot.bytes", "B", (("interface", "eth0"),), "tot")
+    second = engine.sample(now=2.0)
+    assert "tot.bytes.eth0" not in second.totals
+    assert engine.sample(now=3.0).totals == {"tot.bytes.eth0": 3000.0}
+
+
+def test_series_spec_metric_name_defaults_to_the_id() -> None:
+    assert SeriesSpec("mem.used", "Used", "B").metric_name == "mem.used"
+    core = SeriesSpec("cpu.util.core3", "CPU 3 busy", "%", metric="cpu.util.core", labels=(("cpu", "3"),))
+    assert core.metric_name == "cpu.util.core"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 
-from perfdeck.model.series import Reading, SeriesSpec, Unavailable
+from perfdeck.model.series import CounterSpec, Reading, SeriesSpec, Unavailable
 
 
 class Collector(abc.ABC):
@@ -32,6 +32,14 @@ class Collector(abc.ABC):
     @abc.abstractmethod
     def specs(self) -> Mapping[str, SeriesSpec]:
         """Every series this collector currently produces, keyed by id."""
+
+    def counter_specs(self) -> Mapping[str, CounterSpec]:
+        """The raw cumulative counters this collector reports in ``Reading.totals``, keyed by id.
+
+        Optional: a family whose series are all levels (memory used, temperature) has none.
+        Like ``specs()``, the answer may change between reads.
+        """
+        return {}
 
     @abc.abstractmethod
     def read(self, now: float) -> Reading:

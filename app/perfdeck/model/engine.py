@@ -12,7 +12,14 @@ from collections.abc import Mapping, MutableMapping, Sequence
 from types import MappingProxyType
 
 from perfdeck.model.collector import Collector
-from perfdeck.model.series import CollectorUnavailableError, Reading, SeriesSpec, Snapshot, Unavailable
+from perfdeck.model.series import (
+    CollectorUnavailableError,
+    CounterSpec,
+    Reading,
+    SeriesSpec,
+    Snapshot,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +93,8 @@ class SamplingEngine:
         unavailable: dict[str, Unavailable] = {}
         tables: dict[str, object] = {}
         failures: dict[str, str] = {}
+        totals: dict[str, float] = {}
+        counter_specs: dict[str, CounterSpec] = {}
         for family, reason in self.family_unavailable.items():
             unavailable[family] = reason
         for collector in self._active:
@@ -105,6 +114,9 @@ class SamplingEngine:
                 _merge(unavailable, reading.unavailable)
                 _merge(tables, reading.tables)
                 _merge(specs, collector.specs())
+                if reading.totals:
+                    _merge(totals, reading.totals)
+                    _merge(counter_specs, collector.counter_specs())
             except Exception as exc:
                 if family not in self._reported_failures:
                     self._reported_failures.add(family)
@@ -112,7 +124,8 @@ class SamplingEngine:
                     failures[family] = f"{type(exc).__name__}: {exc}"
                 continue
         return Snapshot(timestamp=timestamp, monotonic=now, values=values, specs=specs,
-                        unavailable=unavailable, tables=tables, failures=failures)
+                        unavailable=unavailable, tables=tables, failures=failures,
+                        totals=totals, counter_specs=counter_specs)
 
     def static_facts(self) -> dict[str, dict[str, str]]:
         return {c.family: dict(c.static_facts()) for c in self._active}
