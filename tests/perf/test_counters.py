@@ -175,7 +175,8 @@ def fake_root(tmp_path: Path, vendor: str, smt: str | None, nmi: str) -> Path:
 
 
 @pytest.mark.parametrize(("vendor", "smt", "nmi", "expected"), [
-    ("GenuineIntel", "1", "0", 4), ("GenuineIntel", "0", "0", 8), ("GenuineIntel", "1", "1", 3),
+    # Intel's watchdog sits on fixed counter 1 (cycles), not on a general-purpose counter.
+    ("GenuineIntel", "1", "0", 4), ("GenuineIntel", "0", "0", 8), ("GenuineIntel", "1", "1", 4),
     ("AuthenticAMD", "1", "0", 6), ("AuthenticAMD", "1", "1", 5), ("HygonGenuine", "0", "0", 6),
     ("SomethingElse", None, "0", 4),
 ])
@@ -183,6 +184,11 @@ def test_counter_budget(tmp_path: Path, vendor: str, smt: str | None, nmi: str, 
     budget = counter_budget(fake_root(tmp_path, vendor, smt, nmi))
     assert budget.per_group == expected
     assert ("NMI watchdog" in budget.reason) == (nmi == "1")
+    if vendor == "GenuineIntel":
+        expected_fixed = {"instructions", "ref-cycles"} | (set() if nmi == "1" else {"cycles"})
+        assert budget.fixed == expected_fixed
+    else:
+        assert budget.fixed == frozenset()
 
 
 def test_split_groups_by_pmu_and_size() -> None:

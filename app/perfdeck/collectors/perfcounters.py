@@ -34,13 +34,16 @@ from perfdeck.model.series import (
 from perfdeck.perf import derived
 from perfdeck.perf.abi import PerfOpenError, errno_message
 from perfdeck.perf.counters import (
+    Count,
+    CounterBudget,
     CounterSet,
     DeltaTracker,
     EventSpec,
+    GroupPlan,
     counter_budget,
     cpu_vendor,
     ensure_fd_budget,
-    split_into_groups,
+    plan_groups,
 )
 from perfdeck.perf.events import (
     CATALOGUE,
@@ -49,6 +52,8 @@ from perfdeck.perf.events import (
     CorePmu,
     core_pmus,
     known_quirk,
+    pmu_label,
+    reference_ghz,
     specs_for_cpu,
     specs_for_thread,
     try_open,
@@ -140,6 +145,11 @@ class PerfCollector(Collector):
         self._series_unavailable: dict[str, Unavailable] = {}
         self._facts: dict[str, str] = {}
         self._cpus: tuple[int, ...] = ()
+        self._plans: list[GroupPlan] = []
+        # Hybrid: PMU name -> events that PMU cannot count (while another core type can).
+        self.missing_on: dict[str, dict[str, Unavailable]] = {}
+        self._ref_ghz: float | None = None
+        self._ref_reason = ""
 
     # --- opening ------------------------------------------------------------------------------
     def _probe_hardware(self) -> list[CatalogEvent]:
@@ -150,15 +160,24 @@ class PerfCollector(Collector):
         """
         vendor = cpu_vendor(self.root)
         vm = _virtual_machine_evidence(self.root) if not self.pmus else None
+        self.missing_on = {p.name: {} for p in self.pmus}
         supported: list[CatalogEvent] = []
         for event in self.catalogue:
             if event.kind == SOFTWARE:
                 supported.append(event)
                 continue
             specs = specs_for_thread(self.pmus, [event])
-            errors = [e for e in (try_open(s) for s in specs) if e is not None]
+            failures = {s.pmu: e for s in specs if (e := try_open(s)) is not None}
+            errors = list(failures.values())
             if len(errors) < len(specs):  # opens on at least one core PMU
                 supported.append(event)
+                # Hybrid: counted on one core type only (cpu_atom has no L1D read-miss event):
+                # the other type's CPUs and every total say so instead of adding up a part.
+                for pmu_name, err in failures.items():
+                    label = pmu_label(pmu_name)
+                    self.missing_on[pmu_name][event.name] = Unavailable(
+                        f"not counted on {label}: {pmu_name} has no {event.name} event "
+                        f"({err.errno_name or 'not supported'})")
                 continue
             err = errors[0]
             if not self.pmus and err.errno == errno.ENOENT:
@@ -180,18 +199,21 @@ class PerfCollector(Collector):
                 self.event_unavailable[event.name] = Unavailable(errno_message(err.errno, event.name), fix)
         return supported
 
-    def _build_sets(self, events: list[CatalogEvent], per_group: int) -> list[CounterSet]:
-        """One CounterSet per core-PMU CPU class (one on non-hybrid machines)."""
+    def _build_sets(self, events: list[CatalogEvent], budget: CounterBudget) -> list[CounterSet]:
+        """One CounterSet per core-PMU CPU class (one on non-hybrid machines), each with its plan."""
         classes: list[tuple[Sequence[int] | None, list[EventSpec]]] = []
         hybrid = [p for p in self.pmus if p.extended_type and p.cpus]
         if hybrid:
             for pmu in hybrid:
                 assert pmu.cpus is not None
-                classes.append((pmu.cpus, specs_for_cpu(pmu.cpus[0], [pmu], events)))
+                missing = self.missing_on.get(pmu.name, {})
+                mine = [e for e in events if e.name not in missing]
+                classes.append((pmu.cpus, specs_for_cpu(pmu.cpus[0], [pmu], mine)))
         else:
             classes.append((None, specs_for_cpu(0, self.pmus, events)))
-        return [CounterSet(split_into_groups(specs, per_group), root=self.root, cpus=cpus)
-                for cpus, specs in classes]
+        self._plans = [plan_groups(specs, budget) for _, specs in classes]
+        return [CounterSet([list(g) for g in plan.groups], root=self.root, cpus=cpus)
+                for (cpus, _), plan in zip(classes, self._plans, strict=True)]
 
     def open(self) -> None:
         self.close()
@@ -203,7 +225,8 @@ class PerfCollector(Collector):
             self.pmus = []
         budget = counter_budget(self.root)
         events = self._probe_hardware()
-        sets = self._build_sets(events, budget.per_group)
+        self._ref_ghz, self._ref_reason = reference_ghz(self.root)
+        sets = self._build_sets(events, budget)
         refused = self._open_system_wide(sets)
         if refused is None:
             self.mode = MODE_SYSTEM
@@ -321,10 +344,38 @@ class PerfCollector(Collector):
         self._live_metrics = tuple(m for m in derived.METRICS if m.name not in self._metric_unavailable)
         self._series_unavailable = {sid: self._metric_unavailable[sid.split(".")[1]] for sid in specs
                                     if sid.split(".")[1] in self._metric_unavailable}
+        self._series_unavailable.update(self._partial_series(specs))
+
+    def _partial_series(self, specs: Mapping[str, SeriesSpec]) -> dict[str, Unavailable]:
+        """Hybrid: series of the core type that lacks an input event, and the totals it would cut.
+
+        A total is complete or unavailable: P-core L1D misses over every core's instructions
+        would be a number that means nothing (finding 3).
+        """
+        out: dict[str, Unavailable] = {}
+        if self.mode != MODE_SYSTEM:
+            return out
+        for pmu in self.pmus:
+            missing = self.missing_on.get(pmu.name, {})
+            for metric in derived.METRICS:
+                why = next((missing[n] for n in metric.inputs if n in missing), None)
+                if why is None or metric.name in self._metric_unavailable:
+                    continue
+                for cpu in pmu.cpus or ():
+                    sid = f"perf.{metric.name}.cpu{cpu}"
+                    if sid in specs:
+                        out[sid] = why
+                total = f"perf.{metric.name}.total"
+                if total in specs:
+                    out[total] = Unavailable(f"no total for all CPUs: {why.reason}; see the per-CPU values "
+                                             "of the other core type")
+        return out
 
     def _unavailable_metrics(self) -> dict[str, Unavailable]:
         opened = self._opened_events()
         out: dict[str, Unavailable] = {}
+        if self._ref_ghz is None and "cycles" in opened and "ref-cycles" in opened:
+            out["active_ghz"] = Unavailable(self._ref_reason)
         for metric in derived.METRICS:
             missing = derived.missing_inputs(metric, opened)
             if missing:
@@ -355,6 +406,8 @@ class PerfCollector(Collector):
             unit = "s" if event.name == "task-clock" else ""
             what = "seconds on CPU (task-clock)" if unit == "s" else f"{event.name} events"
             for inst in instances:
+                if self._event_partial_on(event.name, inst):
+                    continue
                 cid = counter_id(event.name, inst)
                 where = "all CPUs" if inst == "total" else f"CPU {inst[3:]}"
                 if self.mode == MODE_PROCESS:
@@ -363,6 +416,15 @@ class PerfCollector(Collector):
                 out[cid] = CounterSpec(cid, metric, unit, f"{event.description}: {what}, {where}, "
                                        "scaled by time_enabled/time_running", labels)
         return out
+
+    def _event_partial_on(self, event: str, instance: str) -> bool:
+        """True when ``event`` is not counted on that CPU, or (for the total) on some CPU."""
+        for pmu in self.pmus:
+            if event not in self.missing_on.get(pmu.name, {}):
+                continue
+            if instance == "total" or (instance[3:].isdigit() and int(instance[3:]) in (pmu.cpus or ())):
+                return True
+        return False
 
     def event_unavailable_everywhere(self) -> set[str]:
         """Events that are counted on no CPU (their raw totals are left out)."""
@@ -381,43 +443,48 @@ class PerfCollector(Collector):
             self._tracker.clear()
             self._cpus = tuple(sorted({c for s in self._sets for c in s.cpus}))
             self._build_specs()
-        per_cpu: dict[int, dict[str, float | None]] = {}
+        per_cpu: dict[int, dict[str, Count | None]] = {}
         seconds: dict[int, float] = {}
-        ratios: dict[int, list[float]] = {}
         for set_index, counter_set in enumerate(self._sets):
+            by_cpu: dict[int, dict[int, dict[str, Count | None]]] = {}
             for (group_index, cpu), sample in counter_set.read().items():
                 delta = self._tracker.update((set_index, group_index, cpu), sample)
                 if delta is None:
                     continue
-                per_cpu.setdefault(cpu, {}).update(delta.values)
+                by_cpu.setdefault(cpu, {})[group_index] = delta.counts
                 # time_enabled of a system-wide event is exactly the counted wall interval.
                 seconds[cpu] = max(seconds.get(cpu, 0.0), delta.enabled_ns / 1e9)
-                group = counter_set.groups[(group_index, cpu)]
-                if delta.ratio is not None and any(not e.is_software for e in group.events):
-                    ratios.setdefault(cpu, []).append(delta.ratio)
+            for cpu, group_counts in by_cpu.items():
+                per_cpu[cpu] = self._plans[set_index].select(group_counts)
+        hardware = self._hardware_names()
         values: dict[str, float | None] = {}
-        for cpu, cpu_values in per_cpu.items():
-            self._accumulate(f"cpu{cpu}", cpu_values)
+        for cpu, counts in per_cpu.items():
+            self._accumulate(f"cpu{cpu}", derived.scaled(counts))
         for cpu in self._cpus:
-            cpu_values = per_cpu.get(cpu)
-            metrics = (derived.derive(cpu_values, seconds.get(cpu), seconds.get(cpu), self._live_metrics)
-                       if cpu_values else {})
+            counts = per_cpu.get(cpu)
+            metrics = (derived.derive_counts(counts, seconds.get(cpu), seconds.get(cpu), self._live_metrics,
+                                             self._ref_ghz) if counts else {})
             for metric in self._live_metrics:
                 values[f"perf.{metric.name}.cpu{cpu}"] = metrics.get(metric.name)
-            cpu_ratios = ratios.get(cpu)
-            values[f"perf.{MULTIPLEX}.cpu{cpu}"] = min(cpu_ratios) * 100 if cpu_ratios else None
+            ratio = derived.counted_ratio(counts, hardware) if counts else None
+            values[f"perf.{MULTIPLEX}.cpu{cpu}"] = None if ratio is None else ratio * 100
         if per_cpu and len(per_cpu) == len(self._cpus):
-            total = derived.sum_values(per_cpu.values())
-            self._accumulate("total", total)
+            # Raw counts and times of every CPU add up, then scale once (as perf stat -a).
+            total = derived.merge_selections([per_cpu[c] for c in self._cpus])
+            self._accumulate("total", derived.scaled(total))
             interval = sum(seconds.values()) / len(seconds)
-            metrics = derived.derive(total, interval, interval * len(per_cpu), self._live_metrics)
+            metrics = derived.derive_counts(total, interval, interval * len(per_cpu), self._live_metrics,
+                                            self._ref_ghz)
+            ratio = derived.counted_ratio(total, hardware)
         else:
-            metrics = {}
+            metrics, ratio = {}, None
         for metric in self._live_metrics:
             values[f"perf.{metric.name}.total"] = metrics.get(metric.name)
-        all_ratios = [r for rs in ratios.values() for r in rs]
-        values[f"perf.{MULTIPLEX}.total"] = min(all_ratios) * 100 if all_ratios else None
+        values[f"perf.{MULTIPLEX}.total"] = None if ratio is None else ratio * 100
         return self._reading(values)
+
+    def _hardware_names(self) -> set[str]:
+        return {e.name for s in self._sets for g in s.groups.values() for e in g.events if not e.is_software}
 
     def _read_process(self) -> Reading:
         assert self._process is not None

@@ -705,15 +705,15 @@ def _multiplexing(sp: SystemProbe, hardware: list[EventVerdict], cache: list[Eve
     try:
         from perfdeck.perf.counters import counter_budget
         budget = counter_budget(root)
-        counters, why = budget.per_group, budget.reason
+        counters, why, fixed = budget.per_group, budget.reason, budget.fixed
     except Exception as exc:  # C1's module missing or failing: say so, do not guess
         info = {"events": len(usable), "counters": None, "ratio": None,
                 "note": f"counter count unknown ({exc})"}
         return info, Finding("multiplexing", "Multiplexing", True, info["note"])
     per_pmu: dict[str, int] = {}
     for e in usable:
-        if sp.cpu.is_intel and e.name in _INTEL_FIXED:
-            continue  # fixed counters
+        if e.name in fixed:
+            continue  # a fixed-function counter (Intel; cycles not while the NMI watchdog holds it)
         per_pmu[e.pmu or "cpu"] = per_pmu.get(e.pmu or "cpu", 0) + 1
     worst = max(per_pmu.values(), default=0)
     ratio = min(1.0, counters / worst) if worst else 1.0

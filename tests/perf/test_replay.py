@@ -1,0 +1,103 @@
+"""Replayed kernel views (tests/perf/replay/*.json) through the real perf layer: see replay/kernel.py."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from replay.kernel import FakeKernel, build_root, load
+
+from perfdeck.collectors.perfcounters import MODE_PROCESS, MODE_SYSTEM, PerfCollector
+from perfdeck.perf.events import BY_NAME, core_pmus
+from perfdeck.perf.process import ProcessCounters
+
+
+def _approx(expected: float) -> Any:
+    return pytest.approx(expected, rel=1e-6)
+
+
+def _collector_run(fixture: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                   ) -> tuple[PerfCollector, FakeKernel, list[Any]]:
+    root = build_root(tmp_path, fixture)
+    kernel = FakeKernel(fixture)
+    kernel.install(monkeypatch)
+    collector = PerfCollector(root, target_pid=(fixture.get("process") or {}).get("pid"),
+                              events=[BY_NAME[e] for e in fixture["events"]])
+    collector.open()
+    readings = []
+    try:
+        for tick in range(len(fixture["ticks"])):
+            kernel.tick = tick
+            readings.append(collector.read(time.monotonic()))
+    finally:
+        collector.close()
+    assert not kernel.fds, "every perf fd is closed"
+    return collector, kernel, readings
+
+
+def _check_collector(fixture: dict[str, Any], readings: list[Any]) -> None:
+    for expect in fixture["expect"]:
+        reading = readings[expect["tick"]]
+        for sid, value in expect.get("values", {}).items():
+            assert reading.values[sid] == _approx(value), sid
+        for sid, text in expect.get("unavailable", {}).items():
+            assert sid not in reading.values
+            assert text in reading.unavailable[sid].reason, sid
+        for cid, value in expect.get("totals", {}).items():
+            assert reading.totals[cid] == _approx(value), cid
+        for cid in expect.get("no_totals", []):
+            assert cid not in reading.totals
+
+
+@pytest.mark.parametrize("name", ["multiplexed_groups", "watchdog_fixed_counter", "hybrid_l1d_system"])
+def test_system_wide_replay(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fixture = load(name)
+    collector, _kernel, readings = _collector_run(fixture, tmp_path, monkeypatch)
+    assert collector.mode == MODE_SYSTEM
+    _check_collector(fixture, readings)
+
+
+def _process_run(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                 ) -> tuple[dict[str, Any], list[Any]]:
+    fixture = load(name)
+    root = build_root(tmp_path, fixture)
+    kernel = FakeKernel(fixture)
+    kernel.install(monkeypatch)
+    counters = ProcessCounters(fixture["process"]["pid"], events=[BY_NAME[e] for e in fixture["events"]],
+                               root=root, pmus=core_pmus(root))
+    counters.open()
+    samples = []
+    try:
+        for tick in range(len(fixture["ticks"])):
+            kernel.tick = tick
+            samples.append(counters.read())
+    finally:
+        counters.close()
+    assert not kernel.fds
+    return fixture, samples
+
+
+@pytest.mark.parametrize("name", ["hybrid_migration", "thread_never_runs"])
+def test_process_replay(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fixture, samples = _process_run(name, tmp_path, monkeypatch)
+    for expect in fixture["expect"]:
+        sample = samples[expect["tick"]]
+        for event, value in expect.get("deltas", {}).items():
+            assert sample.deltas[event] == _approx(value), event
+        for metric, value in expect.get("metrics", {}).items():
+            assert sample.metrics[metric] == pytest.approx(value, rel=1e-4), metric
+        if "counted_ratio" in expect:
+            assert sample.counted_ratio == pytest.approx(expect["counted_ratio"], rel=1e-3)
+
+
+def test_hybrid_migration_through_the_collector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same fixture through PerfCollector's per-process fallback (system-wide refused)."""
+    fixture = load("hybrid_migration")
+    fixture["refuse_system_wide"] = True
+    collector, _, readings = _collector_run(fixture, tmp_path, monkeypatch)
+    assert collector.mode == MODE_PROCESS
+    assert readings[0].values["perf.ipc.total"] == pytest.approx(1.935, rel=1e-3)
+    assert readings[0].totals["perf.count.cycles.total"] == pytest.approx(3.85e9)
+    assert readings[1].totals["perf.count.cycles.total"] == pytest.approx(7.85e9)
