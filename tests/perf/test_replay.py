@@ -51,7 +51,8 @@ def _check_collector(fixture: dict[str, Any], readings: list[Any]) -> None:
             assert cid not in reading.totals
 
 
-@pytest.mark.parametrize("name", ["multiplexed_groups", "watchdog_fixed_counter", "hybrid_l1d_system"])
+@pytest.mark.parametrize("name", ["multiplexed_groups", "watchdog_fixed_counter", "hybrid_l1d_system",
+                                  "active_clock"])
 def test_system_wide_replay(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fixture = load(name)
     collector, _kernel, readings = _collector_run(fixture, tmp_path, monkeypatch)
@@ -101,3 +102,32 @@ def test_hybrid_migration_through_the_collector(tmp_path: Path, monkeypatch: pyt
     assert readings[0].values["perf.ipc.total"] == pytest.approx(1.935, rel=1e-3)
     assert readings[0].totals["perf.count.cycles.total"] == pytest.approx(3.85e9)
     assert readings[1].totals["perf.count.cycles.total"] == pytest.approx(7.85e9)
+
+
+def test_ghz_says_what_it_is_and_active_ghz_needs_the_base_clock(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    fixture = load("active_clock")
+    collector, _, readings = _collector_run(fixture, tmp_path / "a", monkeypatch)
+    label = collector.specs()["perf.ghz.total"].label
+    assert "idle time counts as 0" in label and "not the clock" in label
+    # Without a known base clock, active GHz is unavailable with the reason, never guessed.
+    del fixture["machine"]["base_frequency_khz"]
+    _, _, readings = _collector_run(fixture, tmp_path / "b", monkeypatch)
+    assert "perf.active_ghz.total" not in readings[1].values
+    assert "base clock" in readings[1].unavailable["perf.active_ghz.total"].reason
+    assert readings[1].values["perf.ghz.total"] == pytest.approx(3.0)
+
+
+def test_hybrid_process_without_e_core_l1d_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per process, a P-core-only event would be extrapolated over E-core time: unavailable instead."""
+    fixture = load("hybrid_migration")
+    fixture["events"] = ["cycles", "instructions", "L1-dcache-load-misses"]
+    fixture["unsupported"] = [{"pmu": "cpu_atom", "event": "L1-dcache-load-misses", "errno": "ENOENT"}]
+    fixture["refuse_system_wide"] = True
+    collector, kernel, readings = _collector_run(fixture, tmp_path, monkeypatch)
+    assert collector.mode == MODE_PROCESS
+    assert "not counted on E-cores (cpu_atom)" in readings[0].unavailable["perf.l1d_mpki.total"].reason
+    assert readings[0].values["perf.ipc.total"] == pytest.approx(1.935, rel=1e-3)
+    # It opened on cpu_core (so the CPU has it) but is dropped rather than shown partial.
+    assert ("thread 100", "cpu_core", "L1-dcache-load-misses") in kernel.opened
+    assert "perf.count.l1-dcache-load-misses.total" not in readings[0].totals

@@ -330,8 +330,9 @@ class PerfCollector(Collector):
                     where = f"process {self.target_pid}"
                 group = f"perf.{metric.name}" if inst == "total" else f"perf.{metric.name}.cpu"
                 sid = f"perf.{metric.name}.{inst}"
-                specs[sid] = SeriesSpec(sid, f"{metric.label}, {where}", metric.unit, kind, group,
-                                        metric.value_range, *_metric_and_labels(sid, inst))
+                label = f"{self._metric_label(metric)}, {where}"
+                specs[sid] = SeriesSpec(sid, label, metric.unit, kind, group, metric.value_range,
+                                        *_metric_and_labels(sid, inst))
         for inst in instances:
             where = "all CPUs" if inst == "total" else f"CPU {inst[3:]}"
             group = f"perf.{MULTIPLEX}" if inst == "total" else f"perf.{MULTIPLEX}.cpu"
@@ -345,6 +346,17 @@ class PerfCollector(Collector):
         self._series_unavailable = {sid: self._metric_unavailable[sid.split(".")[1]] for sid in specs
                                     if sid.split(".")[1] in self._metric_unavailable}
         self._series_unavailable.update(self._partial_series(specs))
+
+    def _metric_label(self, metric: derived.Metric) -> str:
+        """Say what ``ghz`` is in this mode: it is not the clock frequency (``active_ghz`` is)."""
+        if metric.name != "ghz":
+            return metric.label
+        if self.mode == MODE_PROCESS and self._process is not None and self._process.exclude_kernel:
+            return ("User-space cycles per second on CPU (kernel time is in the denominator but not "
+                    "in the cycles: below the clock)")
+        if self.mode == MODE_PROCESS:
+            return "Unhalted cycles per second on CPU (task-clock)"
+        return "Unhalted cycles per wall-clock second per CPU (idle time counts as 0: not the clock)"
 
     def _partial_series(self, specs: Mapping[str, SeriesSpec]) -> dict[str, Unavailable]:
         """Hybrid: series of the core type that lacks an input event, and the totals it would cut.
