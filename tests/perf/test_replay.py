@@ -131,3 +131,32 @@ def test_hybrid_process_without_e_core_l1d_says_so(tmp_path: Path, monkeypatch: 
     # It opened on cpu_core (so the CPU has it) but is dropped rather than shown partial.
     assert ("thread 100", "cpu_core", "L1-dcache-load-misses") in kernel.opened
     assert "perf.count.l1-dcache-load-misses.total" not in readings[0].totals
+
+
+def test_duplicate_rapl_zone(tmp_path: Path) -> None:
+    """Finding 7: the replayed powercap files through the real discovery and collector."""
+    from fakes.sysfs_trees import add_powercap, write
+    from perfdeck.collectors.power import PowerCollector
+
+    fixture = load("duplicate_rapl_zone")
+    first = fixture["ticks"][0]["energy_uj"]
+    zones = {zone: (name, first[zone], top) for zone, (name, top) in fixture["powercap"].items()}
+    add_powercap(tmp_path, zones, mode=0o644)
+    collector = PowerCollector(tmp_path)
+    collector.open()
+    readings = []
+    for tick in fixture["ticks"]:
+        for zone, energy in tick["energy_uj"].items():
+            write(tmp_path, f"sys/class/powercap/{zone}/energy_uj", f"{energy}\n")
+        readings.append(collector.read(tick["now"]))
+    collector.close()
+    for expect in fixture["expect"]:
+        reading = readings[expect["tick"]]
+        for sid, value in expect["values"].items():
+            assert reading.values[sid] == pytest.approx(value), sid
+        for cid, value in expect["totals"].items():
+            assert reading.totals[cid] == pytest.approx(value), cid
+    status = readings[-1].tables["power"]
+    assert "intel-rapl:0," in status["source"] and "intel-rapl-mmio:0" not in status["source"]
+    assert any("intel-rapl-mmio:0 (package-0) is the same RAPL domain as intel-rapl:0" in n
+               for n in status["notes"])

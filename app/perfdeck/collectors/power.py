@@ -110,6 +110,7 @@ class PowerCollector(Collector):
     def status(self, problems: Mapping[str, str]) -> dict[str, Any]:
         return {"source": self.source.label if self.source else None,
                 "kind": self.source.kind if self.source else None,
+                "notes": list(getattr(self.source, "notes", ())),
                 "fallbacks": [{"kind": k, "reason": w.reason, "fix": w.fix} for k, w in self._fallbacks],
                 "problems": dict(problems)}
 
