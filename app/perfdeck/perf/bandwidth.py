@@ -223,9 +223,16 @@ def _named_source(spec: vt.NamedEventSource, pmus: list[Pmu], root: Path
                 per_count = bytes_per_count(event.scale, event.unit)
             except PmuError as exc:
                 return Unavailable(f"cannot encode {pmu.name}/{name}: {exc}")
-            if abs(per_count - vt.CACHE_LINE_BYTES) > 1e-6:
+            if (spec.kind == "intel_imc_free_running"
+                    and abs(per_count - vt.OLD_FREE_RUNNING_BYTES_PER_COUNT) < 1e-6):
+                # The pre-fix ICX/SNR .scale (3.814697266e-6 MiB) would undercount 16x.
+                notes.append(f"{pmu.name}/{name}: this kernel's .scale is the old ICX/SNR value "
+                             f"{event.scale:g} {event.unit} (4 bytes per count), fixed upstream to "
+                             "6.103515625e-5 MiB: PerfDeck uses 64 bytes per count")
+                per_count = float(vt.CACHE_LINE_BYTES)
+            elif abs(per_count - vt.CACHE_LINE_BYTES) > 1e-6:
                 notes.append(f"{pmu.name}/{name}: the kernel's .scale means {per_count:g} bytes per count, "
-                             "not 64 (older kernels had a wrong ICX/SNR scale)")
+                             "not 64; using the kernel's value")
             for cpu in cpus:
                 socket = package_of_cpu(cpu, root)
                 counters.append(UncoreCounter(
@@ -383,6 +390,24 @@ def _no_uncore_reason(system: SystemProbe) -> Unavailable:
     return Unavailable("no known memory-controller PMU for this CPU")
 
 
+def _client_imc_verdict(found: list[Pmu], pmus: Mapping[str, Pmu]) -> Unavailable:
+    """``uncore_imc_N`` with no events at all: Alder/Raptor Lake client IMC PMUs, not an old server kernel.
+
+    Server IMC PMUs always name at least ``clockticks``; ``adl_uncore_imc`` names nothing, and the
+    same kernels register the free-running counters PerfDeck reads instead.
+    """
+    names = ", ".join(p.name for p in found)
+    free = _matching(pmus, r"uncore_imc_free_running(_\d+)?")
+    if free:
+        return Unavailable(f"{names} are client memory-controller PMUs (Alder/Raptor Lake adl_uncore_imc) "
+                           "with no named events; not needed: DRAM bandwidth comes from the free-running "
+                           f"counters ({', '.join(p.name for p in free)})")
+    return Unavailable(f"{names} have no named events (client memory-controller PMUs such as Alder/Raptor "
+                       "Lake adl_uncore_imc), and this kernel registers no uncore_imc_free_running PMU to "
+                       "read DRAM traffic from",
+                       "upgrade the kernel (free-running IMC counters for this CPU)")
+
+
 def discover_bandwidth(root: Path = Path("/"), system: SystemProbe | None = None) -> BandwidthDiscovery:
     """Find every DRAM bandwidth source under ``root``, best first. Reads files only."""
     root = Path(root)
@@ -392,6 +417,9 @@ def discover_bandwidth(root: Path = Path("/"), system: SystemProbe | None = None
     rejected: list[tuple[str, Unavailable]] = []
     for spec in vt.INTEL_NAMED_SOURCES:
         found = _matching(pmus, spec.pmu_pattern)
+        if found and spec.kind == "intel_imc" and all(not p.events for p in found):
+            rejected.append(("intel_imc_adl", _client_imc_verdict(found, pmus)))
+            continue
         if found:
             result = _named_source(spec, found, root)
             (rejected.append((spec.kind, result)) if isinstance(result, Unavailable)
