@@ -52,7 +52,7 @@ def _check_collector(fixture: dict[str, Any], readings: list[Any]) -> None:
 
 
 @pytest.mark.parametrize("name", ["multiplexed_groups", "watchdog_fixed_counter", "hybrid_l1d_system",
-                                  "active_clock"])
+                                  "active_clock", "zen4_zero_l1d_loads"])
 def test_system_wide_replay(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fixture = load(name)
     collector, _kernel, readings = _collector_run(fixture, tmp_path, monkeypatch)

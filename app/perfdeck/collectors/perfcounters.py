@@ -484,6 +484,7 @@ class PerfCollector(Collector):
             # Raw counts and times of every CPU add up, then scale once (as perf stat -a).
             total = derived.merge_selections([per_cpu[c] for c in self._cpus])
             self._accumulate("total", derived.scaled(total))
+            self._check_zero_loads(derived.scaled(total))
             interval = sum(seconds.values()) / len(seconds)
             metrics = derived.derive_counts(total, interval, interval * len(per_cpu), self._live_metrics,
                                             self._ref_ghz)
@@ -502,17 +503,40 @@ class PerfCollector(Collector):
         assert self._process is not None
         sample = self._process.read()
         self._accumulate("total", sample.deltas)
+        self._check_zero_loads(sample.deltas)
         values: dict[str, float | None] = {f"perf.{k}.total": v for k, v in sample.metrics.items()}
         ratio = sample.counted_ratio
         values[f"perf.{MULTIPLEX}.total"] = None if ratio is None else ratio * 100
         return self._reading(values)
+
+    def _check_zero_loads(self, counts: Mapping[str, float | None]) -> None:
+        """L1-dcache-loads that count nothing while instructions retire: the event does not work here.
+
+        On AMD Zen 4 the generic L1-dcache-loads is raw event 0x0040, which perf's amdzen4 JSON no
+        longer lists; it is reported (not confirmed here) to read 0 on Genoa. A CPU cannot retire
+        millions of instructions without one data-cache load, so the miss % becomes unavailable
+        for the rest of the run instead of "no value" every tick.
+        """
+        loads, instructions = counts.get("L1-dcache-loads"), counts.get("instructions")
+        if loads != 0 or instructions is None or instructions < 1e6:
+            return
+        if "l1d_miss_pct" in self._metric_unavailable:
+            return
+        why = Unavailable(f"L1-dcache-loads counted 0 while {instructions:.3g} instructions retired: this "
+                          "CPU's mapping of the generic event does not count "
+                          "(reported for AMD Zen 4, raw 0x0040)")
+        self._metric_unavailable["l1d_miss_pct"] = why
+        self._live_metrics = tuple(m for m in self._live_metrics if m.name != "l1d_miss_pct")
+        for sid in self._specs:
+            if sid.startswith("perf.l1d_miss_pct."):
+                self._series_unavailable[sid] = why
 
     def _reading(self, values: dict[str, float | None]) -> Reading:
         """Values of the series that can be counted; the others listed with their reason, never 0."""
         for sid in self._series_unavailable:
             values.pop(sid, None)
         totals = {cid: v for cid, v in self._totals.items() if cid in self._counter_specs}
-        return Reading(values=values, unavailable=self._series_unavailable, totals=totals)
+        return Reading(values=values, unavailable=dict(self._series_unavailable), totals=totals)
 
     def _accumulate(self, instance: str, deltas: Mapping[str, float | None]) -> None:
         """Add one interval's scaled counts to the raw totals; an event not counted adds nothing."""
