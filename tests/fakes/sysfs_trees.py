@@ -363,3 +363,44 @@ def make_rapl_only(root: Path) -> Path:
         "intel-rapl:1": ("psys", 3_000_000, 262_143_328_850),
     })
     return root
+
+
+def make_adl_client(root: Path, *, free_running: bool = True) -> Path:
+    """Alder Lake laptop: uncore_imc_0/1 (adl_uncore_imc: format files, no events/) and, unless
+    ``free_running`` is False, uncore_imc_free_running_0/1 with tgl_uncore_imc_events."""
+    add_software_pmus(root)
+    add_pmu(root, "cpu_core", 4, cpus="0-7")
+    add_pmu(root, "cpu_atom", 10, cpus="8-15")
+    add_topology(root, [range(16)])
+    add_cpuinfo(root, "GenuineIntel", "12th Gen Intel(R) Core(TM) i7-1260P", _BASE_INTEL_FLAGS, ncpus=16)
+    add_paranoid(root, 0)
+    add_filesystems(root, resctrl=False)
+    for index in range(2):
+        add_pmu(root, f"uncore_imc_{index}", 20 + index, cpumask="0",
+                formats={"event": "config:0-7", "chmask": "config:8-11"})
+        if free_running:
+            add_pmu(root, f"uncore_imc_free_running_{index}", 22 + index, cpumask="0",
+                    formats={"event": "config:0-7", "umask": "config:8-15"},
+                    events={"data_total": "event=0xff,umask=0x10", "data_read": "event=0xff,umask=0x20",
+                            "data_write": "event=0xff,umask=0x30"},
+                    scales=dict.fromkeys(("data_total", "data_read", "data_write"), UNCORE_SCALE),
+                    units=dict.fromkeys(("data_total", "data_read", "data_write"), "MiB"),
+                    event_newline=False)
+    return root
+
+
+def make_icx_old_free_running(root: Path) -> Path:
+    """Ice Lake-SP on an old kernel: IMC boxes without cas_count_* and the free-running IMC with the
+    pre-fix .scale 3.814697266e-6 MiB (4 B per count) on read/write."""
+    _intel_server_base(root, sockets=1, cores_per_socket=32)
+    for channel in range(2):
+        add_pmu(root, f"uncore_imc_{channel}", 40 + channel, cpumask="0",
+                formats={"event": "config:0-7", "umask": "config:8-15"},
+                events={"clockticks": "event=0x00,umask=0x00"}, event_newline=False)
+    add_pmu(root, "uncore_imc_free_running_0", 50, cpumask="0",
+            formats={"event": "config:0-7", "umask": "config:8-15"},
+            events={"dclk": "event=0xff,umask=0x10", "read": "event=0xff,umask=0x20",
+                    "write": "event=0xff,umask=0x21"},
+            scales={"read": "3.814697266e-6", "write": "3.814697266e-6"},
+            units={"read": "MiB", "write": "MiB"}, event_newline=False)
+    return root

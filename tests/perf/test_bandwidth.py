@@ -461,3 +461,40 @@ def test_collector_reopens_after_enodev(tmp_path: Path) -> None:
     assert len(made) == 2 and made[0].closed
     assert second.values["membw.total"] is None
     assert collector.read(3.0).values["membw.read.total"] == pytest.approx(1e6 * 64 / 1e9)
+
+
+
+def test_adl_client_imc_pmus_get_the_client_verdict(tmp_path: Path) -> None:
+    """Finding 8: adl_uncore_imc's uncore_imc_0/1 are not an old server kernel."""
+    from fakes.sysfs_trees import make_adl_client
+
+    discovery = discover_bandwidth(make_adl_client(tmp_path))
+    assert discovery.best is not None and discovery.best.kind == "intel_imc_free_running"
+    rejected = dict(discovery.rejected)
+    assert "intel_imc" not in rejected
+    why = rejected["intel_imc_adl"]
+    assert "Alder/Raptor Lake" in why.reason and "free-running" in why.reason
+    assert "predates" not in why.reason and not why.fix
+
+
+def test_adl_client_without_free_running_says_upgrade(tmp_path: Path) -> None:
+    from fakes.sysfs_trees import make_adl_client
+
+    discovery = discover_bandwidth(make_adl_client(tmp_path, free_running=False))
+    why = dict(discovery.rejected)["intel_imc_adl"]
+    assert "no uncore_imc_free_running" in why.reason and "upgrade the kernel" in why.fix
+
+
+def test_old_icx_free_running_scale_is_corrected(tmp_path: Path) -> None:
+    """Finding 9: 3.814697266e-6 MiB (4 B) is the pre-fix ICX/SNR scale: 64 B per count is used."""
+    from fakes.sysfs_trees import make_icx_old_free_running
+
+    source = discover_bandwidth(make_icx_old_free_running(tmp_path)).best
+    assert source is not None and source.kind == "intel_imc_free_running"
+    assert {c.bytes_per_count for c in source.counters} == {64.0}
+    assert any("old ICX/SNR value" in n for n in source.notes)
+    math = PerfBandwidthMath(source)
+    names = {c.group: [x.spec_name for x in source.counters if x.group == c.group] for c in source.counters}
+    math.update({g: _sample(dict.fromkeys(n, 0), 0.0) for g, n in names.items()})
+    rates = math.update({g: _sample(dict.fromkeys(n, 1_000_000), 1.0) for g, n in names.items()})
+    assert rates["membw.read.total"] == pytest.approx(1e6 * 64 / 1e9)  # 0.064 GB/s, not 0.004

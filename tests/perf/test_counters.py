@@ -175,7 +175,8 @@ def fake_root(tmp_path: Path, vendor: str, smt: str | None, nmi: str) -> Path:
 
 
 @pytest.mark.parametrize(("vendor", "smt", "nmi", "expected"), [
-    ("GenuineIntel", "1", "0", 4), ("GenuineIntel", "0", "0", 8), ("GenuineIntel", "1", "1", 3),
+    # Intel's watchdog sits on fixed counter 1 (cycles), not on a general-purpose counter.
+    ("GenuineIntel", "1", "0", 4), ("GenuineIntel", "0", "0", 8), ("GenuineIntel", "1", "1", 4),
     ("AuthenticAMD", "1", "0", 6), ("AuthenticAMD", "1", "1", 5), ("HygonGenuine", "0", "0", 6),
     ("SomethingElse", None, "0", 4),
 ])
@@ -183,6 +184,11 @@ def test_counter_budget(tmp_path: Path, vendor: str, smt: str | None, nmi: str, 
     budget = counter_budget(fake_root(tmp_path, vendor, smt, nmi))
     assert budget.per_group == expected
     assert ("NMI watchdog" in budget.reason) == (nmi == "1")
+    if vendor == "GenuineIntel":
+        expected_fixed = {"instructions", "ref-cycles"} | (set() if nmi == "1" else {"cycles"})
+        assert budget.fixed == expected_fixed
+    else:
+        assert budget.fixed == frozenset()
 
 
 def test_split_groups_by_pmu_and_size() -> None:
@@ -451,3 +457,87 @@ def test_msr_refuses_exclude_bits() -> None:
     errors = group.open()
     group.close()
     assert errors["tsc"].errno == errno.EINVAL
+
+
+# --- raw counts merged, then scaled once --------------------------------------------------------
+
+def test_count_scaling_and_not_counted() -> None:
+    from perfdeck.perf.counters import Count
+
+    assert Count(100, 1000, 500).scaled() == 200.0
+    assert Count(100, 1000, 1000).scaled() == 100.0
+    assert Count(0, 1000, 0).scaled() is None  # enabled but never on a counter: unknown
+    assert Count(0, 0, 0).scaled() == 0.0  # the thread never ran: a true zero
+
+
+def test_hybrid_copies_add_running_not_enabled() -> None:
+    """0.9 s on a P-core, 0.1 s on an E-core: one event, not two scaled ones (finding 1)."""
+    from perfdeck.perf.counters import Count, merge_copies
+
+    core, atom = Count(3.6e9, 10**9, 9 * 10**8), Count(0.25e9, 10**9, 10**8)
+    merged = merge_copies([core, atom])
+    assert merged is not None and merged.scaled() == pytest.approx(3.85e9)
+    assert core.scaled() + atom.scaled() == pytest.approx(6.5e9)  # what scaling each copy gave
+
+
+def test_contexts_add_all_three_so_one_idle_thread_does_not_blank_the_total() -> None:
+    from perfdeck.perf.counters import Count, merge_contexts
+
+    busy, stalled, idle = Count(100, 1000, 500), Count(0, 10, 0), Count(0, 0, 0)
+    merged = merge_contexts([busy, stalled, idle])
+    assert merged is not None and merged.scaled() == pytest.approx(100 * 1010 / 500)
+    assert merge_contexts([busy, None]) is None  # a missing context is never a partial sum
+
+
+def _hw(name: str, pmu: str = "") -> EventSpec:
+    from perfdeck.perf.events import BY_NAME
+
+    return EventSpec(name, BY_NAME[name].type, BY_NAME[name].config, pmu=pmu)
+
+
+def test_plan_keeps_ratio_sides_together_where_split_did_not() -> None:
+    """Finding 2: at 3 counters (watchdog on AMD-like PMU) catalogue chunks split the pairs."""
+    from perfdeck.perf.counters import CounterBudget, plan_groups
+
+    names = ["cycles", "instructions", "branches", "branch-misses", "L1-dcache-loads",
+             "L1-dcache-load-misses", "LLC-loads", "LLC-load-misses"]
+    specs = [_hw(n) for n in names]
+    old = [{e.name for e in g} for g in split_into_groups(specs, 3)]
+    assert not any({"branches", "branch-misses"} <= g for g in old)
+    plan = plan_groups(specs, CounterBudget(3, "AuthenticAMD", "test"))
+    groups = [{e.name for e in g} for g in plan.groups]
+    assert all(len(g) <= 3 for g in groups)
+    for metric, pair in (("ipc", {"instructions", "cycles"}),
+                         ("branch_miss_pct", {"branches", "branch-misses"}),
+                         ("l1d_miss_pct", {"L1-dcache-loads", "L1-dcache-load-misses"}),
+                         ("l1d_mpki", {"L1-dcache-load-misses", "instructions"}),
+                         ("llc_mpki", {"LLC-load-misses", "instructions"})):
+        index, _ = plan.pairs[("cpu", metric)]
+        assert pair <= groups[index], metric
+
+
+def test_plan_counts_intel_fixed_counters_apart() -> None:
+    from perfdeck.perf.counters import CounterBudget, plan_groups
+
+    specs = [_hw(n) for n in ("cycles", "instructions", "ref-cycles", "branches", "branch-misses",
+                              "L1-dcache-loads", "L1-dcache-load-misses")]
+    fixed = frozenset({"cycles", "instructions", "ref-cycles"})
+    plan = plan_groups(specs, CounterBudget(4, "GenuineIntel", "test", fixed))
+    assert len(plan.groups) == 1  # 4 general-purpose events + 3 fixed: one group, no multiplexing
+    with_watchdog = plan_groups(specs, CounterBudget(4, "GenuineIntel", "test", fixed - {"cycles"}))
+    assert len(with_watchdog.groups) == 2
+
+
+def test_plan_never_mixes_hybrid_pmus_and_selects_copies() -> None:
+    from perfdeck.perf.counters import Count, CounterBudget, plan_groups
+
+    core = [EventSpec(n, 0, c | (4 << 32), pmu="cpu_core") for n, c in (("cycles", 0), ("instructions", 1))]
+    atom = [EventSpec(n, 0, c | (8 << 32), pmu="cpu_atom") for n, c in (("cycles", 0), ("instructions", 1))]
+    plan = plan_groups([*core, *atom], CounterBudget(8, "GenuineIntel", "test"))
+    assert [{e.pmu for e in g} for g in plan.groups] == [{"cpu_core"}, {"cpu_atom"}]
+    counts = {0: {"cycles": Count(3.6e9, 10**9, 9 * 10**8), "instructions": Count(7.2e9, 10**9, 9 * 10**8)},
+              1: {"cycles": Count(0.25e9, 10**9, 10**8), "instructions": Count(0.25e9, 10**9, 10**8)}}
+    selected = plan.select(counts)
+    assert selected["cycles"].scaled() == pytest.approx(3.85e9)
+    ipc = selected["ipc:instructions"].scaled() / selected["ipc:cycles"].scaled()
+    assert ipc == pytest.approx(7.45 / 3.85)

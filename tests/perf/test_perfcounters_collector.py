@@ -246,14 +246,20 @@ def test_hardware_plumbing_with_stand_in_events(monkeypatch: pytest.MonkeyPatch)
         budget = collector.static_facts()["counters per group"]
         per_group = int(budget.split()[0])
         hardware_groups = [g for g in collector._sets[0].group_specs if not g[0].is_software]
-        assert all(len(g) <= per_group for g in hardware_groups)
-        assert sum(len(g) for g in hardware_groups) == 14
+        assert all(len(g) <= per_group for g in hardware_groups)  # this CPU has no fixed counters
+        assert {e.name for g in hardware_groups for e in g} == {e.name for e in events.HARDWARE_EVENTS}
+        # Both sides of every ratio share a group (instructions is repeated where needed).
+        for metric in ("ipc", "branch_miss_pct", "l1d_miss_pct", "l1d_mpki", "llc_mpki", "itlb_mpki"):
+            from perfdeck.perf.derived import BY_NAME
+            inputs = set(BY_NAME[metric].inputs)
+            assert any(inputs <= {e.name for e in g} for g in hardware_groups), metric
         collector.read(time.monotonic())
         time.sleep(0.05)
         reading = collector.read(time.monotonic())
     finally:
         collector.close()
-    assert not reading.unavailable
+    # Only active GHz: the rate of ref-cycles is known for Intel only (this CPU is not Intel).
+    assert {sid.split(".")[1] for sid in reading.unavailable} <= {"active_ghz"}
     for cpu in online_cpus():
         assert reading.values[f"perf.ipc.cpu{cpu}"] == pytest.approx(1.0, rel=0.05)
         assert reading.values[f"perf.multiplex_pct.cpu{cpu}"] == pytest.approx(100.0)

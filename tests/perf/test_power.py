@@ -9,6 +9,8 @@ import pytest
 
 from fakes.sysfs_trees import (
     add_paranoid,
+    add_powercap,
+    add_rapl_pmu,
     make_rapl_only,
     make_skx_server,
     make_tgl_client,
@@ -184,3 +186,31 @@ def test_power_collector_on_this_machine() -> None:
         collector.read(0.0)
     finally:
         collector.close()
+
+
+def test_multi_die_packages_do_not_collide(tmp_path: Path) -> None:
+    """powercap names per-die package zones "package-0-die-1": one series per die, not one shared."""
+    from perfdeck.perf.power import powercap_zones
+
+    add_powercap(tmp_path, {
+        "intel-rapl:0": ("package-0-die-0", 1, 262_143_328_850),
+        "intel-rapl:0:0": ("dram", 1, 65_712_999_613),
+        "intel-rapl:1": ("package-0-die-1", 1, 262_143_328_850),
+        "intel-rapl:1:0": ("dram", 1, 65_712_999_613),
+    })
+    ids = sorted(z.series_id for z in powercap_zones(tmp_path))
+    assert ids == ["power.dram.socket0-die0", "power.dram.socket0-die1",
+                   "power.package.socket0-die0", "power.package.socket0-die1"]
+
+
+def test_multi_die_perf_rapl_uses_die_ids(tmp_path: Path) -> None:
+    """rapl.c's cpumask lists one CPU per die: two CPUs of one socket are told apart by die_id."""
+    make_rapl_only(tmp_path)
+    add_rapl_pmu(tmp_path, 30, cpumask="0,2", cores=False, ram=False)
+    for cpu, die in ((0, 0), (1, 0), (2, 1), (3, 1)):
+        write(tmp_path, f"sys/devices/system/cpu/cpu{cpu}/topology/die_id", f"{die}\n")
+    write(tmp_path, "proc/sys/kernel/perf_event_paranoid", "0\n")
+    source = discover_power(tmp_path).best
+    assert isinstance(source, PerfRaplSource)
+    assert sorted(e.series_id for e in source.events) == ["power.package.socket0-die0",
+                                                           "power.package.socket0-die1"]

@@ -23,17 +23,27 @@ from pathlib import Path
 from types import MappingProxyType
 
 from perfdeck.model.collector import Collector
-from perfdeck.model.series import CollectorUnavailableError, Kind, Reading, SeriesSpec, Unavailable
+from perfdeck.model.series import (
+    CollectorUnavailableError,
+    CounterSpec,
+    Kind,
+    Reading,
+    SeriesSpec,
+    Unavailable,
+)
 from perfdeck.perf import derived
 from perfdeck.perf.abi import PerfOpenError, errno_message
 from perfdeck.perf.counters import (
+    Count,
+    CounterBudget,
     CounterSet,
     DeltaTracker,
     EventSpec,
+    GroupPlan,
     counter_budget,
     cpu_vendor,
     ensure_fd_budget,
-    split_into_groups,
+    plan_groups,
 )
 from perfdeck.perf.events import (
     CATALOGUE,
@@ -42,6 +52,8 @@ from perfdeck.perf.events import (
     CorePmu,
     core_pmus,
     known_quirk,
+    pmu_label,
+    reference_ghz,
     specs_for_cpu,
     specs_for_thread,
     try_open,
@@ -59,6 +71,22 @@ VM_FIX = ("give the guest a virtual PMU (QEMU/KVM: -cpu host with pmu=on; libvir
           "VMware: 'Virtualize CPU performance counters'; cloud: a bare-metal or PMU-enabled instance), "
           "or run on bare metal")
 MULTIPLEX = "multiplex_pct"
+
+
+def _sanitise(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in name.lower())
+
+
+def counter_id(event: str, instance: str) -> str:
+    """``perf.count.<event>.<instance>``: event names lower-cased, ``-`` kept (``l1-dcache-loads``)."""
+    return f"perf.count.{_sanitise(event)}.{instance}"
+
+
+def _metric_and_labels(series_id: str, instance: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``perf.ipc.cpu3`` is metric ``perf.ipc.cpu`` with label cpu=3; a total is its own metric."""
+    if instance.startswith("cpu") and instance[3:].isdigit():
+        return series_id[: -len(instance[3:])], (("cpu", instance[3:]),)
+    return series_id, ()
 
 
 def _virtual_machine_evidence(root: Path) -> str | None:
@@ -108,12 +136,20 @@ class PerfCollector(Collector):
         self._process: ProcessCounters | None = None
         self._tracker = DeltaTracker()
         self._specs: Mapping[str, SeriesSpec] = MappingProxyType({})
+        self._counter_specs: Mapping[str, CounterSpec] = MappingProxyType({})
+        # Raw cumulative counts (scaled per interval, then added up) behind Reading.totals.
+        self._totals: dict[str, float] = {}
         self._metric_unavailable: dict[str, Unavailable] = {}
         # Precomputed at each spec rebuild so a tick only does arithmetic on what can be counted.
         self._live_metrics: tuple[derived.Metric, ...] = ()
         self._series_unavailable: dict[str, Unavailable] = {}
         self._facts: dict[str, str] = {}
         self._cpus: tuple[int, ...] = ()
+        self._plans: list[GroupPlan] = []
+        # Hybrid: PMU name -> events that PMU cannot count (while another core type can).
+        self.missing_on: dict[str, dict[str, Unavailable]] = {}
+        self._ref_ghz: float | None = None
+        self._ref_reason = ""
 
     # --- opening ------------------------------------------------------------------------------
     def _probe_hardware(self) -> list[CatalogEvent]:
@@ -124,15 +160,24 @@ class PerfCollector(Collector):
         """
         vendor = cpu_vendor(self.root)
         vm = _virtual_machine_evidence(self.root) if not self.pmus else None
+        self.missing_on = {p.name: {} for p in self.pmus}
         supported: list[CatalogEvent] = []
         for event in self.catalogue:
             if event.kind == SOFTWARE:
                 supported.append(event)
                 continue
             specs = specs_for_thread(self.pmus, [event])
-            errors = [e for e in (try_open(s) for s in specs) if e is not None]
+            failures = {s.pmu: e for s in specs if (e := try_open(s)) is not None}
+            errors = list(failures.values())
             if len(errors) < len(specs):  # opens on at least one core PMU
                 supported.append(event)
+                # Hybrid: counted on one core type only (cpu_atom has no L1D read-miss event):
+                # the other type's CPUs and every total say so instead of adding up a part.
+                for pmu_name, err in failures.items():
+                    label = pmu_label(pmu_name)
+                    self.missing_on[pmu_name][event.name] = Unavailable(
+                        f"not counted on {label}: {pmu_name} has no {event.name} event "
+                        f"({err.errno_name or 'not supported'})")
                 continue
             err = errors[0]
             if not self.pmus and err.errno == errno.ENOENT:
@@ -154,18 +199,21 @@ class PerfCollector(Collector):
                 self.event_unavailable[event.name] = Unavailable(errno_message(err.errno, event.name), fix)
         return supported
 
-    def _build_sets(self, events: list[CatalogEvent], per_group: int) -> list[CounterSet]:
-        """One CounterSet per core-PMU CPU class (one on non-hybrid machines)."""
+    def _build_sets(self, events: list[CatalogEvent], budget: CounterBudget) -> list[CounterSet]:
+        """One CounterSet per core-PMU CPU class (one on non-hybrid machines), each with its plan."""
         classes: list[tuple[Sequence[int] | None, list[EventSpec]]] = []
         hybrid = [p for p in self.pmus if p.extended_type and p.cpus]
         if hybrid:
             for pmu in hybrid:
                 assert pmu.cpus is not None
-                classes.append((pmu.cpus, specs_for_cpu(pmu.cpus[0], [pmu], events)))
+                missing = self.missing_on.get(pmu.name, {})
+                mine = [e for e in events if e.name not in missing]
+                classes.append((pmu.cpus, specs_for_cpu(pmu.cpus[0], [pmu], mine)))
         else:
             classes.append((None, specs_for_cpu(0, self.pmus, events)))
-        return [CounterSet(split_into_groups(specs, per_group), root=self.root, cpus=cpus)
-                for cpus, specs in classes]
+        self._plans = [plan_groups(specs, budget) for _, specs in classes]
+        return [CounterSet([list(g) for g in plan.groups], root=self.root, cpus=cpus)
+                for (cpus, _), plan in zip(classes, self._plans, strict=True)]
 
     def open(self) -> None:
         self.close()
@@ -177,7 +225,8 @@ class PerfCollector(Collector):
             self.pmus = []
         budget = counter_budget(self.root)
         events = self._probe_hardware()
-        sets = self._build_sets(events, budget.per_group)
+        self._ref_ghz, self._ref_reason = reference_ghz(self.root)
+        sets = self._build_sets(events, budget)
         refused = self._open_system_wide(sets)
         if refused is None:
             self.mode = MODE_SYSTEM
@@ -281,23 +330,64 @@ class PerfCollector(Collector):
                     where = f"process {self.target_pid}"
                 group = f"perf.{metric.name}" if inst == "total" else f"perf.{metric.name}.cpu"
                 sid = f"perf.{metric.name}.{inst}"
-                specs[sid] = SeriesSpec(sid, f"{metric.label}, {where}", metric.unit, kind, group,
-                                        metric.value_range)
+                label = f"{self._metric_label(metric)}, {where}"
+                specs[sid] = SeriesSpec(sid, label, metric.unit, kind, group, metric.value_range,
+                                        *_metric_and_labels(sid, inst))
         for inst in instances:
             where = "all CPUs" if inst == "total" else f"CPU {inst[3:]}"
             group = f"perf.{MULTIPLEX}" if inst == "total" else f"perf.{MULTIPLEX}.cpu"
             sid = f"perf.{MULTIPLEX}.{inst}"
             specs[sid] = SeriesSpec(sid, f"Hardware counters running, % of enabled time, {where}", "%",
-                                    Kind.GAUGE, group, (0.0, 100.0))
+                                    Kind.GAUGE, group, (0.0, 100.0), *_metric_and_labels(sid, inst))
         self._specs = MappingProxyType(specs)
+        self._counter_specs = MappingProxyType(self._build_counter_specs(instances))
         self._metric_unavailable = self._unavailable_metrics()
         self._live_metrics = tuple(m for m in derived.METRICS if m.name not in self._metric_unavailable)
         self._series_unavailable = {sid: self._metric_unavailable[sid.split(".")[1]] for sid in specs
                                     if sid.split(".")[1] in self._metric_unavailable}
+        self._series_unavailable.update(self._partial_series(specs))
+
+    def _metric_label(self, metric: derived.Metric) -> str:
+        """Say what ``ghz`` is in this mode: it is not the clock frequency (``active_ghz`` is)."""
+        if metric.name != "ghz":
+            return metric.label
+        if self.mode == MODE_PROCESS and self._process is not None and self._process.exclude_kernel:
+            return ("User-space cycles per second on CPU (kernel time is in the denominator but not "
+                    "in the cycles: below the clock)")
+        if self.mode == MODE_PROCESS:
+            return "Unhalted cycles per second on CPU (task-clock)"
+        return "Unhalted cycles per wall-clock second per CPU (idle time counts as 0: not the clock)"
+
+    def _partial_series(self, specs: Mapping[str, SeriesSpec]) -> dict[str, Unavailable]:
+        """Hybrid: series of the core type that lacks an input event, and the totals it would cut.
+
+        A total is complete or unavailable: P-core L1D misses over every core's instructions
+        would be a number that means nothing (finding 3).
+        """
+        out: dict[str, Unavailable] = {}
+        if self.mode != MODE_SYSTEM:
+            return out
+        for pmu in self.pmus:
+            missing = self.missing_on.get(pmu.name, {})
+            for metric in derived.METRICS:
+                why = next((missing[n] for n in metric.inputs if n in missing), None)
+                if why is None or metric.name in self._metric_unavailable:
+                    continue
+                for cpu in pmu.cpus or ():
+                    sid = f"perf.{metric.name}.cpu{cpu}"
+                    if sid in specs:
+                        out[sid] = why
+                total = f"perf.{metric.name}.total"
+                if total in specs:
+                    out[total] = Unavailable(f"no total for all CPUs: {why.reason}; see the per-CPU values "
+                                             "of the other core type")
+        return out
 
     def _unavailable_metrics(self) -> dict[str, Unavailable]:
         opened = self._opened_events()
         out: dict[str, Unavailable] = {}
+        if self._ref_ghz is None and "cycles" in opened and "ref-cycles" in opened:
+            out["active_ghz"] = Unavailable(self._ref_reason)
         for metric in derived.METRICS:
             missing = derived.missing_inputs(metric, opened)
             if missing:
@@ -318,6 +408,43 @@ class PerfCollector(Collector):
     def specs(self) -> Mapping[str, SeriesSpec]:
         return self._specs
 
+    def _build_counter_specs(self, instances: Sequence[str]) -> dict[str, CounterSpec]:
+        """One raw cumulative counter per counted event and instance (``perf.count.<event>.<inst>``)."""
+        out: dict[str, CounterSpec] = {}
+        opened = self._opened_events()
+        for event in self.catalogue:
+            if event.name not in opened or event.name in self.event_unavailable_everywhere():
+                continue
+            unit = "s" if event.name == "task-clock" else ""
+            what = "seconds on CPU (task-clock)" if unit == "s" else f"{event.name} events"
+            for inst in instances:
+                if self._event_partial_on(event.name, inst):
+                    continue
+                cid = counter_id(event.name, inst)
+                where = "all CPUs" if inst == "total" else f"CPU {inst[3:]}"
+                if self.mode == MODE_PROCESS:
+                    where = f"process {self.target_pid}"
+                metric, labels = _metric_and_labels(cid, inst)
+                out[cid] = CounterSpec(cid, metric, unit, f"{event.description}: {what}, {where}, "
+                                       "scaled by time_enabled/time_running", labels)
+        return out
+
+    def _event_partial_on(self, event: str, instance: str) -> bool:
+        """True when ``event`` is not counted on that CPU, or (for the total) on some CPU."""
+        for pmu in self.pmus:
+            if event not in self.missing_on.get(pmu.name, {}):
+                continue
+            if instance == "total" or (instance[3:].isdigit() and int(instance[3:]) in (pmu.cpus or ())):
+                return True
+        return False
+
+    def event_unavailable_everywhere(self) -> set[str]:
+        """Events that are counted on no CPU (their raw totals are left out)."""
+        return {name for name in self.event_unavailable if name not in self._opened_events()}
+
+    def counter_specs(self) -> Mapping[str, CounterSpec]:
+        return self._counter_specs
+
     # --- reading ------------------------------------------------------------------------------
     def read(self, now: float) -> Reading:
         if self._process is not None:
@@ -328,54 +455,96 @@ class PerfCollector(Collector):
             self._tracker.clear()
             self._cpus = tuple(sorted({c for s in self._sets for c in s.cpus}))
             self._build_specs()
-        per_cpu: dict[int, dict[str, float | None]] = {}
+        per_cpu: dict[int, dict[str, Count | None]] = {}
         seconds: dict[int, float] = {}
-        ratios: dict[int, list[float]] = {}
         for set_index, counter_set in enumerate(self._sets):
+            by_cpu: dict[int, dict[int, dict[str, Count | None]]] = {}
             for (group_index, cpu), sample in counter_set.read().items():
                 delta = self._tracker.update((set_index, group_index, cpu), sample)
                 if delta is None:
                     continue
-                per_cpu.setdefault(cpu, {}).update(delta.values)
+                by_cpu.setdefault(cpu, {})[group_index] = delta.counts
                 # time_enabled of a system-wide event is exactly the counted wall interval.
                 seconds[cpu] = max(seconds.get(cpu, 0.0), delta.enabled_ns / 1e9)
-                group = counter_set.groups[(group_index, cpu)]
-                if delta.ratio is not None and any(not e.is_software for e in group.events):
-                    ratios.setdefault(cpu, []).append(delta.ratio)
+            for cpu, group_counts in by_cpu.items():
+                per_cpu[cpu] = self._plans[set_index].select(group_counts)
+        hardware = self._hardware_names()
         values: dict[str, float | None] = {}
+        for cpu, counts in per_cpu.items():
+            self._accumulate(f"cpu{cpu}", derived.scaled(counts))
         for cpu in self._cpus:
-            cpu_values = per_cpu.get(cpu)
-            metrics = (derived.derive(cpu_values, seconds.get(cpu), seconds.get(cpu), self._live_metrics)
-                       if cpu_values else {})
+            counts = per_cpu.get(cpu)
+            metrics = (derived.derive_counts(counts, seconds.get(cpu), seconds.get(cpu), self._live_metrics,
+                                             self._ref_ghz) if counts else {})
             for metric in self._live_metrics:
                 values[f"perf.{metric.name}.cpu{cpu}"] = metrics.get(metric.name)
-            cpu_ratios = ratios.get(cpu)
-            values[f"perf.{MULTIPLEX}.cpu{cpu}"] = min(cpu_ratios) * 100 if cpu_ratios else None
+            ratio = derived.counted_ratio(counts, hardware) if counts else None
+            values[f"perf.{MULTIPLEX}.cpu{cpu}"] = None if ratio is None else ratio * 100
         if per_cpu and len(per_cpu) == len(self._cpus):
-            total = derived.sum_values(per_cpu.values())
+            # Raw counts and times of every CPU add up, then scale once (as perf stat -a).
+            total = derived.merge_selections([per_cpu[c] for c in self._cpus])
+            self._accumulate("total", derived.scaled(total))
+            self._check_zero_loads(derived.scaled(total))
             interval = sum(seconds.values()) / len(seconds)
-            metrics = derived.derive(total, interval, interval * len(per_cpu), self._live_metrics)
+            metrics = derived.derive_counts(total, interval, interval * len(per_cpu), self._live_metrics,
+                                            self._ref_ghz)
+            ratio = derived.counted_ratio(total, hardware)
         else:
-            metrics = {}
+            metrics, ratio = {}, None
         for metric in self._live_metrics:
             values[f"perf.{metric.name}.total"] = metrics.get(metric.name)
-        all_ratios = [r for rs in ratios.values() for r in rs]
-        values[f"perf.{MULTIPLEX}.total"] = min(all_ratios) * 100 if all_ratios else None
+        values[f"perf.{MULTIPLEX}.total"] = None if ratio is None else ratio * 100
         return self._reading(values)
+
+    def _hardware_names(self) -> set[str]:
+        return {e.name for s in self._sets for g in s.groups.values() for e in g.events if not e.is_software}
 
     def _read_process(self) -> Reading:
         assert self._process is not None
         sample = self._process.read()
+        self._accumulate("total", sample.deltas)
+        self._check_zero_loads(sample.deltas)
         values: dict[str, float | None] = {f"perf.{k}.total": v for k, v in sample.metrics.items()}
         ratio = sample.counted_ratio
         values[f"perf.{MULTIPLEX}.total"] = None if ratio is None else ratio * 100
         return self._reading(values)
 
+    def _check_zero_loads(self, counts: Mapping[str, float | None]) -> None:
+        """L1-dcache-loads that count nothing while instructions retire: the event does not work here.
+
+        On AMD Zen 4 the generic L1-dcache-loads is raw event 0x0040, which perf's amdzen4 JSON no
+        longer lists; it is reported (not confirmed here) to read 0 on Genoa. A CPU cannot retire
+        millions of instructions without one data-cache load, so the miss % becomes unavailable
+        for the rest of the run instead of "no value" every tick.
+        """
+        loads, instructions = counts.get("L1-dcache-loads"), counts.get("instructions")
+        if loads != 0 or instructions is None or instructions < 1e6:
+            return
+        if "l1d_miss_pct" in self._metric_unavailable:
+            return
+        why = Unavailable(f"L1-dcache-loads counted 0 while {instructions:.3g} instructions retired: this "
+                          "CPU's mapping of the generic event does not count "
+                          "(reported for AMD Zen 4, raw 0x0040)")
+        self._metric_unavailable["l1d_miss_pct"] = why
+        self._live_metrics = tuple(m for m in self._live_metrics if m.name != "l1d_miss_pct")
+        for sid in self._specs:
+            if sid.startswith("perf.l1d_miss_pct."):
+                self._series_unavailable[sid] = why
+
     def _reading(self, values: dict[str, float | None]) -> Reading:
         """Values of the series that can be counted; the others listed with their reason, never 0."""
         for sid in self._series_unavailable:
             values.pop(sid, None)
-        return Reading(values=values, unavailable=self._series_unavailable)
+        totals = {cid: v for cid, v in self._totals.items() if cid in self._counter_specs}
+        return Reading(values=values, unavailable=dict(self._series_unavailable), totals=totals)
+
+    def _accumulate(self, instance: str, deltas: Mapping[str, float | None]) -> None:
+        """Add one interval's scaled counts to the raw totals; an event not counted adds nothing."""
+        for event, delta in deltas.items():
+            if delta is None:
+                continue
+            cid = counter_id(event, instance)
+            self._totals[cid] = self._totals.get(cid, 0.0) + (delta / 1e9 if event == "task-clock" else delta)
 
     def static_facts(self) -> Mapping[str, str]:
         return dict(self._facts)
@@ -388,3 +557,4 @@ class PerfCollector(Collector):
             self._process.close()
             self._process = None
         self._tracker.clear()
+        self._totals = {}

@@ -16,7 +16,7 @@ import errno
 import os
 import resource
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +67,76 @@ class GroupSample:
 
 
 @dataclass(frozen=True, slots=True)
+class Count:
+    """The raw change of one event over an interval, before any scaling.
+
+    ``value`` is Δcount, ``enabled``/``running`` are Δtime_enabled/Δtime_running in ns. Counts are
+    combined raw and scaled once (``scaled``), never scaled and then added: see ``merge_copies``
+    and ``merge_contexts``.
+    """
+
+    value: float
+    enabled: int
+    running: int
+
+    def scaled(self) -> float | None:
+        """value·enabled/running as perf does; None when enabled time was never counted.
+
+        enabled == 0 means the context (a thread) never ran: the count is a true 0, not "unknown".
+        """
+        if self.enabled <= 0:
+            return float(self.value)
+        if self.running <= 0:
+            return None
+        if self.running >= self.enabled:
+            return float(self.value)
+        return self.value * self.enabled / self.running
+
+    @property
+    def ratio(self) -> float | None:
+        """running/enabled (1.0 = counted all the time), None when nothing was enabled."""
+        return min(1.0, self.running / self.enabled) if self.enabled > 0 else None
+
+
+def merge_copies(copies: Iterable[Count | None]) -> Count | None:
+    """One thread's per-PMU copies of an event (hybrid ``cpu_core`` + ``cpu_atom``) as ONE event.
+
+    A task runs on one core type at a time, and its copy on the other type is inactive while its
+    time_enabled keeps growing (tools/perf/Documentation/intel-hybrid.txt), so running/enabled of
+    a copy is the share of time on that core type, not multiplexing. The copies' counts and
+    running times add up; their enabled times are the same interval, so the largest is kept.
+    Scaling each copy and adding the results would overstate the count. None when no copy.
+    """
+    present = [c for c in copies if c is not None]
+    if not present:
+        return None
+    enabled = max(c.enabled for c in present)
+    running = min(enabled, sum(c.running for c in present))
+    return Count(sum(c.value for c in present), enabled, running)
+
+
+def merge_contexts(parts: Iterable[Count | None]) -> Count | None:
+    """The same event in different contexts (threads of a process, CPUs of the machine).
+
+    Counts, enabled and running times all add up and the sum is scaled once, as ``perf stat``
+    aggregates. A thread whose group never got a counter (enabled > 0, running == 0: flexible
+    groups rotate only while the thread runs) then dilutes the scaling instead of blanking the
+    whole process. None when any part is missing (a partial sum would be an undercount).
+    """
+    value = 0.0
+    enabled = running = 0
+    seen = False
+    for part in parts:
+        if part is None:
+            return None
+        seen = True
+        value += part.value
+        enabled += part.enabled
+        running += part.running
+    return Count(value, enabled, running) if seen else None
+
+
+@dataclass(frozen=True, slots=True)
 class ScaledDelta:
     """Multiplexing-corrected change between two samples of one group.
 
@@ -81,6 +151,8 @@ class ScaledDelta:
     running_ns: int
     ratio: float | None
     elapsed_s: float
+    # The unscaled changes, for combining with other groups/threads/copies before scaling.
+    counts: dict[str, Count | None] = field(default_factory=dict)
 
 
 def _u64_delta(prev: int, cur: int) -> int | None:
@@ -99,17 +171,19 @@ def scale_delta(prev: GroupSample, cur: GroupSample) -> ScaledDelta:
     ratio = (d_running / d_enabled) if d_enabled > 0 else None
     values: dict[str, float | None] = {}
     raw: dict[str, int | None] = {}
+    counts: dict[str, Count | None] = {}
     for name, value in cur.values.items():
         before = prev.values.get(name)
         delta = None if before is None else _u64_delta(before, value)
         raw[name] = delta
+        counts[name] = None if delta is None else Count(delta, d_enabled, d_running)
         if delta is None or d_running == 0:
             values[name] = None
         elif d_running >= d_enabled:
             values[name] = float(delta)
         else:
             values[name] = delta * d_enabled / d_running
-    return ScaledDelta(values, raw, d_enabled, d_running, ratio, cur.wall - prev.wall)
+    return ScaledDelta(values, raw, d_enabled, d_running, ratio, cur.wall - prev.wall, counts)
 
 
 # --- groups -----------------------------------------------------------------------------------
@@ -235,11 +309,20 @@ class CounterGroup:
 
 @dataclass(frozen=True, slots=True)
 class CounterBudget:
-    """How many events one group may hold on the core PMU, and why."""
+    """How many general-purpose counters one group may use on the core PMU, and why.
+
+    ``fixed`` names the events that run on a fixed-function counter instead (Intel: instructions
+    on fixed counter 0, cycles on 1, ref-cycles on 2) and so cost nothing from ``per_group``.
+    """
 
     per_group: int
     vendor: str
     reason: str
+    fixed: frozenset[str] = frozenset()
+
+    def cost(self, names: Iterable[str]) -> int:
+        """General-purpose counters a group of these (distinct) hardware events needs."""
+        return sum(1 for name in set(names) if name not in self.fixed)
 
 
 def _read_text(path: Path) -> str | None:
@@ -283,33 +366,49 @@ def smt_active(root: Path = Path("/")) -> bool | None:
     return None if text is None else text.strip() == "1"
 
 
+# Intel's architectural fixed counters (arch/x86/events/intel/core.c FIXED_EVENT_CONSTRAINT):
+# 0 = INST_RETIRED.ANY (instructions), 1 = CPU_CLK_UNHALTED.CORE (cycles), 2 = REF_TSC (ref-cycles).
+INTEL_FIXED_EVENTS = ("instructions", "cycles", "ref-cycles")
+
+
 def counter_budget(root: Path = Path("/")) -> CounterBudget:
-    """General-purpose counters available to one group per logical CPU.
+    """General-purpose counters available to one group per logical CPU, and the fixed ones.
 
     Table (reference §3): Intel 8 per core, shared as 4 per thread with Hyper-Threading on (a
-    safe floor: Ice Lake and later keep 8 per thread); AMD Zen 6; others 4 as a cautious default.
-    One less when the NMI watchdog is on, because it pins a cycles counter on every CPU.
+    safe floor: Ice Lake and later keep 8 per thread), plus fixed counters for instructions,
+    cycles and ref-cycles; AMD Zen 6, no fixed counters used by perf; others 4 as a cautious
+    default. The NMI watchdog pins a cycles event on every CPU: on Intel the scheduler puts it on
+    fixed counter 1 (fixed counters are tried first), so our cycles needs a general-purpose
+    counter instead; elsewhere it takes one general-purpose counter.
     """
     vendor = cpu_vendor(root)
     smt = smt_active(root)
+    watchdog = nmi_watchdog_enabled(root)
+    fixed: frozenset[str] = frozenset()
     if vendor == "GenuineIntel":
         count, why = (4, "Intel, Hyper-Threading on: 4 per thread") if smt else (8, "Intel, no SMT: 8")
+        fixed = frozenset(e for e in INTEL_FIXED_EVENTS if not (watchdog and e == "cycles"))
+        why += " + fixed counters for " + ", ".join(e for e in INTEL_FIXED_EVENTS if e in fixed)
+        if watchdog:
+            why += " (the NMI watchdog holds fixed counter 1, so cycles takes a general-purpose one)"
     elif vendor in ("AuthenticAMD", "HygonGenuine"):
         count, why = 6, "AMD: 6 general-purpose counters"
+        if watchdog:
+            count -= 1
+            why += ", minus 1 held by the NMI watchdog"
     else:
         count, why = 4, f"unknown CPU vendor {vendor or '?'}: assuming 4"
-    if nmi_watchdog_enabled(root):
-        count -= 1
-        why += ", minus 1 held by the NMI watchdog"
-    return CounterBudget(max(count, 1), vendor, why)
+        if watchdog:
+            count -= 1
+            why += ", minus 1 held by the NMI watchdog"
+    return CounterBudget(max(count, 1), vendor, why, fixed)
 
 
 def split_into_groups(events: Iterable[EventSpec], per_group: int) -> list[list[EventSpec]]:
-    """Split events into kernel groups that can be scheduled.
+    """Split events into kernel groups in catalogue order, ``per_group`` per chunk (legacy helper).
 
-    Software events never multiplex, so they all go in one group of any size. Hardware events are
-    grouped per PMU (never mixing PMUs, e.g. cpu_core with cpu_atom) in chunks of ``per_group``,
-    keeping catalogue order so pairs used in one ratio (cycles+instructions) stay together.
+    Kept for callers that only need schedulable groups; ``plan_groups`` is what the collectors use,
+    because it keeps the two sides of every ratio in one group and knows the fixed counters.
     """
     software: list[EventSpec] = []
     by_pmu: dict[str, list[EventSpec]] = {}
@@ -323,6 +422,118 @@ def split_into_groups(events: Iterable[EventSpec], per_group: int) -> list[list[
         for start in range(0, len(specs), per_group):
             groups.append(specs[start:start + per_group])
     return groups
+
+
+SOFTWARE_KEY = "software"
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """Kernel groups to open on one context, and which group answers which question.
+
+    ``home[(pmu_key, event)]`` is the group whose count of ``event`` is THE count (rates, raw
+    totals). ``pairs[(pmu_key, metric)]`` is the group holding both sides of a ratio metric, so
+    numerator and denominator are counted over exactly the same time slices: an event may sit in
+    several groups (instructions next to each MPKI numerator) for that reason.
+    """
+
+    groups: tuple[tuple[EventSpec, ...], ...]
+    home: dict[tuple[str, str], int]
+    pairs: dict[tuple[str, str], tuple[int, tuple[str, ...]]]
+
+    @property
+    def pmu_keys(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(key for key, _ in self.home))
+
+    def select(self, group_counts: Mapping[int, Mapping[str, Count | None]]) -> dict[str, Count | None]:
+        """One context's counts by selection key, copies on several PMUs merged (``merge_copies``).
+
+        Keys: ``<event>`` (its home count) and ``<metric>:<event>`` (the count from the group
+        shared with the other side of that ratio). Groups missing from ``group_counts`` (not
+        open on this context, e.g. the other hybrid PMU's CPUs) contribute nothing.
+        """
+        copies: dict[str, list[Count | None]] = {}
+        for (_pmu, name), index in self.home.items():
+            counts = group_counts.get(index)
+            if counts is not None and name in counts:
+                copies.setdefault(name, []).append(counts[name])
+        for (_pmu, metric), (index, inputs) in self.pairs.items():
+            counts = group_counts.get(index)
+            if counts is None:
+                continue
+            for name in inputs:
+                if name in counts:
+                    copies.setdefault(f"{metric}:{name}", []).append(counts[name])
+        return {key: (parts[0] if len(parts) == 1 else merge_copies(parts)) for key, parts in copies.items()}
+
+
+def _place(groups: list[list[EventSpec]], mine: list[int], wanted: Sequence[EventSpec],
+           budget: CounterBudget) -> int:
+    """Put ``wanted`` together into the fitting group of ``mine`` that needs the fewest extra
+    general-purpose counters, then the fewest additions (repeating a fixed-counter event such as
+    instructions is free; repeating a general-purpose one costs a counter)."""
+    best: tuple[int, int, int] | None = None  # (added cost, additions, group index)
+    for index in mine:
+        have = {s.name for s in groups[index]}
+        cost = budget.cost(have | {s.name for s in wanted})
+        if cost <= budget.per_group:
+            choice = (cost - budget.cost(have), sum(1 for s in wanted if s.name not in have), index)
+            if best is None or choice < best:
+                best = choice
+    if best is None:
+        # Even alone it may not fit (a budget of 1): a ratio still needs one group; the kernel
+        # then reports running == 0 and the metric says "not counted" rather than mixing slices.
+        groups.append([])
+        mine.append(len(groups) - 1)
+        index = len(groups) - 1
+    else:
+        index = best[2]
+    have = {s.name for s in groups[index]}
+    groups[index].extend(s for s in wanted if s.name not in have)
+    return index
+
+
+def plan_groups(events: Iterable[EventSpec], budget: CounterBudget,
+                pairs: Sequence[tuple[str, tuple[str, ...]]] | None = None) -> GroupPlan:
+    """Kernel groups that keep every ratio's numerator and denominator together.
+
+    ``pairs`` lists (metric, input events) that must be counted in one group (default: every ratio
+    metric of ``perfdeck.perf.derived``). Per hardware PMU, each pair goes into the first group
+    where it still fits ``budget.per_group`` general-purpose counters (fixed-counter events are
+    free), else into a new group; events no ratio needs fill the remaining room. Software events
+    never multiplex and share one group. Groups never mix PMUs (cpu_core with cpu_atom).
+    """
+    if pairs is None:
+        from perfdeck.perf import derived  # pure arithmetic module; imported here to avoid a cycle
+
+        pairs = [(m.name, m.inputs) for m in derived.METRICS if not m.is_rate and len(m.inputs) == 2]
+    groups: list[list[EventSpec]] = []
+    home: dict[tuple[str, str], int] = {}
+    pair_groups: dict[tuple[str, str], tuple[int, tuple[str, ...]]] = {}
+    software: list[EventSpec] = []
+    by_pmu: dict[str, list[EventSpec]] = {}
+    for spec in events:
+        if spec.is_software:
+            software.append(spec)
+        else:
+            by_pmu.setdefault(spec.pmu_key, []).append(spec)
+    if software:
+        groups.append(software)
+        for spec in software:
+            home[(SOFTWARE_KEY, spec.name)] = 0
+    for pmu_key, specs in by_pmu.items():
+        by_name = {s.name: s for s in specs}
+        mine: list[int] = []  # indexes into ``groups`` of this PMU's groups
+        for metric, inputs in pairs:
+            if all(name in by_name for name in inputs):
+                index = _place(groups, mine, [by_name[n] for n in inputs], budget)
+                pair_groups[(pmu_key, metric)] = (index, tuple(inputs))
+        for spec in specs:
+            if not any(spec in groups[i] for i in mine):
+                _place(groups, mine, [spec], budget)
+        for spec in specs:
+            home[(pmu_key, spec.name)] = next(i for i in mine if spec in groups[i])
+    return GroupPlan(tuple(tuple(g) for g in groups), home, pair_groups)
 
 
 # --- fd budget --------------------------------------------------------------------------------

@@ -7,8 +7,10 @@ whenever one of its inputs is None or its denominator is 0: a missing input neve
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from perfdeck.perf.counters import Count, merge_contexts
 
 Values = Mapping[str, float | None]
 
@@ -39,7 +41,13 @@ _PCT = (0.0, 100.0)
 
 METRICS: tuple[Metric, ...] = (
     Metric("ipc", "Instructions per cycle", "IPC", "instructions", "cycles"),
-    Metric("ghz", "Effective clock (cycles per second on CPU)", "GHz", "cycles", "task-clock"),
+    # System-wide the denominator is wall time per CPU, so halted (idle) time counts as 0 cycles;
+    # per process it is task-clock, which includes kernel time even when cycles exclude it. Hence
+    # the label: it is not the clock frequency. ``active_ghz`` is (see compute()).
+    Metric("ghz", "Unhalted cycles per second of time counted (not the clock frequency: see active GHz)",
+           "GHz", "cycles", "task-clock"),
+    Metric("active_ghz", "Active clock frequency (cycles / reference cycles x reference clock)", "GHz",
+           "cycles", "ref-cycles"),
     Metric("l1d_miss_pct", "L1 data cache load miss ratio", "%", "L1-dcache-load-misses",
            "L1-dcache-loads", 100.0, _PCT),
     Metric("llc_miss_pct", "Last-level cache load miss ratio", "%", "LLC-load-misses", "LLC-loads",
@@ -74,14 +82,19 @@ def _ratio(num: float | None, den: float | None, factor: float) -> float | None:
     return num / den * factor
 
 
-def compute(metric: Metric, values: Values, elapsed_s: float | None, cpu_seconds: float | None = None
-            ) -> float | None:
+def compute(metric: Metric, values: Values, elapsed_s: float | None, cpu_seconds: float | None = None,
+            ref_ghz: float | None = None) -> float | None:
     """One metric over one interval.
 
     ``elapsed_s`` is the wall interval (for per-second rates). ``cpu_seconds`` is the CPU time
     the cycles were spread over, used by ``ghz`` when there is no task-clock (system-wide: the
-    interval × the number of CPUs summed).
+    interval × the number of CPUs summed). ``ref_ghz`` is the rate of ref-cycles (Intel: the
+    TSC, i.e. the base clock), needed by ``active_ghz``: both counters stop while the core is
+    halted and both obey the same exclude bits, so their ratio is the clock while running.
     """
+    if metric.name == "active_ghz":
+        ratio = _ratio(values.get("cycles"), values.get("ref-cycles"), 1.0)
+        return None if ratio is None or ref_ghz is None else ratio * ref_ghz
     if metric.is_rate:
         if elapsed_s is None or elapsed_s <= 0:
             return None
@@ -98,9 +111,51 @@ def compute(metric: Metric, values: Values, elapsed_s: float | None, cpu_seconds
 
 
 def derive(values: Values, elapsed_s: float | None, cpu_seconds: float | None = None,
-           metrics: Iterable[Metric] = METRICS) -> dict[str, float | None]:
+           metrics: Iterable[Metric] = METRICS, ref_ghz: float | None = None) -> dict[str, float | None]:
     """Every metric for one interval: {metric name: value or None}."""
-    return {m.name: compute(m, values, elapsed_s, cpu_seconds) for m in metrics}
+    return {m.name: compute(m, values, elapsed_s, cpu_seconds, ref_ghz) for m in metrics}
+
+
+def scaled(counts: Mapping[str, Count | None]) -> dict[str, float | None]:
+    """Plain event keys of a selection (``GroupPlan.select``), each scaled once."""
+    return {key: (c.scaled() if c is not None else None) for key, c in counts.items() if ":" not in key}
+
+
+def derive_counts(counts: Mapping[str, Count | None], elapsed_s: float | None,
+                  cpu_seconds: float | None = None, metrics: Iterable[Metric] = METRICS,
+                  ref_ghz: float | None = None) -> dict[str, float | None]:
+    """Every metric from raw counts: each ratio from the group that holds both of its sides.
+
+    ``counts`` is a selection (``GroupPlan.select``, possibly merged over threads or CPUs with
+    ``merge_selections``): ``<metric>:<event>`` keys are preferred for ratios, so numerator and
+    denominator share their time slices; plain ``<event>`` keys serve rates and the rest.
+    """
+    plain = scaled(counts)
+    out: dict[str, float | None] = {}
+    for metric in metrics:
+        values = dict(plain)
+        for name in metric.inputs:
+            paired = counts.get(f"{metric.name}:{name}")
+            if paired is not None or f"{metric.name}:{name}" in counts:
+                values[name] = paired.scaled() if paired is not None else None
+        out[metric.name] = compute(metric, values, elapsed_s, cpu_seconds, ref_ghz)
+    return out
+
+
+def merge_selections(parts: Sequence[Mapping[str, Count | None]]) -> dict[str, Count | None]:
+    """Selections of several contexts (threads, CPUs) merged key by key with ``merge_contexts``.
+
+    A key that some context lacks is None: a total over part of the contexts would be an
+    undercount shown as a real value.
+    """
+    keys = dict.fromkeys(k for part in parts for k in part)
+    return {key: merge_contexts(part.get(key) for part in parts) for key in keys}
+
+
+def counted_ratio(counts: Mapping[str, Count | None], names: Iterable[str]) -> float | None:
+    """The smallest running/enabled among ``names`` (plain keys): how much of the time was counted."""
+    ratios = [c.ratio for n in names if (c := counts.get(n)) is not None and c.ratio is not None]
+    return min(ratios) if ratios else None
 
 
 def sum_values(per_cpu: Iterable[Values]) -> dict[str, float | None]:

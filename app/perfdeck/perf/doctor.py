@@ -32,6 +32,7 @@ from typing import Any
 from perfdeck.perf import abi
 from perfdeck.perf.events import CACHE, CATALOGUE, HARDWARE, SOFTWARE, known_quirk
 from perfdeck.perf.pmu import Pmu
+from perfdeck.perf.process import KERNEL_ONLY_EVENTS
 from perfdeck.perf.system import SystemProbe, probe
 
 # --- fixes --------------------------------------------------------------------------------------
@@ -204,6 +205,8 @@ class DoctorReport:
     pmus: tuple[dict[str, Any], ...]
     multiplexing: dict[str, Any]
     generated: float = field(default_factory=time.time)
+    # The perf stat line counting the same events, groups and CPUs (perfdeck.perf.perfstat).
+    perf_stat: str = ""
 
     def family(self, key: str) -> FamilyVerdict:
         for fam in self.families:
@@ -230,6 +233,7 @@ class DoctorReport:
             "system": self.system,
             "counting_mode": asdict(self.mode),
             "multiplexing": self.multiplexing,
+            "perf_stat": self.perf_stat,
             "findings": [{"key": f.key, "title": f.title, "ok": f.ok, "detail": f.detail,
                           "fixes": [asdict(x) for x in f.fixes]} for f in self.findings],
             "families": [{"key": fam.key, "title": fam.title, "status": fam.status,
@@ -254,6 +258,14 @@ SOFTWARE_EVENTS: tuple[tuple[str, int], ...] = tuple(
 
 # Intel cores count these on fixed counters, so they do not take a general-purpose one.
 _INTEL_FIXED = ("cycles", "instructions", "ref-cycles")
+
+# Hybrid Intel E-core PMUs (intel_pmu_init_grt and later: glp_hw_cache_event_ids) map no L1D
+# read-miss event, so it gives ENOENT there while P-cores count it.
+HYBRID_E_CORE_PMUS = ("cpu_atom", "cpu_lowpower")
+HYBRID_E_CORE_MISSING = {
+    "L1-dcache-load-misses": ("the E-core PMU has no L1D read-miss event (glp_hw_cache_event_ids): ENOENT; "
+                              "L1D miss metrics are per P-core only and have no machine total"),
+}
 
 # Families that are not psutil-based; the doctor checks them itself.
 _PERF_FAMILIES = ("perf", "membw", "power")
@@ -464,9 +476,12 @@ def _predict_hardware(sp: SystemProbe, pmu: Pmu, name: str, alias: str | None) -
     return False, f"{quirk}; {listing}" if quirk else listing
 
 
-def _predict_cache(sp: SystemProbe, name: str) -> tuple[bool, str]:
+def _predict_cache(sp: SystemProbe, name: str, pmu: Pmu | None = None) -> tuple[bool, str]:
     # No sysfs listing exists for hardware-cache events: only the kernel's known AMD Zen gaps
-    # (every LLC entry of amd_hw_cache_event_ids_f17h is 0) can be predicted from files.
+    # (every LLC entry of amd_hw_cache_event_ids_f17h is 0) and the hybrid E-core gap can be
+    # predicted from files.
+    if pmu is not None and pmu.name in HYBRID_E_CORE_PMUS and name in HYBRID_E_CORE_MISSING:
+        return False, HYBRID_E_CORE_MISSING[name]
     quirk = known_quirk(name, sp.cpu.vendor) if sp.cpu.amd_zen_generation else None
     if quirk:
         return False, f"{quirk}: ENOENT, as perf's <not supported>"
@@ -541,14 +556,15 @@ def _event_verdicts(sp: SystemProbe, mode: CountingMode, opener: _Opener | None
                                     _predict_hardware(sp, pmu, name, alias)))
         for name, config in CACHE_EVENTS:
             cache.append(verdict(name, "cache", pmu, abi.PERF_TYPE_HW_CACHE, shift | config, cpus,
-                                 _predict_cache(sp, name)))
+                                 _predict_cache(sp, name, pmu)))
     software: list[EventVerdict] = []
     sw_pmu = sp.pmus.get("software")
     for name, config in SOFTWARE_EVENTS:
         predicted = (True, "software event, counted by the kernel itself (works in VMs too)")
-        if mode.exclude_kernel and mode.scope != "none" and name == "context-switches":
-            predicted = (False, "counts 0 in user-space-only mode (the switch happens in the kernel): "
-                                "PerfDeck shows it as unavailable rather than 0")
+        if mode.exclude_kernel and mode.scope != "none" and name in KERNEL_ONLY_EVENTS:
+            # Both are counted by the scheduler with kernel-mode registers (__perf_sw_event_sched).
+            predicted = (False, "counts 0 in user-space-only mode (the scheduler accounts it in the "
+                                "kernel): PerfDeck shows it as unavailable rather than 0")
         v = verdict(name, "software", sw_pmu, abi.PERF_TYPE_SOFTWARE, config, sp.online_cpus, predicted)
         if v.available and not predicted[0]:
             v = replace(v, available=False, reason=predicted[1], fixes=(*fix_paranoid(1), fix_setcap()))
@@ -705,15 +721,15 @@ def _multiplexing(sp: SystemProbe, hardware: list[EventVerdict], cache: list[Eve
     try:
         from perfdeck.perf.counters import counter_budget
         budget = counter_budget(root)
-        counters, why = budget.per_group, budget.reason
+        counters, why, fixed = budget.per_group, budget.reason, budget.fixed
     except Exception as exc:  # C1's module missing or failing: say so, do not guess
         info = {"events": len(usable), "counters": None, "ratio": None,
                 "note": f"counter count unknown ({exc})"}
         return info, Finding("multiplexing", "Multiplexing", True, info["note"])
     per_pmu: dict[str, int] = {}
     for e in usable:
-        if sp.cpu.is_intel and e.name in _INTEL_FIXED:
-            continue  # fixed counters
+        if e.name in fixed:
+            continue  # a fixed-function counter (Intel; cycles not while the NMI watchdog holds it)
         per_pmu[e.pmu or "cpu"] = per_pmu.get(e.pmu or "cpu", 0) + 1
     worst = max(per_pmu.values(), default=0)
     ratio = min(1.0, counters / worst) if worst else 1.0
@@ -806,7 +822,25 @@ def diagnose(root: Path = Path("/"), *, confirm: bool | None = None,
                "/proc and /sys contents")
     return DoctorReport(live=sp.live, root=str(root), checked_by=checked, system=_system_dict(sp),
                         findings=findings, mode=mode, families=tuple(families), pmus=_pmu_dicts(sp),
-                        multiplexing=mux_info)
+                        multiplexing=mux_info, perf_stat=_perf_stat_line(sp, mode, hardware + cache, software,
+                                                                          root))
+
+
+def _perf_stat_line(sp: SystemProbe, mode: CountingMode, hardware: list[EventVerdict],
+                    software: list[EventVerdict], root: Path) -> str:
+    """``perf stat`` counting what PerfDeck would count here (available events only)."""
+    if mode.scope == "none":
+        return ""
+    from perfdeck.perf.counters import counter_budget
+    from perfdeck.perf.perfstat import perf_stat_command
+
+    by_pmu: dict[str, list[str]] = {}
+    for e in hardware:
+        if e.available and e.pmu:
+            by_pmu.setdefault(e.pmu, []).append(e.name)
+    cpus = sp.online_cpus if mode.scope == "system-wide" else ()
+    return perf_stat_command(by_pmu, [e.name for e in software if e.available], counter_budget(root),
+                             scope=mode.scope, cpus=cpus, exclude_kernel=mode.exclude_kernel)
 
 
 def _mode_family(sp: SystemProbe, which: str, opener: _Opener | None) -> FamilyVerdict:
@@ -873,6 +907,8 @@ def render_text(report: DoctorReport) -> str:
     lines.append("")
     lines.append(f"Counting mode: {report.mode.summary}")
     lines.append(f"Multiplexing: {report.multiplexing.get('note', '')}")
+    if report.perf_stat:
+        lines.append(f"Compare with perf stat (same events, groups and CPUs): {report.perf_stat}")
     lines.append("")
     lines.append("Environment")
     for f in report.findings:

@@ -9,6 +9,7 @@ need it. On hybrid Intel parts the hardware and cache events are opened once per
 from __future__ import annotations
 
 import errno
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,12 +57,12 @@ CATALOGUE: tuple[CatalogEvent, ...] = (
     # Hardware (generic events mapped by the kernel to each CPU's own encoding).
     CatalogEvent("cycles", _HW, abi.PERF_COUNT_HW_CPU_CYCLES, HARDWARE,
                  "Core clock cycles while not halted",
-                 ("ipc", "ghz", "stall_frontend_pct", "stall_backend_pct")),
+                 ("ipc", "ghz", "active_ghz", "stall_frontend_pct", "stall_backend_pct")),
     CatalogEvent("instructions", _HW, abi.PERF_COUNT_HW_INSTRUCTIONS, HARDWARE,
                  "Instructions retired",
                  ("ipc", "l1d_mpki", "llc_mpki", "dtlb_mpki", "itlb_mpki")),
     CatalogEvent("ref-cycles", _HW, abi.PERF_COUNT_HW_REF_CPU_CYCLES, HARDWARE,
-                 "Reference (constant-rate, unscaled by turbo) cycles while not halted", ()),
+                 "Reference (constant-rate, unscaled by turbo) cycles while not halted", ("active_ghz",)),
     CatalogEvent("branches", _HW, abi.PERF_COUNT_HW_BRANCH_INSTRUCTIONS, HARDWARE,
                  "Branch instructions retired", ("branch_miss_pct",)),
     CatalogEvent("branch-misses", _HW, abi.PERF_COUNT_HW_BRANCH_MISSES, HARDWARE,
@@ -146,6 +147,12 @@ def known_quirk(name: str, vendor: str) -> str | None:
 # --- core PMUs (plain and hybrid) -------------------------------------------------------------
 
 _HYBRID_LABELS = {"cpu_core": "P-cores", "cpu_atom": "E-cores", "cpu_lowpower": "LP E-cores"}
+
+
+def pmu_label(pmu_name: str) -> str:
+    """``cpu_atom`` -> "E-cores (cpu_atom)"; other names as they are."""
+    label = _HYBRID_LABELS.get(pmu_name)
+    return f"{label} ({pmu_name})" if label else pmu_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,3 +278,35 @@ def probe_catalogue(pmus: Sequence[CorePmu] | None = None, *, exclude_kernel: bo
 def is_unsupported(err: PerfOpenError | None) -> bool:
     """True when the error means "this event does not exist here" rather than a permission issue."""
     return err is not None and err.errno in (errno.ENOENT, errno.EOPNOTSUPP)
+
+
+# --- the reference clock behind ref-cycles -----------------------------------------------------
+
+def reference_ghz(root: Path = Path("/")) -> tuple[float | None, str]:
+    """The rate of ``ref-cycles`` in GHz, and where it comes from (or why it is unknown).
+
+    Intel's ref-cycles is fixed counter 2, CPU_CLK_UNHALTED.REF_TSC: it ticks at the TSC rate,
+    which is the nominal (base) clock, while the core is not halted. The base clock comes from
+    cpufreq's ``base_frequency`` (intel_pstate, kHz), else from the "@ 2.60GHz" in the model name.
+    Other vendors' ref-cycles rate is not documented here, so it is reported unknown.
+    """
+    from perfdeck.perf.counters import cpu_vendor  # counters imports this module's users only
+
+    vendor = cpu_vendor(root)
+    if vendor != "GenuineIntel":
+        return None, (f"active GHz needs the rate of ref-cycles, which is known only for Intel "
+                      f"(TSC rate); this CPU is {vendor or 'unknown'}")
+    try:
+        khz = int((root / "sys/devices/system/cpu/cpu0/cpufreq/base_frequency").read_text().split()[0])
+        return khz / 1e6, "cpufreq base_frequency"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        text = (root / "proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    match = re.search(r"model name\s*:.*@\s*([0-9.]+)\s*GHz", text)
+    if match:
+        return float(match.group(1)), "the model name"
+    return None, ("active GHz needs the base clock (the rate of ref-cycles): neither "
+                  "/sys/devices/system/cpu/cpu0/cpufreq/base_frequency nor the model name gives it")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perfdeck.model.series import Kind, SeriesSpec, Unavailable
+from perfdeck.model.series import CounterSpec, Kind, SeriesSpec, Unavailable
 from perfdeck.perf import vendor_tables as vt
 from perfdeck.perf.counters import EventSpec
 from perfdeck.perf.pmu import EncodedConfig, Pmu, PmuError, package_of_cpu
@@ -42,10 +42,11 @@ class RaplEvent:
     cpu: int
     socket: int | None
     joules_per_count: float
+    die: int | None = None  # set only on multi-die packages (one RAPL domain per die)
 
     @property
     def series_id(self) -> str:
-        return series_id(self.domain, self.socket)
+        return series_id(self.domain, self.socket, self.die)
 
     def event_spec(self) -> EventSpec:
         return EventSpec(self.event, self.pmu_type, self.config.config, self.config.config1,
@@ -61,10 +62,11 @@ class PowercapZone:
     domain: str
     socket: int | None
     max_range_uj: int | None
+    die: int | None = None  # "package-0-die-1" on multi-die parts
 
     @property
     def series_id(self) -> str:
-        return series_id(self.domain, self.socket)
+        return series_id(self.domain, self.socket, self.die)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class PowercapSource:
     zones: tuple[PowercapZone, ...]
     kind: str = "powercap"
     title: str = "RAPL energy counters via /sys/class/powercap"
+    # Which duplicate zones were left out and why (e.g. intel-rapl-mmio:0 is also "package-0").
+    notes: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -114,10 +118,18 @@ def unavailable_from(rejected: list[tuple[str, Unavailable]] | tuple[tuple[str, 
     return Unavailable(f"no power (RAPL) readings. {reasons}", "; or ".join(fixes))
 
 
-def series_id(domain: str, socket: int | None) -> str:
+def series_id(domain: str, socket: int | None, die: int | None = None) -> str:
     if domain == "psys":
         return "power.psys"
-    return f"power.{domain}.socket{socket if socket is not None else 0}"
+    instance = f"socket{socket if socket is not None else 0}"
+    return f"power.{domain}.{instance}" + (f"-die{die}" if die is not None else "")
+
+
+def _labels(domain: str, socket: int | None, die: int | None = None) -> tuple[tuple[str, str], ...]:
+    if domain == "psys":
+        return ()
+    labels = (("socket", str(socket if socket is not None else 0)),)
+    return labels + ((("die", str(die)),) if die is not None else ())
 
 
 def series_for(source: PowerSource) -> dict[str, SeriesSpec]:
@@ -128,9 +140,28 @@ def series_for(source: PowerSource) -> dict[str, SeriesSpec]:
     for item in items:
         sid = item.series_id
         where = "" if item.domain == "psys" else f" socket {item.socket or 0}"
+        if item.die is not None:
+            where += f" die {item.die}"
+        metric = sid if item.domain == "psys" else f"power.{item.domain}"
         specs[sid] = SeriesSpec(sid, f"{labels.get(item.domain, item.domain)}{where}", "W", Kind.RATE,
-                                group=f"power.{item.domain}")
+                                group=f"power.{item.domain}", metric=metric,
+                                labels=_labels(item.domain, item.socket, item.die))
     return specs
+
+
+def energy_counter_id(series_id: str) -> str:
+    """``power.package.socket0`` -> ``power.energy.package.socket0`` (Joules)."""
+    return "power.energy." + series_id.removeprefix("power.")
+
+
+def counter_specs_for(source: PowerSource) -> dict[str, CounterSpec]:
+    """Energy in Joules behind each Watts series."""
+    out: dict[str, CounterSpec] = {}
+    for sid, spec in series_for(source).items():
+        cid = energy_counter_id(sid)
+        out[cid] = CounterSpec(cid, energy_counter_id(spec.metric_name), "J",
+                               f"{spec.label} energy since PerfDeck started counting (RAPL)", spec.labels)
+    return out
 
 
 # ---------------------------------------------------------------------------------- discovery
@@ -159,16 +190,28 @@ def _perf_source(pmu: Pmu, root: Path) -> PerfRaplSource | Unavailable:
             config = pmu.encode_event(name)
         except PmuError as exc:
             return Unavailable(f"cannot encode power/{name}: {exc}")
-        for cpu in pmu.cpus:
-            events.append(RaplEvent(name, domain, pmu.type, config, cpu, package_of_cpu(cpu, root),
-                                    event.effective_scale))
+        sockets = [package_of_cpu(cpu, root) for cpu in pmu.cpus]
+        # rapl.c registers one context per die on multi-die parts, so the cpumask has one CPU per
+        # die: two CPUs of one socket get their die id, or their series would collide.
+        multi_die = len(set(sockets)) < len(sockets)
+        for cpu, socket in zip(pmu.cpus, sockets, strict=True):
+            die = _die_of_cpu(cpu, root) if multi_die else None
+            events.append(RaplEvent(name, domain, pmu.type, config, cpu, socket, event.effective_scale, die))
             if domain == "psys":
                 break  # platform-wide: one reading is the whole system
     return PerfRaplSource(tuple(events))
 
 
-def powercap_zones(root: Path) -> list[PowercapZone]:
-    """Every RAPL zone under ``sys/class/powercap`` with its domain and socket."""
+def _die_of_cpu(cpu: int, root: Path) -> int | None:
+    text = _read(Path(root) / f"sys/devices/system/cpu/cpu{cpu}/topology/die_id")
+    return int(text) if text is not None and text.isdigit() else None
+
+
+_PACKAGE_NAME = re.compile(r"package-(\d+)(?:-die-(\d+))?")
+
+
+def all_powercap_zones(root: Path) -> list[PowercapZone]:
+    """Every RAPL zone under ``sys/class/powercap`` with its domain, socket and die (duplicates kept)."""
     base = Path(root) / vt.POWERCAP_DIR
     try:
         entries = sorted(base.iterdir())
@@ -185,19 +228,49 @@ def powercap_zones(root: Path) -> list[PowercapZone]:
         domain = next((d for prefix, d in vt.POWERCAP_ZONE_DOMAINS if name.startswith(prefix)), None)
         if domain is None:
             continue
-        # intel-rapl:N[:M]: the package zone's name carries the package id ("package-1").
+        # intel-rapl:N[:M]: the package zone's name carries the package (and die) id:
+        # "package-1", or "package-0-die-1" on multi-die parts.
         package_name = name if ":" not in entry.name.split(":", 1)[1] else _read(
             base / ":".join(entry.name.split(":")[:2]) / "name")
-        match = re.search(r"package-(\d+)", package_name or "")
+        match = _PACKAGE_NAME.fullmatch(package_name or "")
         socket = int(match.group(1)) if match else None
+        die = int(match.group(2)) if match and match.group(2) is not None else None
         max_range = _read(entry / "max_energy_range_uj")
         zones.append(PowercapZone(entry, name, domain, socket if domain != "psys" else None,
-                                  int(max_range) if max_range and max_range.isdigit() else None))
+                                  int(max_range) if max_range and max_range.isdigit() else None,
+                                  die if domain != "psys" else None))
     return zones
 
 
+def deduplicate_zones(zones: list[PowercapZone]) -> tuple[list[PowercapZone], list[str]]:
+    """One zone per series, preferring the MSR interface (``intel-rapl``) over ``intel-rapl-mmio``.
+
+    Tiger Lake and later laptops register the package twice: ``intel-rapl:0`` (MSR) and
+    ``intel-rapl-mmio:0`` (MMIO), both named ``package-0``. Reading both into one series would
+    make every second update see no elapsed time and blank package power. Returns the zones to
+    read and one note per zone left out.
+    """
+    chosen: dict[str, PowercapZone] = {}
+    notes: list[str] = []
+    # intel-rapl:* sorts before intel-rapl-mmio:* only by this key, not by name.
+    for zone in sorted(zones, key=lambda z: (z.path.name.startswith("intel-rapl-mmio"), z.path.name)):
+        kept = chosen.get(zone.series_id)
+        if kept is None:
+            chosen[zone.series_id] = zone
+        else:
+            notes.append(f"{zone.path.name} ({zone.name}) is the same RAPL domain as {kept.path.name}: "
+                         f"reading {kept.path.name}")
+    order = {id(z): i for i, z in enumerate(zones)}
+    return sorted(chosen.values(), key=lambda z: order[id(z)]), notes
+
+
+def powercap_zones(root: Path) -> list[PowercapZone]:
+    """The RAPL zones to read: one per domain, socket and die (see ``deduplicate_zones``)."""
+    return deduplicate_zones(all_powercap_zones(root))[0]
+
+
 def _powercap_source(root: Path, system: SystemProbe) -> PowercapSource | Unavailable:
-    zones = powercap_zones(root)
+    zones, notes = deduplicate_zones(all_powercap_zones(root))
     if not zones:
         if system.virt.vm:
             return Unavailable("no RAPL zones in /sys/class/powercap: this is a virtual machine and "
@@ -220,7 +293,7 @@ def _powercap_source(root: Path, system: SystemProbe) -> PowercapSource | Unavai
             return Unavailable(f"permission denied reading energy_uj of {', '.join(denied)} "
                                "(root-only since CVE-2020-8694)", vt.POWERCAP_PERMISSION_FIX)
         return Unavailable("the powercap RAPL zones have no readable energy_uj")
-    return PowercapSource(tuple(readable))
+    return PowercapSource(tuple(readable), notes=tuple(notes))
 
 
 def _privileged(system: SystemProbe) -> bool:
@@ -269,6 +342,7 @@ class EnergyMath:
 
     def __init__(self) -> None:
         self._last: dict[str, tuple[float, float]] = {}
+        self.joules: dict[str, float] = {}  # cumulative Joules per key since the first read
 
     def update(self, key: str, energy: float, now: float, wrap_range: float | None = None,
                to_joules: float = 1.0) -> float | None:
@@ -285,6 +359,7 @@ class EnergyMath:
             if wrap_range is None or energy > wrap_range:
                 return None
             delta = wrap_range - last_energy + energy
+        self.joules[key] = self.joules.get(key, 0.0) + delta * to_joules
         return delta * to_joules / elapsed
 
     def forget(self, key: str) -> None:
@@ -298,11 +373,13 @@ def _source_dict(source: PowerSource) -> dict[str, Any]:
     if isinstance(source, PerfRaplSource):
         events = [{"event": e.event, "domain": e.domain, "series": e.series_id, "pmu": POWER_PMU,
                    "type": e.pmu_type, "config": hex(e.config.config), "cpu": e.cpu, "socket": e.socket,
+                   "die": e.die,
                    "joules_per_count": e.joules_per_count} for e in source.events]
         return {"kind": source.kind, "title": source.title, "label": source.label, "events": events}
     zones = [{"zone": z.path.name, "name": z.name, "domain": z.domain, "series": z.series_id,
-              "socket": z.socket, "max_energy_range_uj": z.max_range_uj} for z in source.zones]
-    return {"kind": source.kind, "title": source.title, "label": source.label, "zones": zones}
+              "socket": z.socket, "die": z.die, "max_energy_range_uj": z.max_range_uj} for z in source.zones]
+    return {"kind": source.kind, "title": source.title, "label": source.label, "zones": zones,
+            "notes": list(source.notes)}
 
 
 def power_report(root: Path = Path("/"), system: SystemProbe | None = None) -> dict[str, Any]:

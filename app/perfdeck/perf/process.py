@@ -23,20 +23,30 @@ from pathlib import Path
 from perfdeck.perf import derived
 from perfdeck.perf.abi import PerfOpenError, errno_message
 from perfdeck.perf.counters import (
+    Count,
+    CounterBudget,
     CounterGroup,
     DeltaTracker,
     EventSpec,
+    GroupPlan,
     GroupSample,
     counter_budget,
+    plan_groups,
     scale_delta,
-    split_into_groups,
 )
-from perfdeck.perf.events import CATALOGUE, CatalogEvent, CorePmu, core_pmus, specs_for_thread
+from perfdeck.perf.events import CATALOGUE, CatalogEvent, CorePmu, core_pmus, pmu_label, specs_for_thread
 
-# Kernel-accounted events that read 0 under exclude_kernel=1 (reference §4.5).
-KERNEL_ONLY_EVENTS = ("context-switches",)
-_EXCLUDE_KERNEL_REASON = ("context switches are accounted in kernel mode, which "
-                          "perf_event_paranoid 2 hides from unprivileged users")
+# Kernel-accounted software events that read 0 under exclude_kernel=1 (reference §4.5): both are
+# counted by __perf_sw_event_sched() from the scheduler with kernel-mode registers, so an event
+# that excludes the kernel drops every one of them.
+KERNEL_ONLY_EVENTS = ("context-switches", "cpu-migrations")
+_EXCLUDE_KERNEL_REASONS = {
+    "context-switches": "context switches are accounted in kernel mode, which perf_event_paranoid 2 "
+                        "hides from unprivileged users (the count would always be 0)",
+    "cpu-migrations": "CPU migrations are accounted in kernel mode (by the scheduler), which "
+                      "perf_event_paranoid 2 hides from unprivileged users (the count would always be 0)",
+}
+_EXCLUDE_KERNEL_REASON = _EXCLUDE_KERNEL_REASONS["context-switches"]  # kept for older importers
 
 
 def list_tids(pid: int, root: Path = Path("/")) -> list[int]:
@@ -110,6 +120,10 @@ class ProcessCounters:
         self.errors: dict[str, PerfOpenError] = {}
         self.notes: list[str] = []
         self._specs: list[list[EventSpec]] = []
+        self._plan: GroupPlan | None = None
+        self._budget: CounterBudget | None = None
+        self._plan_index: dict[int, list[int]] = {}  # tid -> plan group index of each open group
+        self.partial: dict[str, str] = {}  # event -> why it is counted on some core types only
         self._attempted: list[CounterGroup] = []
         self._tracker = DeltaTracker()
         self._baseline: dict[tuple[int, int], GroupSample] = {}
@@ -122,14 +136,21 @@ class ProcessCounters:
         events = [e for e in self._catalogue
                   if not (self.exclude_kernel and e.name in KERNEL_ONLY_EVENTS)]
         specs = specs_for_thread(pmus, events)
-        per_group = self._per_group or counter_budget(self.root).per_group
-        return split_into_groups(specs, per_group)
+        budget = counter_budget(self.root)
+        if self._per_group:
+            budget = CounterBudget(self._per_group, budget.vendor, budget.reason, budget.fixed)
+        self._budget = budget
+        self._plan = plan_groups(specs, budget)
+        return [list(g) for g in self._plan.groups]
 
     def _open_thread(self, tid: int) -> list[CounterGroup] | None:
         """Open every group on one thread; None when the thread is already gone."""
         opened: list[CounterGroup] = []
+        indexes: list[int] = []
         self._attempted = []
-        for specs in self._specs:
+        for index, specs in enumerate(self._specs):
+            if not specs:
+                continue
             group = CounterGroup(specs, pid=tid, cpu=-1, exclude_kernel=self.exclude_kernel,
                                  inherit=self.inherit)
             errors = group.open()
@@ -144,6 +165,8 @@ class ProcessCounters:
             if group.is_open:
                 group.enable()
                 opened.append(group)
+                indexes.append(index)
+        self._plan_index[tid] = indexes
         return opened
 
     def _choose_privilege(self, tid: int) -> None:
@@ -180,6 +203,7 @@ class ProcessCounters:
         self.close()
         self.errors = {}
         self.notes = []
+        self.partial = {}
         self._open_ticks = boot_ticks_now()
         tids = list_tids(self.pid, self.root)
         if not tids:
@@ -213,14 +237,37 @@ class ProcessCounters:
         """
         if not self.errors:
             return
-        kept: list[list[EventSpec]] = []
         # ``_attempted`` holds the first thread's groups, failed ones included, in spec order.
-        for specs, group in zip(self._specs, self._attempted, strict=True):
-            unsupported = {name for name, err in group.errors.items()
-                           if err.errno in (errno.ENOENT, errno.EOPNOTSUPP)}
-            kept.append([s for s in specs if s.name not in unsupported])
-        self._specs = [specs for specs in kept if specs]
+        unsupported: set[tuple[str, str]] = set()  # (pmu key, event)
+        for group in self._attempted:
+            for name, err in group.errors.items():
+                if err.errno in (errno.ENOENT, errno.EOPNOTSUPP):
+                    unsupported |= {(s.pmu_key, s.name) for s in group.requested if s.name == name}
         self._attempted = []
+        if not unsupported:
+            return
+        specs = [s for group in self._specs for s in group if (s.pmu_key, s.name) not in unsupported]
+        specs = list({(s.pmu_key, s.name): s for s in specs}.values())
+        # An event that a hybrid part counts on one core type only would be extrapolated from the
+        # other type's time: it is reported unavailable rather than shown partial (finding 3).
+        counted = {name for _, name in {(s.pmu_key, s.name) for s in specs}}
+        for pmu_key, name in sorted(unsupported):
+            if name in counted:
+                self.partial[name] = (f"not counted on {pmu_label(pmu_key)}: {pmu_key} has no {name} "
+                                      "event (ENOENT), so a per-process total would be partial")
+        specs = [s for s in specs if s.name not in self.partial]
+        assert self._budget is not None
+        self._plan = plan_groups(specs, self._budget)
+        # Close the first thread's groups and reopen it with the new plan (indexes changed).
+        for tid, groups in list(self.groups.items()):
+            for group in groups:
+                group.close()
+            self._specs = [list(g) for g in self._plan.groups]
+            reopened = self._open_thread(tid)
+            if reopened:
+                self.groups[tid] = reopened
+            else:
+                del self.groups[tid]
 
     def _rescan(self, tids: list[int]) -> None:
         """Open threads that exist now but have no fds and were not covered by inheritance.
@@ -243,9 +290,9 @@ class ProcessCounters:
     # --- reading ------------------------------------------------------------------------------
     def _sample_thread(self, tid: int, groups: list[CounterGroup]) -> list[tuple[int, GroupSample]]:
         """Read each group of one thread; a group seen for the first time gets a zero baseline
-        (its counters started at 0 when it was opened)."""
+        (its counters started at 0 when it was opened). Returns (plan group index, sample)."""
         samples: list[tuple[int, GroupSample]] = []
-        for index, group in enumerate(groups):
+        for index, group in zip(self._plan_index.get(tid, []), groups, strict=False):
             try:
                 sample = group.read()
             except PerfOpenError:
@@ -262,18 +309,30 @@ class ProcessCounters:
     def opened_events(self) -> set[str]:
         return {e.name for groups in self.groups.values() for g in groups for e in g.events}
 
+    @property
+    def hardware_events(self) -> set[str]:
+        return {e.name for groups in self.groups.values() for g in groups for e in g.events
+                if not e.is_software}
+
     def unavailable_events(self) -> dict[str, str]:
         """Event name -> why it is not counted (never opened on any thread)."""
         opened = self.opened_events
         reasons = {name: str(err) for name, err in self.errors.items() if name not in opened}
+        reasons.update(self.partial)
         if self.exclude_kernel:
             for name in KERNEL_ONLY_EVENTS:
                 if any(e.name == name for e in self._catalogue):
-                    reasons[name] = _EXCLUDE_KERNEL_REASON
+                    reasons[name] = _EXCLUDE_KERNEL_REASONS[name]
         return reasons
 
     def read(self) -> ProcessSample:
-        """Sum this interval's scaled deltas over every thread (one read() per group per thread)."""
+        """This interval's counts over every thread: raw counts merged, then scaled once.
+
+        Per thread, the per-PMU copies of an event are one event (``merge_copies``); across
+        threads counts, enabled and running times add up (``merge_contexts``) before scaling, so
+        a thread whose group did not get a counter dilutes the scaling instead of blanking the
+        process, and ratios come from the group that holds both of their sides.
+        """
         tids = list_tids(self.pid, self.root)
         alive = bool(tids)
         if alive:
@@ -281,33 +340,33 @@ class ProcessCounters:
         now = time.monotonic()
         elapsed = None if self._last_wall is None else now - self._last_wall
         self._last_wall = now
-        interval: list[dict[str, float | None]] = []
-        cumulative: list[dict[str, float | None]] = []
-        ratios: list[float] = []
+        assert self._plan is not None or not self.groups
+        interval: list[dict[str, Count | None]] = []
+        cumulative: list[dict[str, Count | None]] = []
         for tid, groups in self.groups.items():
+            this_interval: dict[int, dict[str, Count | None]] = {}
+            since_open: dict[int, dict[str, Count | None]] = {}
             for index, sample in self._sample_thread(tid, groups):
                 key = (tid, index)
                 delta = self._tracker.update(key, sample)
-                total = scale_delta(self._baseline[key], sample)
-                cumulative.append(total.values)
-                if delta is None:
-                    continue
-                interval.append(delta.values)
-                hardware = any(not e.is_software for e in groups[index].events)
-                # A thread that did not run this interval has Δenabled == 0: no information.
-                if hardware and delta.ratio is not None:
-                    ratios.append(delta.ratio)
-                if delta.enabled_ns == 0:
-                    # Nothing ran: the deltas are true zeros, not "not counted".
-                    interval[-1] = {n: float(r or 0) if r is not None else None for n, r in delta.raw.items()}
-        deltas = self._sum_threads(interval)
-        totals = self._sum_threads(cumulative)
-        metrics = derived.derive(deltas, elapsed)
-        return ProcessSample(self.pid, alive, len(self.groups), elapsed, deltas, totals, metrics,
-                             min(ratios) if ratios else None, self.unavailable_events())
+                since_open[index] = scale_delta(self._baseline[key], sample).counts
+                if delta is not None:
+                    this_interval[index] = delta.counts
+            if self._plan is None:
+                continue
+            if this_interval:
+                interval.append(self._plan.select(this_interval))
+            if since_open:
+                cumulative.append(self._plan.select(since_open))
+        deltas_counts = derived.merge_selections(interval)
+        totals_counts = derived.merge_selections(cumulative)
+        metrics = derived.derive_counts(deltas_counts, elapsed)
+        ratio = derived.counted_ratio(deltas_counts, self.hardware_events)
+        return ProcessSample(self.pid, alive, len(self.groups), elapsed, derived.scaled(deltas_counts),
+                             derived.scaled(totals_counts), metrics, ratio, self.unavailable_events())
 
     def _sum_threads(self, parts: list[dict[str, float | None]]) -> dict[str, float | None]:
-        """Sum over threads; on hybrid parts the per-PMU copies of an event are summed too."""
+        """Deprecated: scaled per-thread values added up. ``read`` merges raw counts instead."""
         return derived.sum_values(parts)
 
     def close(self) -> None:
@@ -315,6 +374,7 @@ class ProcessCounters:
             for group in groups:
                 group.close()
         self.groups = {}
+        self._plan_index = {}
         self._tracker.clear()
         self._baseline = {}
         self._last_wall = None

@@ -81,6 +81,16 @@ class TermsEvent:
         return dict(self.terms)
 
 
+# ICX/SNR free-running IMC: kernels before the fix shipped .scale 3.814697266e-6 MiB (4 bytes) for
+# read/write although each count is one 64-byte line (the fix changed it to 6.103515625e-5). A
+# kernel .scale worth exactly 4 bytes on these PMUs is that bug, not a different unit.
+OLD_FREE_RUNNING_BYTES_PER_COUNT = 4.0
+
+# Alder Lake / Raptor Lake clients: arch/x86/events/intel/uncore_snb.c adl_uncore_imc registers
+# uncore_imc_0/1 with format files but no events/ (its counters need programming perf does not
+# name), next to adl_uncore_imc_free_running (uncore_imc_free_running_0/1, tgl_uncore_imc_events).
+CLIENT_IMC_PMU_PATTERN = r"uncore_imc_\d+"
+
 # AMD Zen 4/5 Unified Memory Controller, PMUs amd_umc_<n> (Linux >= 6.7), no events/ directory.
 AMD_UMC_PMU_PATTERN = r"amd_umc_\d+"
 AMD_UMC_READ = TermsEvent(
@@ -150,6 +160,7 @@ SOURCE_NAMES = {
     "intel_imc": "Intel server IMC",
     "intel_imc_free_running": "Intel client IMC (free-running)",
     "intel_imc_client": "Intel client IMC",
+    "intel_imc_adl": "Intel client IMC (Alder/Raptor Lake uncore_imc_N)",
     "amd_umc": "AMD UMC",
     "amd_df": "AMD data fabric",
     "resctrl": "resctrl MBM",
