@@ -16,6 +16,18 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 py=${PYTHON:-$repo/.venv/bin/python}
+# The build needs the venv with the `package` extra (build, PyInstaller). Without it, set it up
+# with the project's own setup step rather than failing with "No such file or directory".
+if ! { [ -x "$py" ] && "$py" -c 'import build, PyInstaller' 2>/dev/null; }; then
+  if [ -n "${PYTHON:-}" ]; then
+    echo "build.sh: $py cannot import build and PyInstaller; install them with" \
+      "'$py -m pip install -e \".[package]\"', or unset PYTHON to use .venv" >&2
+    exit 2
+  fi
+  echo "build.sh: .venv is missing or lacks the package extra; setting it up with" \
+    "'bash tools/perfdeck.sh setup test,package'" >&2
+  bash tools/perfdeck.sh setup test,package
+fi
 compress=zstd
 wheel=1
 deb=1

@@ -75,6 +75,12 @@ fi
 step "metadata: desktop entry, AppStream, man page"
 desktop-file-validate "resources/$app_id.desktop"
 appstreamcli validate --no-net --explain "resources/$app_id.metainfo.xml"
+# Pedantic too: the one note allowed is the capital letters of the reverse-DNS id (kept on purpose,
+# see docs/packaging.md); anything else fails.
+pedantic=$(appstreamcli validate --pedantic --no-net "resources/$app_id.metainfo.xml" 2>&1 \
+  | grep -E '^[EWIP]:' | grep -v 'cid-contains-uppercase-letter' || true)
+[ -z "$pedantic" ] || fail "appstreamcli validate --pedantic: $pedantic"
+echo "appstream --pedantic: only cid-contains-uppercase-letter (kept on purpose)"
 if command -v man >/dev/null; then
   man_warnings=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z resources/perfdeck.1 2>&1 >/dev/null)
   [ -z "$man_warnings" ] || fail "man page warnings: $man_warnings"
@@ -82,6 +88,13 @@ if command -v man >/dev/null; then
 else
   echo "note: man (man-db) not installed, the man page was not rendered"
 fi
+
+step "bundle: no test code"
+# numpy's PyInstaller hook pulls in its test modules (_multiarray_tests); perfdeck.spec excludes them.
+test_code=$(find packaging/dist/perfdeck \( -name '*_tests.*so' -o -type d -name tests \
+  -o -path '*/numpy/testing/*' \) -print | head -n 5)
+[ -z "$test_code" ] || fail "test code in the PyInstaller bundle: $test_code"
+echo "no test modules in packaging/dist/perfdeck"
 
 step "lintian"
 # lintian 2.116 (Debian 12) reports zstd-compressed members as malformed-deb-archive although
@@ -186,6 +199,9 @@ after=$(find "$data_home" | sort)
 [ "$before" = "$after" ] || fail "install-desktop --uninstall left: $(comm -13 <(echo "$before") <(echo "$after"))"
 echo "install-desktop --uninstall removed everything it installed"
 smoke "wheel" "$work/venv/bin/perfdeck"
+
+step "sizes quoted in README.md and docs/packaging.md"
+python3 packaging/sizes.py --check || fail "a quoted package size is stale (see above)"
 
 step "all package checks passed"
 ls -l "$deb" "$wheel" packaging/dist/perfdeck-"$version".tar.gz

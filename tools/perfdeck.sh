@@ -2,6 +2,7 @@
 # One-step setup for a fresh Debian/Ubuntu machine, then run PerfDeck or its test suite.
 #   bash tools/perfdeck.sh run [perfdeck args…]   install what is missing, start the window
 #   bash tools/perfdeck.sh test [pytest args…]    install what is missing, run every test
+#   bash tools/perfdeck.sh setup [EXTRAS]         install what is missing (default extras: test,package)
 # Installs Debian packages with apt (through sudo unless already root) and a venv in .venv.
 set -euo pipefail
 
@@ -31,16 +32,22 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
-make_venv() {
-  local extras=$1
-  local stamp=".venv/.installed-$extras"
+make_venv() {  # make_venv EXTRA[,EXTRA…]: one stamp per extra, so `test,package` also satisfies `test`
+  local extras=$1 extra stale=0
   if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
   fi
-  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  for extra in ${extras//,/ }; do
+    if [ ! -f ".venv/.installed-$extra" ] || [ pyproject.toml -nt ".venv/.installed-$extra" ]; then
+      stale=1
+    fi
+  done
+  if [ "$stale" -eq 1 ]; then
     .venv/bin/python -m pip install -q --upgrade pip >&2
     .venv/bin/python -m pip install -q -e ".[$extras]" >&2
-    touch "$stamp"
+    for extra in ${extras//,/ }; do
+      touch ".venv/.installed-$extra"
+    done
   fi
 }
 
@@ -49,6 +56,10 @@ case "$mode" in
     apt_install "${run_packages[@]}"
     make_venv test
     exec .venv/bin/perfdeck "$@"
+    ;;
+  setup)
+    apt_install "${run_packages[@]}" "${test_packages[@]}"
+    make_venv "${1:-test,package}"
     ;;
   test)
     apt_install "${run_packages[@]}" "${test_packages[@]}"
@@ -64,7 +75,7 @@ case "$mode" in
     exit "$status"
     ;;
   *)
-    echo "usage: bash tools/perfdeck.sh run|test [args…]" >&2
+    echo "usage: bash tools/perfdeck.sh run|test|setup [args…]" >&2
     exit 2
     ;;
 esac

@@ -26,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'perfdeck COMMAND --help' for a command's options. With no command, the window opens.",
     )
     parser.add_argument("--version", action="version", version=f"perfdeck {__version__}")
+    # The window's options also work without naming the gui command (`perfdeck --interval 0.5`),
+    # so they are listed here too: `perfdeck --help` shows every option the README documents.
+    window_options = parser.add_argument_group("window options (also: perfdeck gui --help)")
+    importlib.import_module(COMMANDS["gui"]).configure(window_options)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
@@ -38,11 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    # `perfdeck --interval 0.5` means the window: default to the gui command when none is named.
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
-        argv.insert(0, "gui")
     args = parser.parse_args(argv)
-    return int(args._run(args) or 0)
+    # No command named (`perfdeck`, `perfdeck --interval 0.5`): the window, with the options given.
+    run = getattr(args, "_run", None) or importlib.import_module(COMMANDS["gui"]).run
+    return int(run(args) or 0)
 
 
 if __name__ == "__main__":

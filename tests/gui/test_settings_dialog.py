@@ -341,3 +341,28 @@ def test_peak_bandwidth_entered_in_the_tab_persists_and_survives_the_dialog(qtbo
     desktop2.request_quit = lambda: None
     assert window2.view("Memory bandwidth").peak_gbps == 204.8
     dialog.close()
+
+
+def test_a_settings_file_over_the_cap_is_not_read_and_is_kept_aside(tmp_path):
+    from perfdeck.gui.settings_store import MAX_FILE_BYTES
+
+    path = tmp_path / "perfdeck.ini"
+    with open(path, "w") as handle:  # a million unknown keys, 15 MB: parsing it took 668 MB before
+        handle.write("[schema]\nversion=1\n[junk]\n")
+        handle.writelines(f"k{i}=v\n" for i in range(1_000_000))
+    assert path.stat().st_size > MAX_FILE_BYTES
+    result = SettingsStore(path).load()
+    assert result.settings == Settings()
+    assert "so it was not read" in result.note and "MiB" in result.note
+    assert len(result.note) < 400
+    assert result.backup is not None and result.backup.stat().st_size > MAX_FILE_BYTES
+    assert path.stat().st_size < 10_000  # the repaired file
+
+
+def test_a_file_with_unknown_keys_under_the_cap_names_a_few(tmp_path):
+    path = tmp_path / "perfdeck.ini"
+    path.write_text("[schema]\nversion=1\n[sampling]\ninterval=0.5\n[junk]\n"
+                    + "".join(f"k{i}=v\n" for i in range(1000)))
+    result = SettingsStore(path).load()
+    assert result.settings.interval == 0.5
+    assert "1,000 unknown settings ignored" in result.note and len(result.note) < 400

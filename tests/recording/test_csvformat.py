@@ -94,7 +94,7 @@ def test_values_keep_integers_exact_and_drop_float_noise() -> None:
     assert format_value(12.345678) == "12.345678"
 
 
-@pytest.mark.parametrize("text", ["abc", "nan", "inf", "-inf", "1,5", "0x10"])
+@pytest.mark.parametrize("text", ["abc", "inf", "-inf", "1e400", "-1e999", "Infinity", "1,5", "0x10"])
 def test_bad_value_cells_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_value(text)
@@ -103,3 +103,9 @@ def test_bad_value_cells_are_refused(text: str) -> None:
 def test_row_layout() -> None:
     row = format_row(1_795_000_000.0, 1.0004, [12.5, None, 3.0])
     assert row == "2026-11-18T11:06:40.000+00:00,1.000,12.5,,3\n"
+
+
+@pytest.mark.parametrize("text", ["", "   ", "nan", "NaN", "-nan"])
+def test_missing_value_spellings_read_as_missing(text: str) -> None:
+    # Empty is what PerfDeck writes; blank and NaN are what spreadsheets and pandas (na_rep="NaN") write.
+    assert parse_value(text) is None

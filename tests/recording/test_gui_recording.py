@@ -349,3 +349,35 @@ def test_export_dialog_takes_its_defaults_from_the_settings(qtbot, tmp_path: Pat
     qtbot.addWidget(dialog)
     assert Path(dialog.path_edit.text()).parent == tmp_path
     assert dialog.average_button.isChecked() and dialog.average_seconds.value() == 30.0
+
+
+def test_controller_refuses_a_name_too_long_for_its_parts_without_a_traceback(qtbot, tmp_path: Path) -> None:
+    controller = RecordingController()
+    states: list[tuple[bool, str]] = []
+    controller.state_changed.connect(lambda on, message: states.append((on, message)))
+    assert not controller.start(tmp_path / ("y" * 248 + ".csv"))
+    assert not controller.is_recording
+    assert states[-1][0] is False and states[-1][1].startswith("Cannot record: the file name is too long")
+
+
+def test_controller_turns_any_os_error_into_a_message(qtbot, tmp_path: Path, monkeypatch) -> None:
+    controller = RecordingController()
+    states: list[tuple[bool, str]] = []
+    controller.state_changed.connect(lambda on, message: states.append((on, message)))
+
+    def broken_open(self) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(recorder_module.CsvRecorder, "open", broken_open)
+    assert not controller.start(tmp_path / "x.csv")
+    assert states[-1] == (False, f"Cannot record to {tmp_path / 'x.csv'}: Input/output error")
+
+
+def test_opening_a_fifo_shows_a_message_instead_of_hanging(qtbot, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    assert open_recording(fifo) is None
+    boxes = [w for w in QApplication.topLevelWidgets() if w.objectName() == "openRecordingError"]
+    assert boxes and "named pipe (FIFO)" in boxes[-1].text()
+    for box in boxes:
+        box.close()

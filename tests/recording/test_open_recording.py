@@ -90,7 +90,7 @@ def test_a_file_with_only_a_header_has_no_rows(tmp_path: Path) -> None:
      "5 cells where the header has 4 (extra"),
     (HEADER + ROW1 + "2026-11-18T11:06:41.000+00:00,1.000,12.x,5\n", 3,
      "column 3 'cpu.util.total [%]': '12.x' is not a number"),
-    (HEADER + ROW1 + "2026-11-18T11:06:41.000+00:00,1.000,1,nan\n", 3, "column 4 'mem.used [B]': 'nan'"),
+    (HEADER + ROW1 + "2026-11-18T11:06:41.000+00:00,1.000,1,1e400\n", 3, "column 4 'mem.used [B]': '1e400'"),
     (HEADER + "2026-11-18 11:06:40,0.000,1,2\n", 2, "is not an ISO 8601 time with a UTC offset"),
     (HEADER + "yesterday,0.000,1,2\n", 2, "'yesterday' is not an ISO 8601 time"),
     (HEADER + "2026-11-18T11:06:40.000+00:00,,1,2\n", 2, "column 2 'elapsed_s' is empty"),

@@ -187,3 +187,19 @@ def test_help_explains_how_to_stop_and_open() -> None:
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
     assert "--duration" in text and "until Ctrl+C (or SIGTERM)" in text and "perfdeck --open run.csv" in text
+
+
+def test_notes_are_one_short_line_per_family_and_details_need_verbose(tmp_path: Path) -> None:
+    # Every family: on this VM several are unavailable (sensors, membw, power, the hardware counters).
+    result = record("--interval", "0.2", "--duration", "0.4", "-o", str(tmp_path / "all.csv"))
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("perfdeck record:")]
+    families = [line.split(":", 2)[1].strip() for line in lines if "--verbose" not in line]
+    assert len(families) == len(set(families))  # one line per family, never the same one twice
+    assert all(len(line) <= 160 for line in lines), lines
+    assert "fix:" not in result.stderr
+    if families:
+        assert "--verbose" in lines[-1]
+        verbose = record("--verbose", "--interval", "0.2", "--duration", "0.4", "-o", str(tmp_path / "v.csv"))
+        assert verbose.returncode == 0
+        assert len(verbose.stderr) > len(result.stderr)  # the reasons in full

@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             count = write_snapshot(args.snapshot, Path("/") if root is None else root)
         except OSError as exc:
-            print(f"perfdeck doctor: cannot write {args.snapshot}: {exc}", file=sys.stderr)
+            print(f"perfdeck doctor: cannot write {args.snapshot}: {_why_not_written(args.snapshot, exc)}",
+                  file=sys.stderr)
             return 2
         print(f"wrote {count} files to {args.snapshot} (read it back with "
               f"`perfdeck doctor --root DIR` after extracting)", file=sys.stderr)
@@ -58,6 +59,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render_text(report))
     return 0
+
+
+def _why_not_written(path: Path, exc: OSError) -> str:
+    """The reason in words, naming the folder when that is what is missing (no errno, no repeated path)."""
+    folder = path.parent
+    if isinstance(exc, FileNotFoundError) and not folder.is_dir():
+        return f"the folder {folder} does not exist"
+    return exc.strerror or type(exc).__name__
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -27,7 +28,7 @@ from perfdeck.model import registry
 from perfdeck.model.collector import Collector
 from perfdeck.model.engine import SamplingEngine
 from perfdeck.model.recorder import CsvRecorder, RecordingError
-from perfdeck.model.series import Snapshot
+from perfdeck.model.series import Snapshot, Unavailable
 from perfdeck.model.units import format_bytes
 
 HELP = "record metrics to a CSV file without opening a window"
@@ -55,6 +56,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="print nothing except errors")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="explain every series that cannot be read here, with the reason and the fix "
+                        "(by default: one short line per metric family)")
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -152,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     output = Path(args.output or datetime.now().strftime("perfdeck-%Y%m%d-%H%M%S.csv"))
     quiet = args.quiet
+    verbose = getattr(args, "verbose", False) and not quiet
     out = sys.stdout
 
     # The output is created before any collector is opened: an unwritable path fails at once.
@@ -172,22 +177,20 @@ def run(args: argparse.Namespace) -> int:
     notes: list[str] = []
     engine: SamplingEngine | None = None
     progress = _Progress(out, out.isatty() and not quiet, output, duration)
+    reporter = _Reporter(quiet=quiet, verbose=verbose, progress=progress)
     error: str | None = None
-    series = 0
-    start = time.monotonic()
+    schedule = _Schedule(interval, duration)
     try:
         engine = SamplingEngine(_create_collectors(families, notes))
         engine.open()
-        for family, reason in engine.family_unavailable.items():
-            notes.append(f"{family}: unavailable: {reason}")
-        if not quiet:
-            for note in notes:
-                print(f"perfdeck record: note: {note}", file=sys.stderr)
+        for note in notes:
+            reporter.say(note)
         if len(engine.family_unavailable) >= len(engine.collectors):
-            error = "none of the requested metric families can be read here (see the notes above)"
+            reporter.families_unavailable(engine.family_unavailable)
+            error = "none of the requested metric families can be read here" + (
+                "" if quiet else " (see above)")
         else:
-            _loop(engine, recorder, progress, stop, interval, duration, start, quiet)
-        series = len(recorder.columns)
+            _loop(engine, recorder, progress, stop, schedule, reporter)
     except RecordingError as exc:
         error = str(exc)
     finally:
@@ -200,13 +203,14 @@ def run(args: argparse.Namespace) -> int:
             error = error or str(exc)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    elapsed = time.monotonic() - start
+    series = len(recorder.columns)  # known as soon as the first row fixed them, failure or not
+    elapsed = schedule.elapsed()
     if recorder.bytes_written == 0 and recorder.failed is None:
         # Nothing was ever written (stopped before the first sample): leave no empty file behind.
         output.unlink(missing_ok=True)
         if not quiet and error is None:
             print(f"No sample was taken; {output} was not kept.")
-    elif not quiet:
+    elif not quiet and recorder.rows_written:
         files = ", ".join(str(p) for p in recorder.paths)
         how = f"; stopped by {stopped_by[0]}" if stopped_by else ""
         print(f"Recorded {recorder.rows_written} rows of {series} series over {elapsed:.1f} s to {files} "
@@ -216,6 +220,87 @@ def run(args: argparse.Namespace) -> int:
     if error is not None:
         return _fail(error, 1)
     return 0
+
+
+def short_reason(reason: str, limit: int = 80) -> str:
+    """The head of a reason, for one-line notes: "no hardware PMU: this is ..." -> "no hardware PMU"."""
+    def cut_at(text: str, marks: tuple[str, ...]) -> str:
+        cut = len(text)
+        for mark in marks:
+            at = text.find(mark)
+            if 0 < at < cut:
+                cut = at
+        return text[:cut]
+
+    head = cut_at(reason, (": ", "; ", ". ")).rstrip(".")
+    if len(head) > limit:  # a long first clause: drop its parenthesis, e.g. a sysfs path
+        head = cut_at(head, (" (",))
+    return head if len(head) <= limit else head[:limit - 1].rstrip() + "…"
+
+
+class _Reporter:
+    """What ``perfdeck record`` says on stderr about what cannot be read.
+
+    By default one short line per metric family ("perf: 17 of 40 series have no values here (no
+    hardware PMU)"), and one hint that ``--verbose`` gives the reasons and fixes; with ``--verbose``
+    every reason with its fix. Nothing with ``--quiet``.
+    """
+
+    def __init__(self, quiet: bool, verbose: bool, progress: _Progress) -> None:
+        self.quiet = quiet
+        self.verbose = verbose
+        self.progress = progress
+        self._hinted = False
+        self._said: set[str] = set()
+
+    def say(self, line: str) -> None:
+        if self.quiet:
+            return
+        self.progress.clear()
+        print(f"perfdeck record: {line}", file=sys.stderr)
+
+    def hint(self) -> None:
+        if not self._hinted and not self.verbose and not self.quiet:
+            self._hinted = True
+            self.say("(run with --verbose for the reasons and fixes, or see 'perfdeck doctor')")
+
+    def families_unavailable(self, unavailable: Mapping[str, Unavailable]) -> None:
+        for family, reason in unavailable.items():
+            if family in self._said:
+                continue
+            self._said.add(family)
+            self.say(f"{family}: unavailable: {reason}" if self.verbose
+                     else f"{family}: unavailable ({short_reason(reason.reason)})")
+
+    def first_snapshot(self, snapshot: Snapshot, family_unavailable: Mapping[str, Unavailable]) -> None:
+        self.families_unavailable(family_unavailable)
+        if self.verbose:
+            for line in describe_unavailable(snapshot, set(family_unavailable), max_lines=1000):
+                self.say(f"note: {line}")
+        else:
+            by_family: dict[str, list[Unavailable]] = {}
+            for key, reason in snapshot.unavailable.items():
+                family = key.split(".", 1)[0]
+                if key in family_unavailable or family in family_unavailable:
+                    continue
+                by_family.setdefault(family, []).append(reason)
+            for family, reasons in by_family.items():
+                total = sum(1 for sid in snapshot.specs if sid.split(".", 1)[0] == family)
+                distinct = list(dict.fromkeys(short_reason(r.reason) for r in reasons))
+                others = len(distinct) - 1
+                more = f" and {others} other reason{'s' if others > 1 else ''}" if others else ""
+                of = f" of {total}" if total >= len(reasons) else ""
+                self.say(f"{family}: {len(reasons)}{of} series have no values here ({distinct[0]}{more})")
+        if family_unavailable or snapshot.unavailable:
+            self.hint()
+
+    def failure(self, family: str, message: str) -> None:
+        key = f"failed:{family}"
+        if key not in self._said:
+            self._said.add(key)
+            self.say(f"note: {family} failed: {message}" if self.verbose
+                     else f"{family} failed: {short_reason(message, 120)}")
+            self.hint()
 
 
 def describe_unavailable(snapshot: Snapshot, skip: set[str], max_lines: int = 8) -> list[str]:
@@ -235,33 +320,61 @@ def describe_unavailable(snapshot: Snapshot, skip: set[str], max_lines: int = 8)
     return lines
 
 
+class _Schedule:
+    """The sampling grid: sample k is due at ``start + k * interval``, where ``start`` is the time
+    of the first sample (taken as soon as the collectors are open, so opening them never shortens
+    the first interval). With a duration D the last sample is the last one at or before D:
+    ``floor(D / interval) + 1`` samples. Ticks missed because sampling ran late are skipped, not
+    bunched up."""
+
+    def __init__(self, interval: float, duration: float | None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.duration = duration
+        self.clock = clock
+        self.start: float | None = None
+        self.tick = 0
+
+    def first(self) -> float:
+        self.start = self.clock()
+        return self.start
+
+    def elapsed(self) -> float:
+        return 0.0 if self.start is None else self.clock() - self.start
+
+    def advance(self) -> float | None:
+        """After a sample: the clock time of the next one, or None when the duration is done."""
+        assert self.start is not None
+        late = math.floor((self.clock() - self.start) / self.interval + 1e-9)
+        self.tick = max(self.tick + 1, late + 1)
+        if self.duration is not None and self.tick * self.interval > self.duration + 1e-9:
+            return None
+        return self.start + self.tick * self.interval
+
+
 def _loop(engine: SamplingEngine, recorder: CsvRecorder, progress: _Progress, stop: threading.Event,
-          interval: float, duration: float | None, start: float, quiet: bool) -> None:
-    """Sample every ``interval`` s (drift-free) until ``duration`` or a stop signal."""
-    tick = 0
-    reported: set[str] = set()
+          schedule: _Schedule, reporter: _Reporter,
+          wall_clock: Callable[[], float] = time.time) -> None:
+    """Sample on the schedule's grid until its duration or a stop signal."""
+    clock = schedule.clock
+    now = schedule.first()
     while not stop.is_set():
-        snapshot = engine.sample(now=time.monotonic(), timestamp=time.time())
+        snapshot = engine.sample(now=now, timestamp=wall_clock())
         recorder.append(snapshot)
-        if tick == 0 and not quiet:
-            for line in describe_unavailable(snapshot, set(engine.family_unavailable)):
-                print(f"perfdeck record: note: {line}", file=sys.stderr)
+        if schedule.tick == 0:
+            reporter.first_snapshot(snapshot, engine.family_unavailable)
         for family, message in snapshot.failures.items():
-            if family not in reported and not quiet:
-                reported.add(family)
-                progress.clear()
-                print(f"perfdeck record: note: {family} failed: {message}", file=sys.stderr)
-        progress.update(time.monotonic() - start, recorder.rows, recorder.bytes_written)
-        # Next tick on the fixed grid start + k * interval; ticks missed while sampling are skipped.
-        tick = max(tick + 1, math.ceil((time.monotonic() - start) / interval))
-        if duration is not None and tick * interval > duration + 1e-9:
+            reporter.failure(family, message)
+        progress.update(schedule.elapsed(), recorder.rows, recorder.bytes_written)
+        next_at = schedule.advance()
+        if next_at is None:
             return
-        next_at = start + tick * interval
         while True:
             deadline = recorder.flush_deadline()
             wake = next_at if deadline is None else min(next_at, deadline)
-            if stop.wait(max(0.0, wake - time.monotonic())):
+            if stop.wait(max(0.0, wake - clock())):
                 return
             recorder.flush_if_due()
-            if time.monotonic() >= next_at:
+            now = clock()
+            if now >= next_at:
                 break

@@ -98,6 +98,10 @@ class RecordingController(QObject):
         except RecordingError as exc:
             self._announce(False, f"Cannot record: {exc}", error=True)
             return False
+        except (OSError, ValueError) as exc:  # e.g. a name the filesystem refuses; never a traceback
+            recorder.close()
+            self._announce(False, f"Cannot record to {path}: {_reason(exc)}", error=True)
+            return False
         self._recorder = recorder
         self._started_at = time.monotonic()
         self._flush_timer.start()
@@ -115,6 +119,9 @@ class RecordingController(QObject):
             recorder.close()
         except RecordingError as exc:
             self._announce(False, f"Recording stopped: {exc}", error=True)
+            return
+        except OSError as exc:
+            self._announce(False, f"Recording stopped: {recorder.path}: {_reason(exc)}", error=True)
             return
         files = ", ".join(p.name for p in recorder.paths)
         self._announce(False, f"Recorded {recorder.rows_written} rows to {files} "
@@ -147,6 +154,9 @@ class RecordingController(QObject):
         except RecordingError as exc:
             self._fail(recorder, exc)
             return
+        except OSError as exc:
+            self._fail(recorder, RecordingError(f"{recorder.path}: {_reason(exc)}", exc.errno))
+            return
         self.progress.emit(recorder.rows, recorder.bytes_written)
 
     @Slot()
@@ -158,11 +168,16 @@ class RecordingController(QObject):
             recorder.flush_if_due()
         except RecordingError as exc:
             self._fail(recorder, exc)
+        except OSError as exc:
+            self._fail(recorder, RecordingError(f"{recorder.path}: {_reason(exc)}", exc.errno))
 
     def _fail(self, recorder: CsvRecorder, exc: RecordingError) -> None:
         self._recorder = None
         self._flush_timer.stop()
-        recorder.close()  # closes the descriptor; the file was already cut back to whole rows
+        try:
+            recorder.close()  # closes the descriptor; the file was already cut back to whole rows
+        except (RecordingError, OSError) as close_exc:
+            log.warning("closing the failed recording: %s", close_exc)
         log.error("recording stopped: %s", exc)
         self._announce(False, f"Recording stopped: {exc}", error=True)
         summary = "PerfDeck recording stopped" + (": disk full" if isinstance(exc, DiskFullError) else "")
@@ -186,6 +201,11 @@ class RecordingController(QObject):
                 except Exception:  # a notification must never break the recording path
                     log.exception("could not send the notification")
                 return
+
+
+def _reason(exc: BaseException) -> str:
+    """The errno's words ("File name too long"), not a repr."""
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 class RecordingIndicator(QToolButton):

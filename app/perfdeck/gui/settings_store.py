@@ -26,10 +26,14 @@ import platformdirs
 from PySide6.QtCore import QSettings
 
 from perfdeck.model.settings import LoadResult, Settings, from_mapping, to_mapping
+from perfdeck.model.units import format_bytes
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "perfdeck.ini"
+# A real settings file is a few KiB (100 alert rules are about 40 KiB). Anything much bigger is
+# not read at all: parsing a 15 MB file of junk keys took 668 MB of memory.
+MAX_FILE_BYTES = 1024 * 1024
 
 
 def default_path() -> Path:
@@ -65,6 +69,15 @@ class SettingsStore:
             return StoreResult(Settings())  # first run: defaults, nothing to say
         problems: list[str] = []
         raw: dict[str, object] = {}
+        try:
+            size = os.stat(self.path).st_size
+        except OSError:
+            size = 0  # the read below says why
+        if size > MAX_FILE_BYTES:
+            problems.append(f"the settings file is {format_bytes(size)}, more than the "
+                            f"{format_bytes(MAX_FILE_BYTES)} a settings file can be, so it was not read; "
+                            "all values reset to defaults")
+            return self._repair(LoadResult(Settings(), tuple(problems)), kind="bad")
         try:
             data = self._read_bytes(self.path)
         except OSError as exc:

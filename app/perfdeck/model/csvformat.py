@@ -143,17 +143,27 @@ def format_value(value: float | None) -> str:
 
 
 def parse_value(text: str) -> float | None:
-    """A cell -> float, or None for an empty cell. Raises ``ValueError`` for anything else
-    (including ``nan``/``inf``: the format writes a missing value as an empty cell)."""
+    """A cell -> float, or None for a missing value. Raises ``ValueError`` for anything else.
+
+    Missing: an empty or blank cell (what PerfDeck writes), or ``NaN``/``nan`` (what pandas writes
+    with ``na_rep='NaN'``), so a file re-saved by pandas still opens. Infinities (``inf``, or
+    ``1e400``, which overflows) are refused: the format never holds them.
+    """
     text = text.strip()
     if not text:
         return None
     if "_" in text:  # float() would take "1_000"; no CSV reader does
         raise ValueError(f"{text!r} is not a plain number")
+    if text.lower() in _NAN_WORDS:
+        return None
     value = float(text)
     if not math.isfinite(value):
         raise ValueError(f"{text!r} is not a finite number (a missing value is an empty cell)")
     return value
+
+
+# What common tools write for a missing value (pandas na_rep='NaN', numpy's str(nan)); never "inf".
+_NAN_WORDS = frozenset({"nan", "-nan", "+nan"})
 
 
 def format_row(timestamp: float, elapsed: float, values: Sequence[float | None]) -> str:

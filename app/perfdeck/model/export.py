@@ -31,6 +31,7 @@ import numpy as np
 
 from perfdeck.model.csvformat import Column, column_name, format_time, format_value, header_line
 from perfdeck.model.history import History
+from perfdeck.model.recorder import is_dir, lexists
 
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 GUI_STEP_CELLS = 20_000  # about 20-40 ms of formatting per step on a slow core
@@ -198,13 +199,14 @@ class CsvExport:
         return ExportResult(self.path, self.rows_written, len(self.columns), size, list(self.notes))
 
     def _open(self) -> None:
-        if self.path.is_dir():
+        if is_dir(self.path):
             raise ExportError(f"{self.path} is a directory; give a file name such as export.csv")
         directory = self.path.parent
-        if not directory.is_dir():
+        if not is_dir(directory):
             raise ExportError(f"cannot write {self.path}: the folder {directory} does not exist")
         try:
-            fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name}.", suffix=".tmp")
+            # The temporary name must fit the filesystem's name limit whatever the target's length.
+            fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name[:64]}.", suffix=".tmp")
         except OSError as exc:
             raise ExportError(f"cannot write in {directory}: {exc.strerror or exc}") from exc
         self._temp = Path(temp)
@@ -252,7 +254,7 @@ class CsvExport:
         self._temp = None
 
     def _describe(self, exc: OSError) -> str:
-        existed = "the existing file is unchanged" if self.path.exists() else "no file was written"
+        existed = "the existing file is unchanged" if lexists(self.path) else "no file was written"
         if exc.errno in _DISK_FULL:
             return f"disk full while exporting to {self.path} ({exc.strerror}); {existed}"
         return f"cannot write {self.path}: {exc.strerror or exc}; {existed}"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -56,13 +57,61 @@ def part_path(base: Path, number: int) -> Path:
 
 
 def existing_parts(base: Path) -> list[Path]:
-    """The consecutive ``part2``, ``part3``... files present next to ``base``."""
+    """The consecutive ``part2``, ``part3``... files present next to ``base``.
+
+    A part whose name would be too long for the filesystem (ENAMETOOLONG) cannot exist, so the
+    search ends there instead of raising.
+    """
     parts = []
     number = 2
-    while (candidate := part_path(base, number)).exists():
+    while lexists(candidate := part_path(base, number)):
         parts.append(candidate)
         number += 1
     return parts
+
+
+def lexists(path: Path) -> bool:
+    """``os.path.lexists`` that says False for a name the filesystem cannot hold (never raises)."""
+    try:
+        os.lstat(path)
+    except (OSError, ValueError):  # ENOENT, ENAMETOOLONG, ENOTDIR, EACCES; ValueError: NUL byte
+        return False
+    return True
+
+
+def is_dir(path: Path) -> bool:
+    """``Path.is_dir`` that never raises (Python 3.11 raises on ENAMETOOLONG)."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def name_max(directory: Path) -> int:
+    """The longest file name (in bytes) the filesystem of ``directory`` allows (255 if unknown)."""
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+# A recording may continue in run.part2.csv ... run.part99.csv; the base name must leave room for it.
+PART_ROOM_NUMBER = 99
+
+
+def check_part_names_fit(base: Path) -> str:
+    """Empty when every continuation part of ``base`` can be named; else a sentence saying why not."""
+    def size(name: str) -> int:
+        return len(name.encode("utf-8", "surrogateescape"))
+
+    longest = size(part_path(base, PART_ROOM_NUMBER).name)
+    limit = name_max(base.parent)
+    if longest <= limit:
+        return ""
+    room = max(1, limit - (longest - size(base.name)))
+    return (f"the file name is too long ({size(base.name)} bytes): a recording continues in "
+            f"'<name>.part2.csv' when a new series appears, and such names must fit in {limit} bytes "
+            f"here; use a name of at most {room} bytes")
 
 
 def describe_os_error(action: str, path: Path, exc: OSError) -> str:
@@ -127,6 +176,11 @@ class CsvRecorder:
         """Create the file. Raises ``RecordingError`` with a clear message when it cannot."""
         if self._fd is not None:
             return
+        if not self.base_path.name:
+            raise RecordingError(f"{self.base_path} is not a file name; give one such as run.csv")
+        too_long = check_part_names_fit(self.base_path)
+        if too_long:
+            raise RecordingError(too_long, errno.ENAMETOOLONG)
         stale = existing_parts(self.base_path)
         if stale and not self.overwrite:
             raise RecordingError(
@@ -142,7 +196,7 @@ class CsvRecorder:
         self.paths.append(self.base_path)
 
     def _create(self, path: Path) -> int:
-        if path.is_dir():
+        if is_dir(path):
             raise RecordingError(f"{path} is a directory; give a file name such as run.csv")
         flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if self.overwrite else os.O_EXCL)
         try:
@@ -305,17 +359,33 @@ class CsvRecorder:
         self.rows_written += max(0, kept_rows)
 
     def _fail(self, exc: OSError, action: str) -> None:
-        if exc.errno in _DISK_FULL:
-            error: RecordingError = DiskFullError(
-                f"disk full while writing {self.path} ({exc.strerror}): recording stopped after "
-                f"{self.rows_written} rows; the file is valid up to its last complete row", exc.errno)
-        else:
-            error = RecordingError(
-                f"{describe_os_error(action, self.path, exc)}: recording stopped after "
-                f"{self.rows_written} rows; the file is valid up to its last complete row", exc.errno)
-        self.failed = error
+        path = self.path
         self._buffer.clear()
         self._buffered_since = None
         self._close_fd()
+        if exc.errno in _DISK_FULL:
+            what = f"disk full while writing {path} ({exc.strerror})"
+        else:
+            what = describe_os_error(action, path, exc)
+        if self._offset == 0:
+            # Not even the header got out: an empty file is no CSV (pandas refuses it), so remove it.
+            try:
+                path.unlink()
+                outcome = f"nothing could be written, so the empty file {path.name} was removed"
+            except OSError as unlink_exc:
+                outcome = f"nothing could be written, and the empty file could not be removed " \
+                          f"({unlink_exc.strerror})"
+            if path in self.paths and len(self.paths) > 1:
+                self.paths.remove(path)
+            if self.rows_written:
+                outcome += (f"; the {self.rows_written} rows recorded before are in "
+                            f"{', '.join(p.name for p in self.paths)}")
+        elif self.rows_written == 0:
+            outcome = f"recording stopped before its first row; {path.name} holds only the header line"
+        else:
+            outcome = (f"recording stopped after {self.rows_written} rows; the file is valid up to its "
+                       "last complete row")
+        error_type = DiskFullError if exc.errno in _DISK_FULL else RecordingError
+        error = error_type(f"{what}: {outcome}", exc.errno)
+        self.failed = error
         raise error from exc
-

@@ -24,6 +24,7 @@ import io
 import math
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,7 @@ MAX_LINE_CHARS = 4 * 1024 * 1024
 DEFAULT_MAX_BYTES = 2 * 1024**3  # 2 GiB of arrays: e.g. 24 h at 1 Hz of 1,200 series
 
 
-_SUSPECT = re.compile(r"[^0-9eE+\-., ]")
+_SUSPECT = re.compile(r"[^0-9eE+\-.,]")
 
 
 class RecordingCancelledError(Exception):
@@ -132,7 +133,10 @@ def load_recording(path: str | os.PathLike[str], *, parts: bool = True,
     OSError: the file cannot be read.
     """
     base = Path(path)
+    refuse_unreadable_kind(base)
     files = [base, *existing_parts(base)] if parts else [base]
+    for file in files[1:]:
+        refuse_unreadable_kind(file)
     total = sum(f.stat().st_size for f in files)
     done = 0
     warnings: list[str] = []
@@ -144,7 +148,7 @@ def load_recording(path: str | os.PathLike[str], *, parts: bool = True,
             if progress is not None:
                 progress(_offset + nbytes, total)
 
-        part = _load_part(file, budget, part_progress, cancelled)
+        part = _load_part(file, budget, part_progress, cancelled, warnings)
         done += file.stat().st_size
         if part.torn_line:
             warnings.append(
@@ -171,6 +175,59 @@ def load_recording(path: str | os.PathLike[str], *, parts: bool = True,
     return _merge(files, loaded, warnings)
 
 
+# Kernel pseudo-filesystems: their files say size 0 or lie about it, and some block when read.
+_PSEUDO_ROOTS = (Path("/proc"), Path("/sys"))
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder, not a file"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO), not a regular file"
+    if stat.S_ISCHR(mode):
+        return "a character device, not a regular file"
+    if stat.S_ISBLK(mode):
+        return "a block device, not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a regular file"
+    return "not a regular file"
+
+
+def refuse_unreadable_kind(path: Path) -> None:
+    """Raise ``CsvFormatError`` for anything but a regular file outside /proc and /sys.
+
+    A FIFO, a device or a /proc file can block a reader forever (and a blocked read keeps even
+    SIGTERM's Python handler from running), so they are refused before they are opened.
+    ``OSError`` (missing file, no permission, a name too long) passes through.
+    """
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise CsvFormatError(f"{path} is {_kind_of(mode)}; a recording is a regular .csv file", 0, str(path))
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):
+        return
+    for root in _PSEUDO_ROOTS:
+        if resolved == root or root in resolved.parents:
+            raise CsvFormatError(f"{path} is a kernel file under {root}, not a recording", 0, str(path))
+
+
+def _open_regular(path: Path) -> io.BufferedReader:
+    """Open for reading without ever blocking: O_NONBLOCK, then check the opened file is regular
+    (the path may have been swapped for a FIFO since ``refuse_unreadable_kind`` looked at it)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise CsvFormatError(f"{path} is {_kind_of(mode)}; a recording is a regular .csv file",
+                                 0, str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 @dataclass
 class _Part:
     path: Path
@@ -187,16 +244,14 @@ class _Part:
 
 
 def _load_part(path: Path, max_bytes: int, progress: Callable[[int], None] | None,
-               cancelled: Callable[[], bool] | None) -> _Part:
+               cancelled: Callable[[], bool] | None, notes: list[str]) -> _Part:
     name = str(path)
-    size = path.stat().st_size
-    with open(path, "rb") as raw:
+    with _open_regular(path) as raw:
+        size = os.fstat(raw.fileno()).st_size
         if size == 0:
             raise CsvFormatError("the file is empty (no header line): the recording stopped before "
                                  "its first sample", 0, name)
-        # newline="" keeps line ends as they are, so a torn last line (no "\n") can be told apart.
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # -sig: drops a BOM
-        lines = _numbered_lines(text, name)
+        lines = _numbered_lines(raw, name)
         first = next(lines, None)
         if first is None:
             raise CsvFormatError("the file is empty (no header line)", 0, name)
@@ -204,8 +259,13 @@ def _load_part(path: Path, max_bytes: int, progress: Callable[[int], None] | Non
         if not line.endswith("\n"):
             raise CsvFormatError("the header line is incomplete (no line end): the recording stopped "
                                  "while writing it", 1, name)
-        columns = parse_header(_split(line, 1, name), name)
-        width = 2 + len(columns)
+        header_cells = _split(line, 1, name)
+        # pandas' default to_csv() adds its index as a first column with an empty name: skip it.
+        skip = 1 if len(header_cells) > 2 and header_cells[0] == "" and header_cells[1] == "time" else 0
+        if skip:
+            notes.append(f"{path.name}: the first column (an unnamed index, as pandas writes) was ignored")
+        columns = parse_header(header_cells[skip:], name)
+        width = 2 + len(columns) + skip
         row_bytes = 8 * (len(columns) + 2)
         block_rows = max(16, BLOCK_CELLS // width)
         blocks_data: list[np.ndarray] = []
@@ -246,7 +306,7 @@ def _load_part(path: Path, max_bytes: int, progress: Callable[[int], None] | Non
                 raise CsvFormatError(
                     f"{len(cells)} cells where the header has {width} "
                     f"({'missing cells' if len(cells) < width else 'extra cells'})", number, name)
-            pending.append((number, cells))
+            pending.append((number, cells[skip:] if skip else cells))
             rows += 1
             data_chars += len(line)
             if rows == ESTIMATE_AFTER_ROWS:
@@ -278,21 +338,25 @@ def _too_large(max_bytes: int, series: int, name: str, line: int, estimated_rows
         f"({series} series); open a shorter part, or export fewer series", line, name)
 
 
-def _numbered_lines(text: io.TextIOWrapper, name: str):
-    """Yield (line number, line) and turn decoding errors into a format error with the line."""
+def _numbered_lines(raw: io.BufferedReader, name: str):
+    """Yield (line number, line) from a binary file. Each line is decoded on its own, so a bad byte
+    is reported on its own line (a text wrapper decodes 8 KiB ahead and blames an earlier line)."""
     number = 0
     while True:
-        try:
-            line = text.readline(MAX_LINE_CHARS + 1)
-        except UnicodeDecodeError as exc:
-            raise CsvFormatError(f"not UTF-8 text ({exc.reason} near line {number + 1}); "
-                                 "a PerfDeck CSV is UTF-8", number + 1, name) from exc
-        if not line:
+        data = raw.readline(MAX_LINE_CHARS + 1)
+        if not data:
             return
         number += 1
-        if len(line) > MAX_LINE_CHARS:
+        if len(data) > MAX_LINE_CHARS:
             raise CsvFormatError(f"line longer than {MAX_LINE_CHARS} characters: not a PerfDeck CSV line",
                                  number, name)
+        if data.endswith(b"\r\n"):
+            data = data[:-2] + b"\n"
+        try:
+            line = data.decode("utf-8-sig" if number == 1 else "utf-8")  # -sig: drops a BOM
+        except UnicodeDecodeError as exc:
+            raise CsvFormatError(f"not UTF-8 text ({exc.reason} at byte {exc.start + 1} of the line); "
+                                 "a PerfDeck CSV is UTF-8", number, name) from exc
         yield number, line
 
 
@@ -325,8 +389,8 @@ def _convert(pending: list[tuple[int, list[str]]], columns: list[Column], name: 
         if value < last_elapsed:
             raise CsvFormatError(f"elapsed_s goes backwards ({value:g} after {last_elapsed:g})", number, name)
         elapsed[index] = last_elapsed = value
-    # Fast path: float() on each cell. Rows with letters other than the exponent's (nan, inf) or
-    # underscores ("1_000") take the strict path, which refuses them with the column named.
+    # Fast path: float() on each cell. Rows with letters other than the exponent's (nan, inf),
+    # blanks or underscores ("1_000") take the strict path (parse_value), which names the column.
     nan = math.nan
     rows = []
     try:
@@ -336,9 +400,12 @@ def _convert(pending: list[tuple[int, list[str]]], columns: list[Column], name: 
                 rows.append([_strict(v) for v in values])
             else:
                 rows.append([float(v) if v else nan for v in values])
+        data = np.array(rows, dtype=np.float64).reshape(len(pending), len(columns))
     except ValueError:
         _raise_first_bad_cell(pending, columns, name)
-    data = np.array(rows, dtype=np.float64).reshape(len(pending), len(columns))
+        raise
+    if np.isinf(data).any():  # "1e400" overflows float() to inf, which the format never holds
+        _raise_first_bad_cell(pending, columns, name)
     return wall, elapsed, data
 
 
@@ -356,7 +423,6 @@ def _raise_first_bad_cell(pending: list[tuple[int, list[str]]], columns: list[Co
                 header = columns[index].header
                 raise CsvFormatError(f"column {index + 3} {header!r}: {cell!r} is not a number ({exc})",
                                      number, name) from exc
-    raise CsvFormatError("a value could not be read", pending[0][0], name)
 
 
 def _merge(files: list[Path], parts: list[_Part], warnings: list[str]) -> Recording:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from perfdeck.model.alerts import AlertRule, validate_rule
+from perfdeck.model.alerts import MAX_DURATION_SECONDS, AlertRule, validate_rule
 from perfdeck.model.history import (
     DEFAULT_HISTORY_SECONDS,
     MAX_HISTORY_SECONDS,
@@ -120,6 +120,28 @@ class _Bad(ValueError):
     """A value that cannot be used; the message says why (without the key)."""
 
 
+# A value echoed in a message is cut to this many characters: a 5 MB value must not become a
+# 5 MB status-bar line. A whole problem sentence is cut to MAX_PROBLEM_CHARS.
+MAX_SHOWN_CHARS = 60
+MAX_PROBLEM_CHARS = 300
+# Unknown keys named in the note (the count is always given).
+MAX_UNKNOWN_SHOWN = 3
+
+
+def shown(value: Any) -> str:
+    """``repr`` of a value for a message, cut to MAX_SHOWN_CHARS with its full length said."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= MAX_SHOWN_CHARS:
+        return repr(text)
+    return f"{text[:MAX_SHOWN_CHARS]!r}… ({len(text):,} characters)"
+
+
+def _clip(sentence: str) -> str:
+    if len(sentence) <= MAX_PROBLEM_CHARS:
+        return sentence
+    return sentence[:MAX_PROBLEM_CHARS - 1] + "…"
+
+
 def _as_text(raw: Any) -> str:
     if isinstance(raw, list | tuple):  # QSettings splits "a, b" into a list when unquoted
         return ",".join(str(part).strip() for part in raw)
@@ -131,9 +153,9 @@ def parse_float(raw: Any) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise _Bad(f"{text!r} is not a number") from None
+        raise _Bad(f"{shown(text)} is not a number") from None
     if not math.isfinite(value):
-        raise _Bad(f"{text!r} is not a finite number")
+        raise _Bad(f"{shown(text)} is not a finite number")
     return value
 
 
@@ -145,7 +167,7 @@ def parse_bool(raw: Any) -> bool:
         return True
     if text in ("false", "0", "no", "off"):
         return False
-    raise _Bad(f"{text!r} is not true or false")
+    raise _Bad(f"{shown(text)} is not true or false")
 
 
 def _in_range(low: float, high: float, unit: str = " s") -> Callable[[float], str]:
@@ -159,20 +181,20 @@ def _in_range(low: float, high: float, unit: str = " s") -> Callable[[float], st
 
 def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
     def check(value: str) -> str:
-        return "" if value in choices else f"{value!r} is not one of {', '.join(choices)}"
+        return "" if value in choices else f"{shown(value)} is not one of {', '.join(choices)}"
 
     return check
 
 
 def _check_series_id(value: str) -> str:
-    return "" if _SERIES_ID.match(value) else f"{value!r} is not a series id (e.g. cpu.util.total)"
+    return "" if _SERIES_ID.match(value) else f"{shown(value)} is not a series id (e.g. cpu.util.total)"
 
 
 def _check_directory(value: str) -> str:
     if value == "":
         return ""
     if "\0" in value or not Path(value).is_absolute():
-        return f"{value!r} is not an absolute folder path"
+        return f"{shown(value)} is not an absolute folder path"
     return ""
 
 
@@ -184,7 +206,9 @@ def _parse_disabled_families(raw: Any) -> tuple[str, ...]:
     known = family_names()
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise _Bad(f"unknown families {', '.join(unknown)} (known: {', '.join(known)})")
+        listed = ", ".join(n if len(n) <= MAX_SHOWN_CHARS else shown(n) for n in unknown[:MAX_UNKNOWN_SHOWN])
+        more = f" and {len(unknown) - MAX_UNKNOWN_SHOWN} more" if len(unknown) > MAX_UNKNOWN_SHOWN else ""
+        raise _Bad(f"unknown families {listed}{more} (known: {', '.join(known)})")
     enabled = tuple(n for n in known if n not in names)
     if not enabled:
         raise _Bad("disables every family")
@@ -326,7 +350,7 @@ def _parse_rules(raw: Mapping[str, Any], problems: list[str]) -> tuple[AlertRule
         except _Bad as exc:
             problems.append(f"alert rule {index} {exc}; dropped")
             continue
-        rule_problems = validate_rule(rule)
+        rule_problems = _too_long(rule) or validate_rule(rule) or _never_fires(rule)
         if rule_problems:
             problems.append(f"{rule_problems[0]}; dropped")
             continue
@@ -335,6 +359,35 @@ def _parse_rules(raw: Mapping[str, Any], problems: list[str]) -> tuple[AlertRule
             continue
         rules.append(rule)
     return tuple(rules)
+
+
+# Series whose unit is % of something bounded (0-100): utilisation, busy, used, miss ratios, battery.
+_PERCENT_SERIES = re.compile(r"^(cpu\.util\.|disk\.busy\.|disk\.fs_used_pct\.|mem\.([a-z]+\.)?[a-z_]+_pct$|"
+                             r"perf\.[a-z0-9_]+_pct\.|sensors\.battery\.percent$)")
+
+
+MAX_RULE_NAME_CHARS = 100  # shown in notifications and the Alerts tab
+MAX_RULE_SERIES_CHARS = 200  # longer than any series id
+
+
+def _too_long(rule: AlertRule) -> list[str]:
+    if len(rule.name) > MAX_RULE_NAME_CHARS:
+        return [f"alert rule {shown(rule.name)}: the name is longer than {MAX_RULE_NAME_CHARS} characters"]
+    if len(rule.series) > MAX_RULE_SERIES_CHARS:
+        return [f"alert rule {shown(rule.name)}: the series {shown(rule.series)} is longer than "
+                f"{MAX_RULE_SERIES_CHARS} characters"]
+    return []
+
+
+def _never_fires(rule: AlertRule) -> list[str]:
+    """A rule on a 0-100 % series whose threshold it can never cross (e.g. above 500 %)."""
+    if not _PERCENT_SERIES.match(rule.series) or not math.isfinite(rule.threshold):
+        return []
+    if (rule.direction == "above" and rule.threshold >= 100.0) or (rule.direction == "below"
+                                                                   and rule.threshold <= 0.0):
+        return [f"alert rule {shown(rule.name)}: {rule.series} is a percentage (0–100 %), so "
+                f"{rule.direction} {rule.threshold:g} % can never fire"]
+    return []
 
 
 def from_mapping(raw: Mapping[str, Any]) -> LoadResult:
@@ -353,7 +406,7 @@ def from_mapping(raw: Mapping[str, Any]) -> LoadResult:
             version = int(parse_float(version_raw))
         except _Bad:
             version = SCHEMA_VERSION
-            problems.append(f"schema version {_as_text(version_raw)!r} is not a number; read as "
+            problems.append(f"schema version {shown(_as_text(version_raw))} is not a number; read as "
                             f"version {SCHEMA_VERSION}")
         if version > SCHEMA_VERSION:
             problems.append(f"file written by a newer PerfDeck (schema {version}); settings this version "
@@ -383,7 +436,23 @@ def from_mapping(raw: Mapping[str, Any]) -> LoadResult:
         problems.append(f"default time window {settings.window_seconds:g} s is longer than the history "
                         f"({settings.history_seconds:g} s); reset to {window:g} s")
         settings = replace(settings, window_seconds=window)
-    return LoadResult(settings, tuple(problems), migrated_from)
+    newer = version_raw is not None and "newer PerfDeck" in " ".join(problems)
+    unknown = [] if newer else unknown_keys(raw)
+    if unknown:
+        names = ", ".join(shown(k) for k in unknown[:MAX_UNKNOWN_SHOWN])
+        more = f" and {len(unknown) - MAX_UNKNOWN_SHOWN:,} more" if len(unknown) > MAX_UNKNOWN_SHOWN else ""
+        problems.append(f"{len(unknown):,} unknown setting{'s' if len(unknown) > 1 else ''} ignored "
+                        f"({names}{more})")
+    return LoadResult(settings, tuple(_clip(p) for p in problems), migrated_from)
+
+
+_ALERT_KEY = re.compile(r"^alerts/(size|[0-9]+/(" + "|".join(ALERT_FIELDS) + r"))$")
+
+
+def unknown_keys(raw: Mapping[str, Any]) -> list[str]:
+    """Keys (normalised) that this schema does not know, in file order."""
+    known = {VERSION_KEY, *(f.key for f in FIELDS)}
+    return [key for key in raw if key not in known and not _ALERT_KEY.match(key)]
 
 
 # --- migration ------------------------------------------------------------------------------------
@@ -431,6 +500,10 @@ def migrate_v0(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         try:
             threshold = parse_float(old["alerts/cpu_percent"])
             seconds = parse_float(old.get("alerts/cpu_seconds", "30"))
+            if not 0.0 <= threshold < 100.0:  # CPU % never exceeds 100: such a rule could never fire
+                raise _Bad(f"{threshold:g} % is outside 0–100 % (a CPU alert above it could never fire)")
+            if not 0.0 <= seconds <= MAX_DURATION_SECONDS:
+                raise _Bad(f"duration {seconds:g} s is outside 0–{MAX_DURATION_SECONDS:g} s")
             cpu_rule = AlertRule("CPU busy", "cpu.util.total", threshold, "above", duration=seconds,
                                  rearm=min(threshold, max(0.0, threshold - 10.0)))
             rules = (cpu_rule, *(r for r in DEFAULT_ALERT_RULES if r.name != "CPU busy"))

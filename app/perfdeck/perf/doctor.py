@@ -33,7 +33,7 @@ from perfdeck.perf import abi
 from perfdeck.perf.events import CACHE, CATALOGUE, HARDWARE, SOFTWARE, known_quirk
 from perfdeck.perf.pmu import Pmu
 from perfdeck.perf.process import KERNEL_ONLY_EVENTS
-from perfdeck.perf.system import SystemProbe, probe
+from perfdeck.perf.system import SystemProbe, is_core_pmu, probe
 
 # --- fixes --------------------------------------------------------------------------------------
 
@@ -273,6 +273,31 @@ _PERF_FAMILIES = ("perf", "membw", "power")
 
 # --- the environment ---------------------------------------------------------------------------
 
+PARANOID_FILE = "proc/sys/kernel/perf_event_paranoid"
+
+
+def _why_unread(root: Path, relative: str) -> str:
+    """Why the probe has no value for ``root/relative``: missing, unreadable, or not a number.
+
+    The probe keeps only ``None``; a verdict must not blame the kernel for a file that exists but
+    could not be read or holds garbage (an unreadable fact is unknown, never guessed)."""
+    path = Path(root) / relative
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"could not be read ({exc.strerror or type(exc).__name__})"
+    shown = text if len(text) <= 40 else text[:40] + "…"
+    return f"holds {shown!r}, which is not a number" if text else "is empty"
+
+
+def _paranoid_unknown(sp: SystemProbe) -> str:
+    why = _why_unread(sp.root, PARANOID_FILE)
+    if why == "missing":
+        return "missing (kernel without CONFIG_PERF_EVENTS?)"
+    return why
+
 def counting_mode(sp: SystemProbe) -> CountingMode:
     """Which counting PerfDeck would use, from privileges and perf_event_paranoid."""
     who = ("root (CAP_SYS_ADMIN)" if sp.cap_sys_admin and sp.euid == 0 else
@@ -282,8 +307,8 @@ def counting_mode(sp: SystemProbe) -> CountingMode:
                             f"system-wide, one counter group per CPU, user and kernel: allowed by {who}")
     level = sp.paranoid
     if level is None:
-        return CountingMode("none", True, "unknown: /proc/sys/kernel/perf_event_paranoid is missing "
-                                          "(kernel without CONFIG_PERF_EVENTS?)")
+        return CountingMode("none", True, "unknown: /proc/sys/kernel/perf_event_paranoid is "
+                                          + _paranoid_unknown(sp))
     if level <= 0:
         return CountingMode("system-wide", False,
                             f"system-wide, one counter group per CPU, user and kernel: "
@@ -304,6 +329,13 @@ def counting_mode(sp: SystemProbe) -> CountingMode:
 def _paranoid_finding(sp: SystemProbe, mode: CountingMode) -> Finding:
     level = sp.paranoid
     if level is None:
+        why = _why_unread(sp.root, PARANOID_FILE)
+        if why != "missing":
+            return Finding("paranoid", "kernel.perf_event_paranoid", False,
+                           f"unknown: /proc/sys/kernel/perf_event_paranoid {why}, so which counting the "
+                           "kernel allows cannot be judged from the files.",
+                           (Fix("cat /proc/sys/kernel/perf_event_paranoid",
+                                "check the value (a number from -1 to 4) on the machine itself"),))
         return Finding("paranoid", "kernel.perf_event_paranoid", False,
                        "/proc/sys/kernel/perf_event_paranoid does not exist: this kernel may lack "
                        "CONFIG_PERF_EVENTS, so no perf counter can work.")
@@ -359,12 +391,19 @@ def _virt_finding(sp: SystemProbe) -> Finding:
         parts.append(f"virtual machine ({v.vm}; evidence: {', '.join(v.vm_evidence)})")
     if v.container:
         parts.append(f"container ({v.container}; evidence: {', '.join(v.container_evidence)})")
-    if not parts:
+    if not parts and not sp.cpu.processors:
+        # Without /proc/cpuinfo the hypervisor flag cannot be seen: unknown, never "bare metal".
+        why = _why_unread(sp.root, "proc/cpuinfo")
+        if why.startswith("holds") or why == "is empty":
+            why = "has no processor entry"
+        where = (f"unknown: /proc/cpuinfo {why}, so the hypervisor flag cannot be checked (no VM in DMI, "
+                 "no container hints)")
+    elif not parts:
         where = "bare metal (no hypervisor flag, no container hints)"
     else:
         where = " inside a ".join(reversed(parts)) if len(parts) == 2 else parts[0]
     pmu_text = ("core PMU(s): " + ", ".join(f"{p.name} (type {p.type})" for p in sp.core_pmus)
-                if has_core else "no core PMU under /sys/bus/event_source/devices")
+                if has_core else _skipped_core_text(sp) or "no core PMU under /sys/bus/event_source/devices")
     ok = has_core
     fixes = () if ok else ((FIX_VM,) if v.vm else ())
     return Finding("virtualization", "Machine", ok, f"{where}; {pmu_text}.", fixes)
@@ -448,7 +487,19 @@ def _errno_reason(err: int, sp: SystemProbe, mode: CountingMode, family: str) ->
     return abi.errno_message(err), ()
 
 
+def _skipped_core_text(sp: SystemProbe) -> str:
+    """'the core PMU cpu was skipped: type 'abc' is not a number', when a core PMU exists but is broken."""
+    broken = [(name, why) for name, why in sorted(sp.pmu_skipped.items()) if is_core_pmu(name)]
+    if not broken:
+        return ""
+    return "; ".join(f"the core PMU {name} under /sys/bus/event_source/devices could not be used: {why}"
+                     for name, why in broken)
+
+
 def _no_pmu_reason(sp: SystemProbe) -> str:
+    skipped = _skipped_core_text(sp)
+    if skipped:
+        return f"no usable hardware PMU: {skipped}"
     if sp.virt.vm:
         which = "" if sp.virt.vm == "a hypervisor" else f" ({sp.virt.vm})"
         return (f"no hardware PMU: this is a virtual machine{which} without a virtual PMU "
