@@ -131,7 +131,8 @@ class WithTotals(Counting):
         super().read(now)
         total = 1000.0 * len(self.reads)
         # The second read loses its counter (a device vanished): left out, never reported as 0.
-        return Reading(values={"tot.n": None}, totals={} if len(self.reads) == 2 else {"tot.bytes.eth0": total})
+        totals = {} if len(self.reads) == 2 else {"tot.bytes.eth0": total}
+        return Reading(values={"tot.n": None}, totals=totals)
 
 
 def test_totals_and_counter_specs_flow_into_the_snapshot() -> None:
@@ -139,7 +140,8 @@ def test_totals_and_counter_specs_flow_into_the_snapshot() -> None:
     first = engine.sample(now=1.0)
     assert first.totals == {"tot.bytes.eth0": 1000.0}
     spec = first.counter_specs["tot.bytes.eth0"]
-    assert (spec.metric, spec.unit, spec.labels, spec.family) == ("tot.bytes", "B", (("interface", "eth0"),), "tot")
+    assert (spec.metric, spec.unit, spec.labels, spec.family) == (
+        "tot.bytes", "B", (("interface", "eth0"),), "tot")
     second = engine.sample(now=2.0)
     assert "tot.bytes.eth0" not in second.totals
     assert engine.sample(now=3.0).totals == {"tot.bytes.eth0": 3000.0}
