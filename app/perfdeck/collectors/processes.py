@@ -83,6 +83,13 @@ _SPECS: Mapping[str, SeriesSpec] = MappingProxyType({
     "proc.threads": SeriesSpec("proc.threads", "Threads (in processes we may inspect)", "",
                                group="proc.count"),
 })
+# Where every task of the machine is visible (the initial PID namespace), the thread count is
+# the kernel's own ``nr_threads`` from /proc/loadavg: one small read instead of a walk.
+_SPECS_ALL_TASKS: Mapping[str, SeriesSpec] = MappingProxyType({
+    "proc.count": _SPECS["proc.count"],
+    "proc.threads": SeriesSpec("proc.threads", "Threads (every task, kernel threads included)", "",
+                               group="proc.count"),
+})
 
 # Re-read each command line, and btime, every this many reads (10 s at the 2 s cadence).
 REFRESH_READS = 5
@@ -187,6 +194,18 @@ def parse_io(raw: bytes) -> tuple[int, int] | None:
         return None
 
 
+def sees_every_task(proc: str) -> bool:
+    """True when this procfs shows the machine's every task: the initial PID namespace, where
+    PID 2 is ``kthreadd``, a kernel thread. A container's PID namespace hides kernel threads and
+    the host's processes, while /proc/loadavg still counts the host's threads."""
+    try:
+        stat = _read(f"{proc}/2/stat")
+        fields = stat[stat.rfind(b")") + 2:].split()
+        return stat[stat.find(b"(") + 1:stat.rfind(b")")] == b"kthreadd" and bool(int(fields[6]) & PF_KTHREAD)
+    except (OSError, IndexError, ValueError):
+        return False
+
+
 def read_btime(proc: str) -> float | None:
     """Boot time (seconds since the epoch) from the ``btime`` line of /proc/stat."""
     try:
@@ -231,8 +250,11 @@ class ProcessCollector(Collector):
     title = "Processes"
     min_interval = 2.0  # even a lean /proc walk costs far more than the fast families
 
-    def __init__(self, root: Path = Path("/")) -> None:
+    def __init__(self, root: Path = Path("/"), table: bool = True) -> None:
+        """``table``: walk every process for the table (False: counts only, see ``set_table_wanted``)."""
         self._proc = str(Path(root) / "proc")
+        self.table_wanted = table
+        self._all_tasks_visible = False  # decided in open(): may proc.threads come from loadavg?
         self._known: dict[int, _Known] = {}
         self._users: dict[int, str] = {}
         self._reads = 0
@@ -252,9 +274,46 @@ class ProcessCollector(Collector):
             raise CollectorUnavailableError(Unavailable(
                 f"{self._proc} lists no processes: it is not a procfs mount",
                 "mount procfs: `mount -t proc proc /proc`"))
+        self._all_tasks_visible = sees_every_task(self._proc) and self._loadavg_threads() is not None
 
     def specs(self) -> Mapping[str, SeriesSpec]:
-        return _SPECS
+        return _SPECS_ALL_TASKS if self._all_tasks_visible else _SPECS
+
+    @property
+    def counts_cheaply(self) -> bool:
+        """True when, without the table, a read is only a listing and /proc/loadavg (see open)."""
+        return self._all_tasks_visible
+
+    def set_table_wanted(self, wanted: bool) -> None:
+        """Walk every process (True), or only count them (False) while nothing shows the table.
+
+        Counting is one directory listing of /proc and a read of /proc/loadavg, instead of
+        three files per process. It needs every task to be visible (see ``open``); otherwise the
+        walk goes on, since the thread count needs it. Back in table mode, the first read has no
+        CPU % or I/O rates (their interval would span the time nobody looked), as on a first read.
+        """
+        if wanted and not self.table_wanted:
+            self._last_now = None
+        self.table_wanted = wanted
+
+    def _light_read(self) -> Reading | None:
+        """proc.count and proc.threads without the walk, or None when the walk is needed."""
+        try:
+            count = sum(1 for entry in os.listdir(self._proc) if entry.isdigit())
+            threads = self._loadavg_threads()
+        except OSError:
+            return None
+        if threads is None:
+            return None
+        return Reading(values={"proc.count": float(count), "proc.threads": float(threads)})
+
+    def _loadavg_threads(self) -> int | None:
+        """``nr_threads`` from /proc/loadavg ("0.20 0.18 0.12 1/170 4392": the 4th field's total)."""
+        try:
+            fields = _read(f"{self._proc}/loadavg").split()
+            return int(fields[3].split(b"/")[1])
+        except (OSError, IndexError, ValueError):
+            return None
 
     def _user(self, uid: int) -> str:
         name = self._users.get(uid)
@@ -287,6 +346,10 @@ class ProcessCollector(Collector):
             known.name = name
 
     def read(self, now: float) -> Reading:
+        if not self.table_wanted and self._all_tasks_visible:
+            light = self._light_read()
+            if light is not None:
+                return light
         proc = self._proc
         reads = self._reads = self._reads + 1
         first_read = reads == 1
@@ -409,8 +472,9 @@ class ProcessCollector(Collector):
             append(row)
         self._known = known_now  # exited processes drop out here
         rows.sort(key=lambda row: row.pid)
+        threads = self._loadavg_threads() if self._all_tasks_visible else None
         values: dict[str, float | None] = {
             "proc.count": float(len(rows)),
-            "proc.threads": float(thread_total) if known_now else None,
+            "proc.threads": float(threads if threads is not None else thread_total) if known_now else None,
         }
         return Reading(values=values, tables={"processes": tuple(rows)})

@@ -177,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     try:
         engine = SamplingEngine(_create_collectors(families, notes))
+        engine.set_tables_wanted(False)  # a recording keeps series only: no process walk for counts
         engine.open()
         for family, reason in engine.family_unavailable.items():
             notes.append(f"{family}: unavailable: {reason}")
