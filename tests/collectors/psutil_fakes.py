@@ -158,6 +158,7 @@ class FakeProc:
     cmdline: Sequence[str] | None = None  # None: comm alone; () writes an empty file
     raw_cmdline: bytes | None = None  # written as is when set (setproctitle tricks)
     kernel_thread: bool = False
+    io: tuple[int, int] | None = None  # (read_bytes, write_bytes) of /proc/PID/io; None: no file
     vanished: bool = False  # listed in /proc but its files are gone (exited mid-read)
 
 
@@ -197,6 +198,10 @@ def write_proc(proc: Path, p: FakeProc) -> None:
         args = [p.comm] if p.cmdline is None else list(p.cmdline)
         raw = b"".join(a.encode() + b"\0" for a in args)
     (base / "cmdline").write_bytes(raw)
+    if p.io is not None:  # proc_pid_io_accounting(): seven "name: value" lines
+        (base / "io").write_bytes(
+            f"rchar: {p.io[0] + 100}\nwchar: {p.io[1] + 100}\nsyscr: 5\nsyscw: 5\n"
+            f"read_bytes: {p.io[0]}\nwrite_bytes: {p.io[1]}\ncancelled_write_bytes: 0\n".encode())
     if os.geteuid() == 0:  # the kernel shows the effective uid as the directory's owner
         os.chown(base, p.uid, -1)
 

@@ -385,3 +385,58 @@ def test_unchanged_rows_are_reused_and_btime_steps_move_create_time(tree: Callab
     assert rows[0][1].create_time == pytest.approx(BTIME + 1000 / TICKS)
     assert rows[-1][1].create_time == pytest.approx(BTIME + 3600 + 1000 / TICKS)  # within N reads
     assert rows[-1][2].cpu_percent == 0.0  # keyed by starttime ticks: the interval survives the step
+
+
+def test_counts_without_the_walk_when_no_table_is_wanted(tree: Callable[..., Path]) -> None:
+    root = tree(FakeProc(1, comm="systemd", threads=1, io=(0, 0)),
+                FakeProc(2, comm="kthreadd", ppid=0, kernel_thread=True),
+                FakeProc(40, comm="kworker/0:1", ppid=2, kernel_thread=True),
+                FakeProc(300, comm="postgres", threads=9, utime=10))
+    (root / "proc/loadavg").write_text("0.52 0.58 0.59 2/187 4391\n")
+    collector = ProcessCollector(root, table=False)
+    collector.open()
+    assert collector.counts_cheaply  # kthreadd visible: the initial PID namespace
+    assert "every task" in collector.specs()["proc.threads"].label
+    light = collector.read(0.0)
+    assert light.tables == {}
+    # Counted from the listing, threads from loadavg's nr_threads (every task of the machine).
+    assert light.values == {"proc.count": 4.0, "proc.threads": 187.0}
+    (root / "proc/300/stat").unlink()  # no per-process file is read: a broken one changes nothing
+    assert collector.read(2.0).values["proc.count"] == 4.0
+
+    write_proc(root / "proc", FakeProc(300, comm="postgres", threads=9, utime=10))
+    collector.set_table_wanted(True)
+    rows = _rows(collector.read(4.0))
+    assert sorted(rows) == [1, 2, 40, 300]
+    assert rows[300].cpu_percent is None  # no interval across the time nobody looked
+    assert collector.read(6.0).values["proc.threads"] == 187.0  # the same definition in both modes
+
+
+def test_a_container_keeps_walking_for_the_thread_count(tree: Callable[..., Path]) -> None:
+    # A PID namespace: no kthreadd, and /proc/loadavg counts the host's threads, not ours.
+    root = tree(FakeProc(1, comm="sh", threads=1), FakeProc(7, comm="app", threads=4))
+    (root / "proc/loadavg").write_text("0.52 0.58 0.59 2/1187 4391\n")
+    collector = ProcessCollector(root, table=False)
+    collector.open()
+    assert not collector.counts_cheaply
+    assert "may inspect" in collector.specs()["proc.threads"].label
+    reading = collector.read(0.0)
+    assert reading.values == {"proc.count": 2.0, "proc.threads": 5.0}
+
+
+def test_engine_tells_collectors_no_table_is_wanted() -> None:
+    from perfdeck.model.engine import SamplingEngine
+
+    collector = ProcessCollector()
+    engine = SamplingEngine([collector])
+    engine.set_tables_wanted(False)
+    try:
+        snapshot = engine.sample()
+    finally:
+        engine.close()
+    assert not collector.table_wanted
+    if collector.counts_cheaply:  # this machine's initial PID namespace
+        assert "processes" not in snapshot.tables
+        listed = len([entry for entry in os.listdir("/proc") if entry.isdigit()])
+        assert abs(snapshot.values["proc.count"] - listed) <= 20  # processes come and go meanwhile
+    assert snapshot.value("proc.count") is not None and snapshot.value("proc.threads") is not None

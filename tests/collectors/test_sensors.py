@@ -50,6 +50,11 @@ def test_temperatures_fans_battery(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert specs["sensors.battery.percent"].value_range == (0, 100)
     assert {s.id for s in specs.values() if s.group == "sensors.temp"} == {
         sid for sid in values if sid.startswith("sensors.temp.")}
+    # Exporters: one metric per kind, the chip and the sensor (repeats numbered as in the ids) as labels.
+    core0 = specs["sensors.temp.coretemp_Core_0_2"]
+    assert (core0.metric, core0.labels) == ("sensors.temp", (("chip", "coretemp"), ("sensor", "Core 0_2")))
+    assert specs["sensors.fan.thinkpad_fan1"].labels == (("chip", "thinkpad"), ("sensor", "fan1"))
+    assert specs["sensors.battery.percent"].labels == ()
 
 
 def test_a_missing_sensor_kind_is_fine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

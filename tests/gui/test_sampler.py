@@ -140,3 +140,23 @@ def test_family_slowdown_and_configured_interval(qtbot, sampler_factory):
     qtbot.waitUntil(lambda: collector.min_interval == 10.0, timeout=2000)
     sampler.set_family_slowdown("fake", None)  # tab shown again: the configured interval
     qtbot.waitUntil(lambda: collector.min_interval == 1.0, timeout=2000)
+
+
+def test_process_table_not_shown_means_counts_without_the_walk(qtbot, sampler_factory):
+    from perfdeck.collectors.processes import ProcessCollector
+
+    collector = ProcessCollector()  # the real /proc: PID 2 is kthreadd on this machine
+    sampler = sampler_factory(collector, interval=0.1)
+    tables: list[bool] = []
+    sampler.snapshot.connect(lambda snapshot: tables.append("processes" in snapshot.tables))
+    sampler.start()
+    qtbot.waitUntil(lambda: len(tables) >= 1, timeout=5000)
+    assert tables[0] and collector.table_wanted
+    sampler.set_family_slowdown("proc", 10.0)  # the Processes tab is hidden
+    qtbot.waitUntil(lambda: not collector.table_wanted, timeout=2000)
+    if collector.counts_cheaply:
+        assert collector.min_interval == 2.0  # cheap counts keep their cadence
+    else:
+        assert collector.min_interval == 10.0  # a container: the walk goes on, slowed down
+    sampler.set_family_slowdown("proc", None)  # shown again
+    qtbot.waitUntil(lambda: collector.table_wanted and collector.min_interval == 2.0, timeout=2000)

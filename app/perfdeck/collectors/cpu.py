@@ -27,8 +27,8 @@ import psutil
 
 from perfdeck.collectors._common import is_virtual_machine, parse_cpu_list, read_text
 from perfdeck.model.collector import Collector
-from perfdeck.model.rates import RateTracker
-from perfdeck.model.series import Kind, Reading, SeriesSpec, Unavailable
+from perfdeck.model.rates import MonotonicTotals, RateTracker
+from perfdeck.model.series import CounterSpec, Kind, Reading, SeriesSpec, Unavailable
 
 # The split of CPU time shown to users. They sum to 100 % of the interval.
 PARTS: tuple[str, ...] = ("user", "system", "iowait", "irq", "softirq", "steal", "idle")
@@ -41,6 +41,9 @@ _PART_LABELS = {
     "steal": "steal",
     "idle": "idle",
 }
+# The kernel's own modes of /proc/stat, exported raw as cumulative seconds (``cpu.seconds``). Guest
+# time is already inside user and nice, so it is not a mode of its own here (as in node_exporter).
+COUNTER_MODES: tuple[str, ...] = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 _PERCENT = (0.0, 100.0)
 _CPU_SYSFS = "sys/devices/system/cpu"
 
@@ -139,6 +142,8 @@ class CpuCollector(Collector):
         self._previous_cpu: dict[int, dict[str, float]] = {}
         self._cpus: tuple[int, ...] = ()
         self._specs: Mapping[str, SeriesSpec] = MappingProxyType({})
+        self._counter_specs: Mapping[str, CounterSpec] = MappingProxyType({})
+        self._monotonic = MonotonicTotals()
         self._freq_unavailable: Unavailable | None = None
         self._virtual = False
         # Paths read on every tick, built once (building a Path costs more than reading the file).
@@ -188,18 +193,21 @@ class CpuCollector(Collector):
             specs[spec.id] = spec
 
         add(SeriesSpec("cpu.util.total", "CPU busy, all CPUs", "%", group="cpu.util",
-                       value_range=_PERCENT))
+                       value_range=_PERCENT, metric="cpu.util"))
         for part in PARTS:
             add(SeriesSpec(f"cpu.util.{part}", f"CPU {_PART_LABELS[part]}, all CPUs", "%",
-                           group="cpu.util.part", value_range=_PERCENT))
+                           group="cpu.util.part", value_range=_PERCENT, metric="cpu.util.part",
+                           labels=(("mode", part),)))
         for n in cpus:
             add(SeriesSpec(f"cpu.util.core{n}", f"CPU {n} busy", "%", group="cpu.util.core",
-                           value_range=_PERCENT))
+                           value_range=_PERCENT, metric="cpu.util.core", labels=(("cpu", str(n)),)))
             for part in PARTS:
                 add(SeriesSpec(f"cpu.util.{part}.core{n}", f"CPU {n} {_PART_LABELS[part]}", "%",
-                               group=f"cpu.util.part.core{n}", value_range=_PERCENT))
+                               group=f"cpu.util.part.core{n}", value_range=_PERCENT,
+                               metric="cpu.util.part.core", labels=(("cpu", str(n)), ("mode", part))))
         for n in cpus:
-            add(SeriesSpec(f"cpu.freq.core{n}", f"CPU {n} clock", "MHz", group="cpu.freq.core"))
+            add(SeriesSpec(f"cpu.freq.core{n}", f"CPU {n} clock", "MHz", group="cpu.freq.core",
+                           metric="cpu.freq.core", labels=(("cpu", str(n)),)))
         add(SeriesSpec("cpu.freq.avg", "Average clock of online CPUs", "MHz", group="cpu.freq"))
         for minutes in (1, 5, 15):
             add(SeriesSpec(f"cpu.load.{minutes}", f"Load average, {minutes} min", "", group="cpu.load"))
@@ -207,8 +215,30 @@ class CpuCollector(Collector):
         add(SeriesSpec("cpu.interrupts", "Interrupts", "/s", Kind.RATE, group="cpu.events"))
         self._specs = MappingProxyType(specs)
 
+        counters: dict[str, CounterSpec] = {}
+        for mode in COUNTER_MODES:
+            counters[f"cpu.all.seconds.{mode}"] = CounterSpec(
+                f"cpu.all.seconds.{mode}", "cpu.all.seconds", "s",
+                "CPU time of the whole machine by mode (/proc/stat cpu line; offline CPUs included)",
+                (("mode", mode),))
+        for n in cpus:
+            for mode in COUNTER_MODES:
+                counters[f"cpu.seconds.{mode}.core{n}"] = CounterSpec(
+                    f"cpu.seconds.{mode}.core{n}", "cpu.seconds", "s",
+                    "CPU time by logical CPU and mode (/proc/stat cpuN lines)",
+                    (("cpu", str(n)), ("mode", mode)))
+        counters["cpu.context_switches"] = CounterSpec(
+            "cpu.context_switches", "cpu.context_switches", "",
+            "Context switches since boot (/proc/stat ctxt)")
+        counters["cpu.interrupts"] = CounterSpec(
+            "cpu.interrupts", "cpu.interrupts", "", "Interrupts serviced since boot (/proc/stat intr)")
+        self._counter_specs = MappingProxyType(counters)
+
     def specs(self) -> Mapping[str, SeriesSpec]:
         return self._specs
+
+    def counter_specs(self) -> Mapping[str, CounterSpec]:
+        return self._counter_specs
 
     # -- sampling ----------------------------------------------------------------------------
 
@@ -216,8 +246,12 @@ class CpuCollector(Collector):
         values: dict[str, float | None] = {}
         unavailable: dict[str, Unavailable] = {}
 
+        totals: dict[str, float] = {}
         # The aggregate line sums every *possible* CPU, so it stays monotonic across hotplug.
-        total = split_times(psutil.cpu_times(percpu=False))
+        machine = psutil.cpu_times(percpu=False)
+        for mode in COUNTER_MODES:
+            totals[f"cpu.all.seconds.{mode}"] = getattr(machine, mode)
+        total = split_times(machine)
         shares = split_percentages(self._previous_total, total) if self._previous_total else None
         self._previous_total = total
         values["cpu.util.total"] = _busy(shares) if shares else None
@@ -239,6 +273,9 @@ class CpuCollector(Collector):
             if tuple(cpus) != self._cpus:
                 self._set_cpus(tuple(cpus))
             current = {n: split_times(t) for n, t in zip(cpus, per_cpu, strict=True)}
+            for n, times in zip(cpus, per_cpu, strict=True):
+                for mode in COUNTER_MODES:
+                    totals[f"cpu.seconds.{mode}.core{n}"] = getattr(times, mode)
             for n, times in current.items():
                 previous = self._previous_cpu.get(n)
                 core_shares = split_percentages(previous, times) if previous else None
@@ -261,7 +298,9 @@ class CpuCollector(Collector):
         stats = psutil.cpu_stats()
         values["cpu.ctx_switches"] = self._rates.rate("ctx", stats.ctx_switches, now)
         values["cpu.interrupts"] = self._rates.rate("intr", stats.interrupts, now)
-        return Reading(values=values, unavailable=unavailable)
+        totals["cpu.context_switches"] = float(stats.ctx_switches)
+        totals["cpu.interrupts"] = float(stats.interrupts)
+        return Reading(values=values, unavailable=unavailable, totals=self._monotonic.accept(totals))
 
     def _read_frequency(self, values: dict[str, float | None],
                         unavailable: dict[str, Unavailable]) -> None:

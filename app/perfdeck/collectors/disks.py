@@ -36,14 +36,23 @@ import psutil
 
 from perfdeck.collectors._common import InstanceIds, read_text
 from perfdeck.model.collector import Collector
-from perfdeck.model.rates import RateTracker
-from perfdeck.model.series import Kind, Reading, SeriesSpec, Unavailable
+from perfdeck.model.rates import MonotonicTotals, RateTracker
+from perfdeck.model.series import CounterSpec, Kind, Reading, SeriesSpec, Unavailable
 
 _PERCENT = (0.0, 100.0)
 _SKIP_DEVICE = re.compile(r"^(loop\d+|ram\d+|zram\d+|mmcblk\d+(boot\d+|rpmb)|nvme\d+c\d+n\d+)$")
 _ALWAYS_DEVICE = re.compile(r"^(dm-\d+|md\d+|md_.+|nvme\d+n\d+)$")
 _SKIP_FSTYPES = frozenset({"squashfs"})
 DEFAULT_FS_INTERVAL = 5.0  # seconds between two reads of filesystem usage
+# Raw cumulative counters per device, from /proc/diskstats (through psutil, nowrap):
+# (counter metric, psutil field, unit, scale to base units, help). Names follow node_exporter's.
+_COUNTERS: tuple[tuple[str, str, str, float, str], ...] = (
+    ("disk.read_bytes", "read_bytes", "B", 1.0, "Bytes read from the device"),
+    ("disk.written_bytes", "write_bytes", "B", 1.0, "Bytes written to the device"),
+    ("disk.reads_completed", "read_count", "", 1.0, "Reads completed"),
+    ("disk.writes_completed", "write_count", "", 1.0, "Writes completed"),
+    ("disk.io_time", "busy_time", "s", 1e-3, "Seconds the device had I/O in flight (io_ticks)"),
+)
 
 
 def _classify(base: Path, name: str) -> str | None:
@@ -104,40 +113,58 @@ class DiskCollector(Collector):
         self._classified: dict[str, str | None] = {}  # sysfs name -> label, or None if not physical
         self._mounts: dict[str, str] = {}  # mount point -> "device, fstype"
         self._specs: Mapping[str, SeriesSpec] = MappingProxyType({})
+        self._counter_specs: Mapping[str, CounterSpec] = MappingProxyType({})
+        self._monotonic = MonotonicTotals()
 
     def specs(self) -> Mapping[str, SeriesSpec]:
         return self._specs
 
+    def counter_specs(self) -> Mapping[str, CounterSpec]:
+        return self._counter_specs
+
     def _rebuild_specs(self) -> None:
         specs: dict[str, SeriesSpec] = {}
+        counters: dict[str, CounterSpec] = {}
         for name, label in self._devices.items():
             dev = self._device_ids(name)
+            device = (("device", name),)
             for spec in (
-                SeriesSpec(f"disk.read.{dev}", f"{label} read", "B/s", Kind.RATE, group="disk.read"),
-                SeriesSpec(f"disk.write.{dev}", f"{label} write", "B/s", Kind.RATE, group="disk.write"),
+                SeriesSpec(f"disk.read.{dev}", f"{label} read", "B/s", Kind.RATE, group="disk.read",
+                           metric="disk.read", labels=device),
+                SeriesSpec(f"disk.write.{dev}", f"{label} write", "B/s", Kind.RATE, group="disk.write",
+                           metric="disk.write", labels=device),
                 SeriesSpec(f"disk.read_iops.{dev}", f"{label} reads", "/s", Kind.RATE,
-                           group="disk.read_iops"),
+                           group="disk.read_iops", metric="disk.read_iops", labels=device),
                 SeriesSpec(f"disk.write_iops.{dev}", f"{label} writes", "/s", Kind.RATE,
-                           group="disk.write_iops"),
+                           group="disk.write_iops", metric="disk.write_iops", labels=device),
                 SeriesSpec(f"disk.busy.{dev}", f"{label} busy", "%", Kind.RATE, group="disk.busy",
-                           value_range=_PERCENT),
+                           value_range=_PERCENT, metric="disk.busy", labels=device),
             ):
                 specs[spec.id] = spec
+            for metric, _field, unit, _scale, help_text in _COUNTERS:
+                counters[f"{metric}.{dev}"] = CounterSpec(f"{metric}.{dev}", metric, unit,
+                                                         f"{help_text} (/proc/diskstats)", device)
         for mount, detail in self._mounts.items():
             mid = self._mount_ids(mount)
+            mountpoint = (("mountpoint", mount),)
             for spec in (
                 SeriesSpec(f"disk.fs_used_pct.{mid}", f"{mount} used ({detail})", "%",
-                           group="disk.fs_used_pct", value_range=_PERCENT),
-                SeriesSpec(f"disk.fs_used.{mid}", f"{mount} used", "B", group="disk.fs_used"),
-                SeriesSpec(f"disk.fs_total.{mid}", f"{mount} size", "B", group="disk.fs_total"),
+                           group="disk.fs_used_pct", value_range=_PERCENT, metric="disk.fs_used_pct",
+                           labels=mountpoint),
+                SeriesSpec(f"disk.fs_used.{mid}", f"{mount} used", "B", group="disk.fs_used",
+                           metric="disk.fs_used", labels=mountpoint),
+                SeriesSpec(f"disk.fs_total.{mid}", f"{mount} size", "B", group="disk.fs_total",
+                           metric="disk.fs_total", labels=mountpoint),
             ):
                 specs[spec.id] = spec
         self._specs = MappingProxyType(specs)
+        self._counter_specs = MappingProxyType(counters)
 
     def read(self, now: float) -> Reading:
         values: dict[str, float | None] = {}
         unavailable: dict[str, Unavailable] = {}
-        changed = self._read_devices(now, values, unavailable)
+        totals: dict[str, float] = {}
+        changed = self._read_devices(now, values, unavailable, totals)
         # 2 % slack, as the engine's: a 5 s cadence on a 1 s timer must not slip to 6 s.
         if self._fs_read_at is None or not now - self._fs_read_at < self.fs_interval * 0.98:
             self._fs_read_at = now
@@ -147,10 +174,10 @@ class DiskCollector(Collector):
         unavailable.update(self._fs_unavailable)
         if changed:
             self._rebuild_specs()
-        return Reading(values=values, unavailable=unavailable)
+        return Reading(values=values, unavailable=unavailable, totals=self._monotonic.accept(totals))
 
     def _read_devices(self, now: float, values: dict[str, float | None],
-                      unavailable: dict[str, Unavailable]) -> bool:
+                      unavailable: dict[str, Unavailable], totals: dict[str, float]) -> bool:
         devices = physical_block_devices(self.root, self._classified)
         if devices is None:
             unavailable["disk.io"] = Unavailable(
@@ -183,6 +210,8 @@ class DiskCollector(Collector):
                         # tick; more than 100 % busy is not a real state.
                         rate = min(rate, 100.0)
                 values[f"disk.{key}.{dev}"] = rate
+            for metric, field, _unit, scale, _help in _COUNTERS:
+                totals[f"{metric}.{dev}"] = getattr(io, field) * scale
         self._rates.keep_only(live_keys)  # a removed USB disk re-bases if it comes back
         return changed
 

@@ -18,8 +18,8 @@ from types import MappingProxyType
 import psutil
 
 from perfdeck.model.collector import Collector
-from perfdeck.model.rates import RateTracker
-from perfdeck.model.series import Kind, Reading, SeriesSpec, Unavailable
+from perfdeck.model.rates import MonotonicTotals, RateTracker
+from perfdeck.model.series import CounterSpec, Kind, Reading, SeriesSpec, Unavailable
 
 _PERCENT = (0.0, 100.0)
 _MISSING_MEMORY = re.compile(r"^(?P<fields>[\w, ]+) memory stats couldn't be determined")
@@ -39,6 +39,13 @@ _SPECS: tuple[SeriesSpec, ...] = (
     SeriesSpec("mem.swap.in", "Swapped in", "B/s", Kind.RATE, group="mem.swap.io"),
     SeriesSpec("mem.swap.out", "Swapped out", "B/s", Kind.RATE, group="mem.swap.io"),
 )
+# Raw cumulative swap traffic (/proc/vmstat pswpin/pswpout times the page size, as psutil gives it).
+_COUNTER_SPECS: Mapping[str, CounterSpec] = MappingProxyType({
+    "mem.swap.in_bytes": CounterSpec("mem.swap.in_bytes", "mem.swap.in_bytes", "B",
+                                     "Bytes swapped in since boot (/proc/vmstat pswpin)"),
+    "mem.swap.out_bytes": CounterSpec("mem.swap.out_bytes", "mem.swap.out_bytes", "B",
+                                      "Bytes swapped out since boot (/proc/vmstat pswpout)"),
+})
 _VM_FIELDS = {"available": "mem.available", "buffers": "mem.buffers", "cached": "mem.cached",
               "shared": "mem.shared"}
 
@@ -66,13 +73,18 @@ class MemoryCollector(Collector):
     def __init__(self) -> None:
         self._rates = RateTracker()
         self._specs: Mapping[str, SeriesSpec] = MappingProxyType({s.id: s for s in _SPECS})
+        self._monotonic = MonotonicTotals()
 
     def specs(self) -> Mapping[str, SeriesSpec]:
         return self._specs
 
+    def counter_specs(self) -> Mapping[str, CounterSpec]:
+        return _COUNTER_SPECS
+
     def read(self, now: float) -> Reading:
         values: dict[str, float | None] = {}
         unavailable: dict[str, Unavailable] = {}
+        totals: dict[str, float] = {}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             vm = psutil.virtual_memory()
@@ -110,4 +122,6 @@ class MemoryCollector(Collector):
             # Paging in and out through swap really is 0 B/s without swap: a measured zero.
             values["mem.swap.in"] = self._rates.rate("sin", swap.sin, now)
             values["mem.swap.out"] = self._rates.rate("sout", swap.sout, now)
-        return Reading(values=values, unavailable=unavailable)
+            totals["mem.swap.in_bytes"] = float(swap.sin)
+            totals["mem.swap.out_bytes"] = float(swap.sout)
+        return Reading(values=values, unavailable=unavailable, totals=self._monotonic.accept(totals))

@@ -24,8 +24,8 @@ import psutil
 
 from perfdeck.collectors._common import InstanceIds
 from perfdeck.model.collector import Collector
-from perfdeck.model.rates import RateTracker
-from perfdeck.model.series import Kind, Reading, SeriesSpec, Unavailable
+from perfdeck.model.rates import MonotonicTotals, RateTracker
+from perfdeck.model.series import CounterSpec, Kind, Reading, SeriesSpec, Unavailable
 
 # (series metric, psutil field, unit, label)
 _METRICS: tuple[tuple[str, str, str, str], ...] = (
@@ -37,6 +37,18 @@ _METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("tx_errors", "errout", "/s", "send errors"),
     ("rx_drops", "dropin", "/s", "received packets dropped"),
     ("tx_drops", "dropout", "/s", "sent packets dropped"),
+)
+# The raw cumulative counters behind those rates, per interface: (counter metric, psutil field,
+# unit, help). Names follow node_exporter's (receive/transmit).
+_COUNTERS: tuple[tuple[str, str, str, str], ...] = (
+    ("net.receive_bytes", "bytes_recv", "B", "Bytes received"),
+    ("net.transmit_bytes", "bytes_sent", "B", "Bytes sent"),
+    ("net.receive_packets", "packets_recv", "", "Packets received"),
+    ("net.transmit_packets", "packets_sent", "", "Packets sent"),
+    ("net.receive_errors", "errin", "", "Receive errors"),
+    ("net.transmit_errors", "errout", "", "Transmit errors"),
+    ("net.receive_drops", "dropin", "", "Received packets dropped"),
+    ("net.transmit_drops", "dropout", "", "Packets dropped on sending"),
 )
 LOOPBACK = "lo"
 
@@ -66,18 +78,29 @@ class NetworkCollector(Collector):
         self._counted: tuple[str, ...] = ()
         self._physical_only = True
         self._specs: Mapping[str, SeriesSpec] = MappingProxyType({})
+        self._counter_specs: Mapping[str, CounterSpec] = MappingProxyType({})
+        self._monotonic = MonotonicTotals()
 
     def specs(self) -> Mapping[str, SeriesSpec]:
         return self._specs
 
+    def counter_specs(self) -> Mapping[str, CounterSpec]:
+        return self._counter_specs
+
     def _rebuild_specs(self) -> None:
         specs: dict[str, SeriesSpec] = {}
+        counters: dict[str, CounterSpec] = {}
         for name in self._interfaces:
             nic = self._ids(name)
+            interface = (("interface", name),)
             for metric, _field, unit, label in _METRICS:
                 spec = SeriesSpec(f"net.{metric}.{nic}", f"{name} {label}", unit, Kind.RATE,
-                                  group=f"net.{metric}")
+                                  group=f"net.{metric}", metric=f"net.{metric}", labels=interface)
                 specs[spec.id] = spec
+            for metric, _field, unit, help_text in _COUNTERS:
+                counters[f"{metric}.{nic}"] = CounterSpec(f"{metric}.{nic}", metric, unit,
+                                                         f"{help_text} (/proc/net/dev)", interface)
+        self._counter_specs = MappingProxyType(counters)
         scope = ("physical interfaces (lo and virtual interfaces excluded)" if self._physical_only
                  else "all interfaces except lo (no physical interface found)")
         specs["net.rx.total"] = SeriesSpec("net.rx.total", f"Received, {scope}", "B/s", Kind.RATE,
@@ -106,9 +129,12 @@ class NetworkCollector(Collector):
             self._rebuild_specs()
 
         totals: dict[str, float | None] = {"rx": 0.0, "tx": 0.0}
+        raw: dict[str, float] = {}
         for name in interfaces:
             io = counters[name]
             nic = self._ids(name)
+            for metric, field, _unit, _help in _COUNTERS:
+                raw[f"{metric}.{nic}"] = float(getattr(io, field))
             for metric, field, _unit, _label in _METRICS:
                 rate = self._rates.rate(f"{metric}.{name}", getattr(io, field), now)
                 values[f"net.{metric}.{nic}"] = rate
@@ -122,4 +148,4 @@ class NetworkCollector(Collector):
             else:
                 unavailable[f"net.{metric}.total"] = Unavailable(
                     "this machine has no network interface other than loopback (lo)")
-        return Reading(values=values, unavailable=unavailable)
+        return Reading(values=values, unavailable=unavailable, totals=self._monotonic.accept(raw))

@@ -83,6 +83,13 @@ _SPECS: Mapping[str, SeriesSpec] = MappingProxyType({
     "proc.threads": SeriesSpec("proc.threads", "Threads (in processes we may inspect)", "",
                                group="proc.count"),
 })
+# Where every task of the machine is visible (the initial PID namespace), the thread count is
+# the kernel's own ``nr_threads`` from /proc/loadavg: one small read instead of a walk.
+_SPECS_ALL_TASKS: Mapping[str, SeriesSpec] = MappingProxyType({
+    "proc.count": _SPECS["proc.count"],
+    "proc.threads": SeriesSpec("proc.threads", "Threads (every task, kernel threads included)", "",
+                               group="proc.count"),
+})
 
 # Re-read each command line, and btime, every this many reads (10 s at the 2 s cadence).
 REFRESH_READS = 5
@@ -104,6 +111,8 @@ STATUS_NAMES: Mapping[str, str] = MappingProxyType({
 })
 
 _TRUNCATED_COMM = 15  # TASK_COMM_LEN - 1: longer names are cut in stat
+PF_KTHREAD = 0x00200000  # include/linux/sched.h: the task is a kernel thread
+KTHREADD_PID = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +129,14 @@ class ProcessRow:
     cmdline: tuple[str, ...] | None  # () for a kernel thread, None when unreadable (zombies)
     create_time: float | None  # seconds since the epoch
     ppid: int | None = None
+    # Storage I/O the process caused, bytes/s over the last interval (/proc/PID/io read_bytes and
+    # write_bytes deltas). None on its first read or where the kernel will not let us read io
+    # (another user's process without CAP_SYS_PTRACE): unknown, never 0.
+    io_read_bps: float | None = None
+    io_write_bps: float | None = None
+    # A kernel thread (PF_KTHREAD in stat's flags, or kthreadd and its children): no address
+    # space, no command line, no statm.
+    kernel_thread: bool = False
 
     @property
     def command(self) -> str | None:
@@ -164,6 +181,31 @@ def parse_cmdline(raw: bytes) -> tuple[str, ...]:
     return tuple(args)
 
 
+def parse_io(raw: bytes) -> tuple[int, int] | None:
+    """``(read_bytes, write_bytes)`` from /proc/PID/io (proc(5)), or None when they are missing."""
+    start = raw.find(b"read_bytes: ")
+    end = raw.find(b"\nwrite_bytes: ", start)
+    if start < 0 or end < 0:
+        return None
+    try:
+        stop = raw.find(b"\n", end + 14)
+        return int(raw[start + 12:end]), int(raw[end + 14:stop if stop >= 0 else None])
+    except ValueError:
+        return None
+
+
+def sees_every_task(proc: str) -> bool:
+    """True when this procfs shows the machine's every task: the initial PID namespace, where
+    PID 2 is ``kthreadd``, a kernel thread. A container's PID namespace hides kernel threads and
+    the host's processes, while /proc/loadavg still counts the host's threads."""
+    try:
+        stat = _read(f"{proc}/2/stat")
+        fields = stat[stat.rfind(b")") + 2:].split()
+        return stat[stat.find(b"(") + 1:stat.rfind(b")")] == b"kthreadd" and bool(int(fields[6]) & PF_KTHREAD)
+    except (OSError, IndexError, ValueError):
+        return False
+
+
 def read_btime(proc: str) -> float | None:
     """Boot time (seconds since the epoch) from the ``btime`` line of /proc/stat."""
     try:
@@ -182,7 +224,8 @@ def read_btime(proc: str) -> float | None:
 class _Known:
     """What we remember about one process (pid + starttime) between reads."""
 
-    __slots__ = ("cmdline", "comm", "create_time", "name", "next_refresh", "row", "starttime", "used")
+    __slots__ = ("cmdline", "comm", "create_time", "io", "name", "next_refresh", "row", "starttime",
+                 "used")
 
     def __init__(self, starttime: int, comm: bytes, create_time: float | None) -> None:
         self.starttime = starttime
@@ -193,6 +236,7 @@ class _Known:
         self.used = 0  # utime + stime at the previous read, clock ticks
         self.next_refresh = 0  # read number at which the cmdline is re-read
         self.row: ProcessRow | None = None  # the previous read's row, reused when nothing changed
+        self.io: tuple[int, int] | None = None  # (read_bytes, write_bytes) at the previous read
 
 
 # The state letters as they appear in stat, so the hot loop needs no decode.
@@ -206,8 +250,11 @@ class ProcessCollector(Collector):
     title = "Processes"
     min_interval = 2.0  # even a lean /proc walk costs far more than the fast families
 
-    def __init__(self, root: Path = Path("/")) -> None:
+    def __init__(self, root: Path = Path("/"), table: bool = True) -> None:
+        """``table``: walk every process for the table (False: counts only, see ``set_table_wanted``)."""
         self._proc = str(Path(root) / "proc")
+        self.table_wanted = table
+        self._all_tasks_visible = False  # decided in open(): may proc.threads come from loadavg?
         self._known: dict[int, _Known] = {}
         self._users: dict[int, str] = {}
         self._reads = 0
@@ -227,9 +274,46 @@ class ProcessCollector(Collector):
             raise CollectorUnavailableError(Unavailable(
                 f"{self._proc} lists no processes: it is not a procfs mount",
                 "mount procfs: `mount -t proc proc /proc`"))
+        self._all_tasks_visible = sees_every_task(self._proc) and self._loadavg_threads() is not None
 
     def specs(self) -> Mapping[str, SeriesSpec]:
-        return _SPECS
+        return _SPECS_ALL_TASKS if self._all_tasks_visible else _SPECS
+
+    @property
+    def counts_cheaply(self) -> bool:
+        """True when, without the table, a read is only a listing and /proc/loadavg (see open)."""
+        return self._all_tasks_visible
+
+    def set_table_wanted(self, wanted: bool) -> None:
+        """Walk every process (True), or only count them (False) while nothing shows the table.
+
+        Counting is one directory listing of /proc and a read of /proc/loadavg, instead of
+        three files per process. It needs every task to be visible (see ``open``); otherwise the
+        walk goes on, since the thread count needs it. Back in table mode, the first read has no
+        CPU % or I/O rates (their interval would span the time nobody looked), as on a first read.
+        """
+        if wanted and not self.table_wanted:
+            self._last_now = None
+        self.table_wanted = wanted
+
+    def _light_read(self) -> Reading | None:
+        """proc.count and proc.threads without the walk, or None when the walk is needed."""
+        try:
+            count = sum(1 for entry in os.listdir(self._proc) if entry.isdigit())
+            threads = self._loadavg_threads()
+        except OSError:
+            return None
+        if threads is None:
+            return None
+        return Reading(values={"proc.count": float(count), "proc.threads": float(threads)})
+
+    def _loadavg_threads(self) -> int | None:
+        """``nr_threads`` from /proc/loadavg ("0.20 0.18 0.12 1/170 4392": the 4th field's total)."""
+        try:
+            fields = _read(f"{self._proc}/loadavg").split()
+            return int(fields[3].split(b"/")[1])
+        except (OSError, IndexError, ValueError):
+            return None
 
     def _user(self, uid: int) -> str:
         name = self._users.get(uid)
@@ -262,6 +346,10 @@ class ProcessCollector(Collector):
             known.name = name
 
     def read(self, now: float) -> Reading:
+        if not self.table_wanted and self._all_tasks_visible:
+            light = self._light_read()
+            if light is not None:
+                return light
         proc = self._proc
         reads = self._reads = self._reads + 1
         first_read = reads == 1
@@ -299,22 +387,6 @@ class ProcessCollector(Collector):
             except OSError:  # denied (hidepid=1): the process exists, we may not look
                 append(ProcessRow(pid, None, None, None, None, None, None, None, None))
                 continue
-            try:
-                fd = os_open(base + "/statm", rdonly)
-                try:
-                    statm: bytes | None = os_read(fd, 4096)
-                finally:
-                    os_close(fd)
-            except (FileNotFoundError, ProcessLookupError):
-                continue  # exited since its stat was read
-            except OSError:
-                statm = None
-            try:
-                uid: int | None = os_stat(base).st_uid
-            except FileNotFoundError:
-                continue
-            except OSError:
-                uid = None
             rpar = stat.rfind(b")")
             comm = stat[stat.find(b"(") + 1:rpar]
             fields = stat[rpar + 2:].split(b" ", 20)  # single spaces (fs/proc/array.c), up to starttime
@@ -324,17 +396,46 @@ class ProcessCollector(Collector):
                 used = int(fields[11]) + int(fields[12])
                 threads = int(fields[17])
                 ppid = int(fields[1])
-                rss = int(statm.split(None, 2)[1]) * page if statm is not None else None
+                kernel_thread = (bool(int(fields[6]) & PF_KTHREAD)  # stat field 9, flags
+                                 or pid == KTHREADD_PID or ppid == KTHREADD_PID)
             except (IndexError, ValueError):  # not a kernel's stat line: say nothing rather than guess
                 append(ProcessRow(pid, None, None, None, None, None, None, None, None))
                 continue
+            if kernel_thread:
+                rss: int | None = 0  # no address space: statm is all zeros, so it is not read
+            else:
+                try:
+                    fd = os_open(base + "/statm", rdonly)
+                    try:
+                        statm = os_read(fd, 4096)
+                    finally:
+                        os_close(fd)
+                    rss = int(statm.split(None, 2)[1]) * page
+                except (FileNotFoundError, ProcessLookupError):
+                    continue  # exited since its stat was read
+                except (OSError, IndexError, ValueError):
+                    rss = None
+            try:
+                uid: int | None = os_stat(base).st_uid
+            except FileNotFoundError:
+                continue
+            except OSError:
+                uid = None
+            try:
+                fd = os_open(base + "/io", rdonly)
+                try:
+                    io = parse_io(os_read(fd, 4096))
+                finally:
+                    os_close(fd)
+            except OSError:  # another user's process (io needs ptrace access), or gone
+                io = None
             known = previous.get(pid)
             if known is None or known.starttime != starttime:  # new, or a reused pid
                 known = _Known(starttime, comm, starttime / ticks + btime if btime is not None else None)
                 # The first read staggers the refreshes; a newcomer is re-read on its next read.
                 known.next_refresh = reads + 1 + pid % REFRESH_READS if first_read else reads + 1
                 self._refresh(base, known, comm, state == b"Z")
-                cpu_percent = None
+                cpu_percent = io_read_bps = io_write_bps = None
             else:
                 # Due, or it exec'd, or it just died (a zombie's command line is gone with its mm).
                 if reads >= known.next_refresh or known.comm != comm or (state == b"Z" and known.cmdline):
@@ -344,7 +445,15 @@ class ProcessCollector(Collector):
                     known.create_time = starttime / ticks + btime if btime is not None else None
                 last = known.used
                 cpu_percent = (used - last) * cpu_scale if cpu_scale is not None and used >= last else None
+                last_io = known.io
+                if io is not None and last_io is not None and elapsed > 0 and io[0] >= last_io[0] \
+                        and io[1] >= last_io[1]:
+                    io_read_bps = (io[0] - last_io[0]) / elapsed
+                    io_write_bps = (io[1] - last_io[1]) / elapsed
+                else:
+                    io_read_bps = io_write_bps = None
             known.used = used
+            known.io = io
             known_now[pid] = known
             thread_total += threads
             user = (users.get(uid) or self._user(uid)) if uid is not None else None
@@ -355,14 +464,17 @@ class ProcessCollector(Collector):
             if (row is None or row.cpu_percent != cpu_percent or row.rss != rss or row.threads != threads
                     or row.status != status or row.user != user or row.ppid != ppid
                     or row.name is not known.name or row.cmdline is not known.cmdline
-                    or row.create_time != known.create_time):
+                    or row.create_time != known.create_time or row.io_read_bps != io_read_bps
+                    or row.io_write_bps != io_write_bps):
                 row = known.row = ProcessRow(pid, known.name, user, cpu_percent, rss, threads, status,
-                                             known.cmdline, known.create_time, ppid)
+                                             known.cmdline, known.create_time, ppid, io_read_bps,
+                                             io_write_bps, kernel_thread)
             append(row)
         self._known = known_now  # exited processes drop out here
         rows.sort(key=lambda row: row.pid)
+        threads = self._loadavg_threads() if self._all_tasks_visible else None
         values: dict[str, float | None] = {
             "proc.count": float(len(rows)),
-            "proc.threads": float(thread_total) if known_now else None,
+            "proc.threads": float(threads if threads is not None else thread_total) if known_now else None,
         }
         return Reading(values=values, tables={"processes": tuple(rows)})

@@ -98,8 +98,10 @@ class SensorCollector(Collector):
                     seen[label] = seen.get(label, 0) + 1
                     raw = f"{chip}_{label}" if seen[label] == 1 else f"{chip}_{label}_{seen[label]}"
                     series_id = f"sensors.{kind}.{self._ids[kind](raw)}"
+                    sensor = label if seen[label] == 1 else f"{label}_{seen[label]}"
                     specs[series_id] = SeriesSpec(series_id, f"{chip} {label}", unit,
-                                                  group=f"sensors.{kind}")
+                                                  group=f"sensors.{kind}", metric=f"sensors.{kind}",
+                                                  labels=(("chip", chip), ("sensor", sensor)))
                     values[series_id] = float(entry.current)
         if battery is not None and battery.percent is not None:
             specs["sensors.battery.percent"] = SeriesSpec(

@@ -182,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
     schedule = _Schedule(interval, duration)
     try:
         engine = SamplingEngine(_create_collectors(families, notes))
+        engine.set_tables_wanted(False)  # a recording keeps series only: no process walk for counts
         engine.open()
         for note in notes:
             reporter.say(note)

@@ -20,9 +20,9 @@ import time
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF
+from PySide6.QtCore import QEvent, QPointF, QRectF
 from PySide6.QtGui import QColor, QPalette, QPen
-from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QWidget
 
 from perfdeck.model.history import History
 from perfdeck.model.units import format_value
@@ -54,6 +54,89 @@ def make_cheap(view: pg.GraphicsView) -> None:
     view.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontAdjustForAntialiasing, True)
     view.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
     view.scene().setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
+    # pyqtgraph caches the background in a pixmap (CacheBackground); blitting that pixmap under
+    # every repainted rectangle goes through QRasterPaintEngine::drawImage, which hands large
+    # images to Qt's thread pool (a wake-up of a helper thread per paint, measured with py-spy).
+    # A plain fill of the background colour is cheaper than the copy, on one thread.
+    view.setCacheMode(QGraphicsView.CacheModeFlag.CacheNone)
+    plot_item = getattr(view, "plotItem", None)
+    if plot_item is not None:
+        cache_axes(plot_item)
+
+
+def cache_axes(plot_item: pg.PlotItem) -> None:
+    """Keep each axis as a pixmap: a curve update repaints the whole data area, whose rectangle
+    overlaps the axes (inward tick marks, end labels), and replaying an axis' QPicture (text
+    shaping, glyphs) for that costs more than copying its pixels. The pixmap is re-rendered when
+    the axis itself changes (range, size, pen)."""
+    for name in ("left", "bottom", "right", "top"):
+        axis = plot_item.getAxis(name)
+        axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
+class StripCurve(pg.PlotCurveItem):
+    """A ``PlotCurveItem`` for live strip charts, configured to cost nothing between paints.
+
+    pyqtgraph computes a curve's bounding rectangle from its data (NaN-aware min and max of both
+    arrays, then a pixel padding through the device transform), in Python, and invalidates it on
+    every ``setData``; Qt then asks for it several times per frame. A live plot whose x range is
+    fixed ("the last 5 min") and whose y range is set by the plot never needs data bounds: this
+    curve's bounds are its view box's visible rectangle, recomputed only when the view's range or
+    size changes. The view box clips its children, so nothing is drawn outside it anyway.
+
+    Each ``setData`` still schedules a repaint of that rectangle (``update()``), and the view box
+    is told about new bounds only when it auto-ranges (it does not in ``TimePlot``).
+    Line connection: ``connect="finite"`` (NaN is a gap) needs pyqtgraph's slower path builder;
+    a slice without NaN is drawn with ``connect="all"``, which builds the same polyline directly.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._view_rect: QRectF | None = None
+        super().__init__(*args, **kwargs)
+
+    def boundingRect(self) -> QRectF:
+        rect = self._view_rect
+        if rect is None:
+            view = self.getViewBox()
+            if view is None:
+                return super().boundingRect()
+            rect = self._view_rect = QRectF(view.viewRect())
+        return rect
+
+    def viewTransformChanged(self) -> None:
+        self._view_rect = None  # first, so that the prepareGeometryChange below goes through
+        super().viewTransformChanged()  # invalidates pyqtgraph's caches, calls prepareGeometryChange
+
+    def informViewBoundsChanged(self) -> None:
+        view = self.getViewBox()
+        if view is not None and any(view.state["autoRange"]):
+            super().informViewBoundsChanged()  # only auto-ranging views care about data bounds
+
+    def set_strip(self, x: np.ndarray, y: np.ndarray) -> None:
+        """``setData(x, y)`` with the cheapest connection mode that still draws NaN as a gap.
+
+        Leading and trailing NaN draw nothing, so they are cut off (a rate's first sample, a
+        series younger than the window); NaN in between keeps ``connect="finite"``.
+        """
+        finite = np.isfinite(y)
+        if not finite.all():
+            found = np.flatnonzero(finite)
+            if not len(found):
+                x, y = x[:0], y[:0]
+            else:
+                first, last = int(found[0]), int(found[-1]) + 1
+                x, y = x[first:last], y[first:last]
+                if last - first != len(found):  # a gap inside the slice
+                    self.setData(x, y, connect="finite")
+                    return
+        self.setData(x, y, connect="all")
+
+    def prepareGeometryChange(self) -> None:
+        # ``updateData`` calls this on every new slice; the bounds (the view rectangle) did not
+        # change, so Qt need not re-index or re-query them. A range change goes through
+        # ``viewTransformChanged``, which clears the cached rectangle first.
+        if self._view_rect is None:
+            super().prepareGeometryChange()
 
 
 def reserve_right(plot: pg.PlotWidget, width: float) -> None:
@@ -196,7 +279,7 @@ class TimePlot(pg.PlotWidget):
         self.unit = unit
         self.fixed_y = y_range
         self._window = 300.0
-        self._curves: dict[str, pg.PlotCurveItem] = {}
+        self._curves: dict[str, StripCurve] = {}
         self._labels: dict[str, str] = {}
         self._colors: dict[str, str] = {}
         self._title = title
@@ -239,13 +322,13 @@ class TimePlot(pg.PlotWidget):
         for series_id, label in ids_and_labels:
             self._ensure_curve(series_id, label)
 
-    def _ensure_curve(self, series_id: str, label: str) -> pg.PlotCurveItem:
+    def _ensure_curve(self, series_id: str, label: str) -> StripCurve:
         curve = self._curves.get(series_id)
         if curve is None:
             color = SERIES_COLORS[len(self._curves) % len(SERIES_COLORS)]
             # Width-1 cosmetic pens: wider lines are several times dearer to rasterise.
-            curve = pg.PlotCurveItem(pen=pg.mkPen(color, width=1), connect="finite",
-                                     skipFiniteCheck=False, name=label)
+            curve = StripCurve(pen=pg.mkPen(color, width=1), connect="finite",
+                               skipFiniteCheck=False, name=label)
             self.plotItem.addItem(curve)
             self._curves[series_id] = curve
             self._labels[series_id] = label
@@ -313,7 +396,7 @@ class TimePlot(pg.PlotWidget):
         x, ys = reduce_points(x, [values[i] for i in ids], limit=limit)
         self._last_x, self._last_ys, self._last_time = x, dict(zip(ids, ys, strict=True)), latest
         for series_id, y in zip(ids, ys, strict=True):
-            self._curves[series_id].setData(x, y)
+            self._curves[series_id].set_strip(x, y)
         if self.fixed_y is None:
             self._adapt_y(ys)
 

@@ -121,7 +121,15 @@ class _SamplerWorker(QObject):
         for collector in self._engine.collectors:
             if collector.family == family:
                 base = self._base_intervals.setdefault(family, collector.min_interval)
-                collector.min_interval = max(base, self._slowdowns.get(family, 0.0))
+                slowdown = self._slowdowns.get(family, 0.0)
+                # A family with a table nobody looks at (the process list) is told so; when it can
+                # then answer cheaply (the counts without the walk) it keeps its own cadence.
+                set_table_wanted = getattr(collector, "set_table_wanted", None)
+                if set_table_wanted is not None:
+                    set_table_wanted(slowdown == 0.0)
+                    if getattr(collector, "counts_cheaply", False):
+                        slowdown = 0.0
+                collector.min_interval = max(base, slowdown)
 
     @Slot()
     def stop(self) -> None:

@@ -127,5 +127,16 @@ class SamplingEngine:
                         unavailable=unavailable, tables=tables, failures=failures,
                         totals=totals, counter_specs=counter_specs)
 
+    def set_tables_wanted(self, wanted: bool) -> None:
+        """Tell every collector with a table (the process list) whether anything reads it.
+
+        Headless paths that keep series only (``perfdeck record``, an exporter) pass False: the
+        process family then counts processes and threads without walking every process.
+        """
+        for collector in self.collectors:
+            set_table_wanted = getattr(collector, "set_table_wanted", None)
+            if set_table_wanted is not None:
+                set_table_wanted(wanted)
+
     def static_facts(self) -> dict[str, dict[str, str]]:
         return {c.family: dict(c.static_facts()) for c in self._active}

@@ -36,3 +36,29 @@ class RateTracker:
         for key in list(self._last):
             if key not in keys:
                 del self._last[key]
+
+
+class MonotonicTotals:
+    """Keeps raw cumulative counters monotonic before they are reported in ``Reading.totals``.
+
+    A kernel counter can step back (NO_HZ iowait accounting loses a tick, a driver resets its
+    statistics). An exporter must never see a counter go lower: Prometheus would take it for a
+    restart and add the whole value to ``rate()``. So a value below the last one reported is
+    left out (no value that tick, never a clamped or invented one) until the counter passes the
+    last reported value again. A key missing from a call (a NIC or disk that vanished) is
+    forgotten, so a re-created device starts afresh.
+    """
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def accept(self, totals: dict[str, float]) -> dict[str, float]:
+        """``totals`` without the counters that went backwards; remembers what it let through."""
+        last = self._last
+        kept = {key: value for key, value in totals.items()
+                if (previous := last.get(key)) is None or value >= previous}
+        # Remember the highest value reported for every key still present; vanished keys go.
+        self._last = {key: kept[key] if key in kept else last[key] for key in totals}
+        return kept
