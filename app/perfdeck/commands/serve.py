@@ -81,14 +81,6 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     for warning in warnings:
         _warn(warning)
-    if not http.is_loopback(host):
-        missing = [what for what, present in (("TLS", tls is not None), ("authentication", auth.enabled))
-                   if not present]
-        if missing:
-            _warn(f"listening on {host}, reachable from other hosts, without {' or '.join(missing)}: "
-                  "anyone who can reach the port can read this host's metrics"
-                  + (" in clear text" if tls is None else "") + " (see --token-file and --tls-cert)")
-
     collectors = []
     load_errors: dict[str, Unavailable] = {}
     for name in families:
@@ -104,6 +96,14 @@ def run(args: argparse.Namespace) -> int:
         server = http.AgentServer((host, port), agent, build_registry(agent), auth, tls)
     except http.ServeConfigError as exc:
         return _fail(str(exc))
+
+    if not http.is_loopback(host):
+        missing = [what for what, present in (("TLS", tls is not None), ("authentication", auth.enabled))
+                   if not present]
+        if missing:
+            _warn(f"listening on {host}, reachable from other hosts, without {' or '.join(missing)}: "
+                  "anyone who can reach the port can read this host's metrics"
+                  + (" in clear text" if tls is None else "") + " (see --token-file and --tls-cert)")
 
     stop = threading.Event()
 

@@ -151,14 +151,14 @@ def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
         raise ServeConfigError("--tls-key needs --tls-cert")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    for path, what in ((cert, "certificate"), (key, "key")):
+        if path is not None:
+            try:
+                path.open("rb").close()  # ssl's own errors do not name the file
+            except OSError as exc:
+                raise ServeConfigError(f"cannot read the TLS {what} {path}: {exc.strerror or exc}") from None
     try:
         context.load_cert_chain(str(cert), str(key) if key else None)
-    except FileNotFoundError as exc:
-        raise ServeConfigError(f"cannot read the TLS certificate or key: {exc.filename}: no such file") \
-            from None
-    except PermissionError as exc:
-        raise ServeConfigError(f"cannot read the TLS certificate or key: {exc.filename}: permission denied") \
-            from None
     except (ssl.SSLError, OSError) as exc:
         raise ServeConfigError(f"cannot use the TLS certificate {cert}"
                                f"{' and key ' + str(key) if key else ''}: {exc}") from None
