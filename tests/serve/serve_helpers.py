@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import perfdeck
 from perfdeck.model.collector import Collector
 from perfdeck.model.series import (
     CollectorUnavailableError,
@@ -27,7 +28,8 @@ from perfdeck.model.series import (
     Unavailable,
 )
 
-APP = Path(__file__).resolve().parents[2] / "app"
+# The tree this test process imports perfdeck from, so the agent under test runs the same code.
+APP = Path(perfdeck.__file__).resolve().parents[1]
 
 
 def free_port() -> int:
