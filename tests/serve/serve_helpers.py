@@ -4,6 +4,7 @@ small collectors that declare the exporter protocol (metric, labels, counters) f
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -12,10 +13,12 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import perfdeck
 from perfdeck.model.collector import Collector
@@ -102,6 +105,37 @@ def wait_until_answers(url: str, process: subprocess.Popen | None = None, *, att
         except (urllib.error.URLError, ConnectionError, OSError):
             time.sleep(0.1)
     raise AssertionError(f"{url} never answered")
+
+
+@dataclass
+class Stack:
+    prometheus: str  # base URL of the Prometheus HTTP API
+    agent: str  # base URL of the agent
+    job: str
+
+    def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+        params = {"query": promql}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        reply = get(f"{self.prometheus}/api/v1/query?{urllib.parse.urlencode(params)}")
+        doc = json.loads(reply.body)
+        if doc.get("status") != "success":
+            raise AssertionError(f"Prometheus rejected {promql!r}: {doc.get('errorType')}: "
+                                 f"{doc.get('error')}")
+        return doc["data"]["result"]
+
+    def scrapes(self) -> int:
+        """Samples of `up` Prometheus holds for the agent (one per scrape)."""
+        result = self.query(f'count_over_time(up{{job="{self.job}"}}[10m])')
+        return int(float(result[0]["value"][1])) if result else 0
+
+    def wait_for_scrapes(self, count: int) -> None:
+        """Wait until Prometheus scraped the agent ``count`` times (bounded polling, no timing asserts)."""
+        for _ in range(1200):
+            if self.scrapes() >= count:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"Prometheus did not scrape the agent {count} times")
 
 
 class FakeCounterCollector(Collector):

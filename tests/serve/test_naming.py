@@ -18,7 +18,10 @@ from perfdeck.exporter.naming import metric_name
     ("net.rx_packets", "pkt/s", "perfdeck_net_rx_packets_per_second", 1.0),
     ("perf.ipc", "IPC", "perfdeck_perf_ipc", 1.0),
     ("perf.llc_mpki", "MPKI", "perfdeck_perf_llc_mpki", 1.0),
-    ("cpu.util.total", "%", "perfdeck_cpu_util_all_ratio", 0.01),  # _total is reserved for counters
+    ("cpu.util.total", "%", "perfdeck_cpu_util_total_ratio", 0.01),  # _total only matters at the end
+    ("perf.ipc.total", "IPC", "perfdeck_perf_ipc_all", 1.0),  # _total at the end is reserved for counters
+    ("mem.used_pct", "%", "perfdeck_mem_used_ratio", 0.01),  # no "pct_ratio"
+    ("perf.l1d_miss_pct.cpu", "%", "perfdeck_perf_l1d_miss_cpu_ratio", 0.01),
     ("proc.count", "", "perfdeck_proc_number", 1.0),  # _count is reserved for histograms and summaries
     # an unknown unit is kept, sanitised
     ("gpu.odd unit", "widgets/s", "perfdeck_gpu_odd_unit_widgets_per_s", 1.0),
@@ -34,6 +37,9 @@ def test_gauge_names(metric: str, unit: str, name: str, factor: float) -> None:
     ("power.energy", "J", "perfdeck_power_energy_joules"),
     ("perf.instructions", "", "perfdeck_perf_instructions"),
     ("net.rx_packets.total", "", "perfdeck_net_rx_packets"),  # no "_total_total"
+    ("membw.bytes.read.socket", "B", "perfdeck_membw_read_socket_bytes"),  # the unit goes last, once
+    ("power.energy.package", "J", "perfdeck_power_energy_package_joules"),
+    ("perf.count.task-clock.cpu", "s", "perfdeck_perf_count_task_clock_cpu_seconds"),
 ])
 def test_counter_names(metric: str, unit: str, name: str) -> None:
     assert metric_name(metric, unit, counter=True).name == name

@@ -41,10 +41,12 @@ UNITS: dict[str, tuple[str, float]] = {
     "": ("", 1.0),
 }
 
-# Suffixes Prometheus reserves for histograms, summaries and info metrics (promtool flags them on a gauge).
-RESERVED_SUFFIXES = {"_count": "_number", "_sum": "_summed", "_bucket": "_bucket_value",
+# Suffixes Prometheus reserves for counters, histograms, summaries and info metrics (promtool flags them
+# on a gauge). Only the very end of a name counts: mem_total_bytes is fine.
+RESERVED_SUFFIXES = {"_total": "_all", "_count": "_number", "_sum": "_summed", "_bucket": "_bucket_value",
                      "_info": "_information", "_created": "_created_value"}
 
+_PERCENT_WORD = re.compile(r"_(pct|percent)(?=_|$)")
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
 _REPEATS = re.compile(r"_+")
 
@@ -79,14 +81,20 @@ def metric_name(metric: str, unit: str, *, counter: bool = False) -> Naming:
     """
     suffix, factor = unit_suffix(unit)
     base = sanitise(metric.replace(".", "_"))
-    if base.endswith("_total"):
-        # "_total" is reserved for counters: a gauge such as cpu.util.total becomes cpu_util_all.
-        base = base[: -len("_total")] + ("" if counter else "_all")
-    for reserved, replacement in RESERVED_SUFFIXES.items():
-        if base.endswith(reserved) and not suffix:
-            base = base[: -len(reserved)] + replacement  # proc.count -> perfdeck_proc_number
+    if suffix == "ratio":
+        base = _PERCENT_WORD.sub("", base) or base  # mem.used_pct in % -> mem_used_ratio
+    if suffix and "_" not in suffix:
+        # The unit goes last: membw.bytes.read in B -> membw_read_bytes, not membw_bytes_read_bytes.
+        words = [word for word in base.split("_") if word != suffix]
+        base = "_".join(words) if words else base
+    if counter and base.endswith("_total"):
+        base = base[: -len("_total")]  # prometheus_client adds it back, once
     if suffix:
         base = _append_suffix(base, suffix)
+    if not counter:
+        for reserved, replacement in RESERVED_SUFFIXES.items():
+            if base.endswith(reserved):
+                base = base[: -len(reserved)] + replacement  # perf.ipc.total -> perfdeck_perf_ipc_all
     return Naming(PREFIX + base, factor, suffix)
 
 
