@@ -11,7 +11,8 @@ from typing import Any
 from serve_helpers import Stack
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "resources/grafana/perfdeck.json"
-ROWS = ["CPU", "Memory", "Disks", "Network", "Sensors", "CPU performance", "Cache", "Memory bandwidth", "Power"]
+ROWS = ["CPU", "Memory", "Disks", "Network", "Sensors", "CPU performance", "Cache", "Memory bandwidth",
+        "Power"]
 
 
 def _dashboard() -> dict[str, Any]:
