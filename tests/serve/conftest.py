@@ -12,6 +12,7 @@ import pytest
 from serve_helpers import Stack, environment, free_port, serve_command, wait_until_answers
 
 PROMETHEUS = shutil.which("prometheus")
+RULES = Path(__file__).resolve().parents[2] / "resources/grafana/perfdeck-rules.yml"
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -36,7 +37,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                              env=environment(), stdout=agent_log, stderr=subprocess.STDOUT)
     config = workdir / "prometheus.yml"
     config.write_text(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
+        f"rule_files:\n  - {RULES}\n"
         "scrape_configs:\n"
         "  - job_name: perfdeck\n"
         f"    static_configs:\n      - targets: ['127.0.0.1:{agent_port}']\n")

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
-from serve_helpers import Stack
+import pytest
+from serve_helpers import Stack, get
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "resources/grafana/perfdeck.json"
 ROWS = ["CPU", "Memory", "Disks", "Network", "Sensors", "CPU performance", "Cache", "Memory bandwidth",
@@ -86,3 +90,29 @@ def test_every_panel_query_parses_and_returns_data_or_a_reason(stack: Stack) -> 
         print(f"empty here: {title}: {reason}")
     assert all(families[f] for f in ("cpu", "mem")), "cpu and mem always work on Linux"
     assert set(empty) != {p["title"] for p in _graph_panels() if p["type"] != "table"}, "every panel is empty"
+
+
+PROMTOOL = shutil.which("promtool")
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool is missing: install Debian's 'prometheus' package")
+def test_the_example_config_and_recording_rules_are_valid() -> None:
+    folder = DASHBOARD.parent
+    for command in (["check", "config", "prometheus.yml"], ["check", "rules", "perfdeck-rules.yml"]):
+        result = subprocess.run([PROMTOOL, *command], cwd=folder, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_recording_rules_evaluate_on_the_real_prometheus(stack: Stack) -> None:
+    """The test Prometheus loads perfdeck-rules.yml (evaluated every second): every rule is healthy,
+    and the CPU one records a 0..1 value for the agent."""
+    for _ in range(300):
+        busy = stack.query(f'instance:perfdeck_cpu_busy:ratio_rate1m{{job="{stack.job}"}}')
+        if busy:
+            break
+        time.sleep(0.1)  # polling for the first evaluation with two samples; nothing asserts on time
+    assert busy and 0.0 <= float(busy[0]["value"][1]) <= 1.0
+    groups = json.loads(get(stack.prometheus + "/api/v1/rules").body)["data"]["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    assert len(rules) == 7
+    assert all(rule["health"] == "ok" for rule in rules), [(r["name"], r.get("lastError")) for r in rules]
