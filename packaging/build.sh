@@ -110,6 +110,9 @@ gzip -9n <resources/perfdeck.1 >"$root/usr/share/man/man1/perfdeck.1.gz"
 install -m 0644 packaging/debian/copyright "$root/usr/share/doc/perfdeck/copyright"
 install -m 0644 packaging/debian/README.Debian "$root/usr/share/doc/perfdeck/README.Debian"
 install -m 0644 packaging/examples/60-perfdeck.conf "$root/usr/share/doc/perfdeck/examples/"
+# perfdeck serve: the systemd unit (shipped disabled: no maintainer script enables it) and the dashboard.
+install -D -m 0644 packaging/systemd/perfdeck-serve.service "$root/usr/lib/systemd/system/perfdeck-serve.service"
+install -m 0644 resources/grafana/perfdeck.json "$root/usr/share/doc/perfdeck/examples/grafana-perfdeck.json"
 release_date=$(sed -n 's/.*<release version="[^"]*" date="\([0-9-]*\)".*/\1/p' \
   "resources/$app_id.metainfo.xml" | head -n1)
 sed -e "s/@VERSION@/$version/g" -e "s/@MAINTAINER@/$maintainer/g" \

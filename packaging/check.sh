@@ -140,6 +140,15 @@ for path in /opt/perfdeck/perfdeck /usr/bin/perfdeck "/usr/share/applications/$a
   fi
 done
 [ ! -e /etc/sysctl.d/60-perfdeck.conf ] || fail "the sysctl drop-in must not be active after install"
+unit=/usr/lib/systemd/system/perfdeck-serve.service
+[ -e "$unit" ] || fail "$unit is not installed"
+! ls /etc/systemd/system/*.wants/perfdeck-serve.service >/dev/null 2>&1 || fail "perfdeck-serve must ship disabled"
+if command -v systemd-analyze >/dev/null; then
+  systemd-analyze verify "$unit" || fail "systemd-analyze verify $unit"
+  echo "perfdeck-serve.service: systemd-analyze verify clean, not enabled"
+else
+  echo "note: systemd-analyze not installed, perfdeck-serve.service was not verified"
+fi
 desktop-file-validate "/usr/share/applications/$app_id.desktop"
 appstreamcli validate --no-net "/usr/share/metainfo/$app_id.metainfo.xml" >/dev/null
 

@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(render_text(report))
+        from perfdeck.exporter.service import service_lines  # what perfdeck-serve.service could count
+        print("\n" + "\n".join(service_lines(report)))
     return 0
 
 
