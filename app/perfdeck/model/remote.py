@@ -164,7 +164,7 @@ def auth_header(options: ConnectOptions) -> str | None:
     return None
 
 
-def _tls_context(options: ConnectOptions) -> ssl.SSLContext:
+def tls_context(options: ConnectOptions) -> ssl.SSLContext:
     if options.insecure:
         context = ssl.create_default_context()
         context.check_hostname = False
@@ -182,6 +182,21 @@ def _tls_context(options: ConnectOptions) -> ssl.SSLContext:
                           "check --tls-ca", kind="config") from None
 
 
+def check_options(options: ConnectOptions) -> ConnectOptions:
+    """``options`` with a normalised URL, once its credential and CA files can be read.
+
+    Raises ``RemoteError`` with the sentence to show. The files are read only to check them; the
+    source reads them again when it connects.
+    """
+    url = normalise_url(options.url)
+    checked = ConnectOptions(url, options.token_file, options.basic_auth_file, options.tls_ca,
+                             options.insecure, options.timeout)
+    auth_header(checked)
+    if url.startswith("https://"):
+        tls_context(checked)
+    return checked
+
+
 class AgentClient:
     """HTTP(S) to one agent, one keep-alive connection reused between polls. Not thread-safe."""
 
@@ -195,7 +210,7 @@ class AgentClient:
         self._base_path = parts.path
         self.address = f"{parts.netloc}"
         self._auth = auth_header(options)
-        self._tls = _tls_context(options) if self._https else None
+        self._tls = tls_context(options) if self._https else None
         self._connection: http.client.HTTPConnection | None = None
 
     def close(self) -> None:
@@ -224,13 +239,21 @@ class AgentClient:
         headers = {"Accept": "application/json", "User-Agent": "perfdeck-window"}
         if self._auth:
             headers["Authorization"] = self._auth
+        reused = self._connection is not None
         try:
-            connection = self._connect()
-            connection.request("GET", path, headers=headers)
-            response = connection.getresponse()
-            body = response.read()
-        except Exception as exc:
+            response, body = self._get(path, headers)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
             self.close()  # a broken keep-alive connection is never reused
+            if not reused:
+                raise self._network_error(exc) from None
+            # The agent may simply have closed an idle keep-alive connection: one fresh try.
+            try:
+                response, body = self._get(path, headers)
+            except Exception as again:
+                self.close()
+                raise self._network_error(again) from None
+        except Exception as exc:
+            self.close()
             raise self._network_error(exc) from None
         if response.getheader("Connection", "").lower() == "close":
             self.close()
@@ -241,6 +264,12 @@ class AgentClient:
         except (ValueError, UnicodeDecodeError):
             raise RemoteError(f"{self.url} answered with something that is not JSON: is it a perfdeck serve "
                               "agent?", "check the address and port", kind="protocol") from None
+
+    def _get(self, path: str, headers: dict[str, str]) -> tuple[http.client.HTTPResponse, bytes]:
+        connection = self._connect()
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        return response, response.read()
 
     def _network_error(self, exc: BaseException) -> RemoteError:
         where = self.address
@@ -259,6 +288,9 @@ class AgentClient:
         if isinstance(exc, socket.gaierror):
             return RemoteError(f"the host name {self._host!r} cannot be resolved ({exc.strerror})",
                                "check the address")
+        if isinstance(exc, http.client.RemoteDisconnected):
+            return RemoteError(f"{where} closed the connection without answering",
+                               "the agent may have stopped or restarted")
         if isinstance(exc, http.client.BadStatusLine) and self._https is False:
             return RemoteError(f"{where} did not answer in HTTP: does it serve https?", "use https://")
         if isinstance(exc, (ConnectionError, http.client.HTTPException)):
@@ -302,6 +334,7 @@ class RemoteStatus:
     interval: float | None = None
     retry_in: float | None = None
     missed_intervals: int = 0
+    problem: str = ""  # the RemoteError kind behind a lost or failed state (auth, connect, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,14 +525,14 @@ class RemoteSource:
         state = "lost" if self._cursor.seq is not None or self.status.state == "lost" else "connecting"
         verb = "connection to" if state == "lost" else "cannot connect to"
         message = f"{verb} {self.host} lost: {error}" if state == "lost" else f"{verb} {self.host}: {error}"
-        self.status = RemoteStatus(state, self.url, self.host, f"{message}; retrying in {delay:.0f} s",
-                                   self.interval, retry_in=delay)
+        self.status = RemoteStatus(state, self.url, self.host, f"{message}; retrying in {delay:g} s",
+                                   self.interval, retry_in=delay, problem=error.kind)
         return PollResult((), self.status, delay)
 
     def _give_up(self, error: RemoteError) -> PollResult:
         if self.status.state != "failed":
             message = f"cannot connect to {self.url}: {error}"
-            self.status = RemoteStatus("failed", self.url, self.host, message)
+            self.status = RemoteStatus("failed", self.url, self.host, message, problem=error.kind)
             return PollResult((), self.status, MAX_BACKOFF_SECONDS)
         return PollResult((), None, MAX_BACKOFF_SECONDS)
 
