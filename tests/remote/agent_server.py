@@ -8,7 +8,8 @@ It serves exactly ``model.wire``'s document at ``GET /api/v1/snapshots?after=SEQ
 * as a subprocess (``python tests/remote/agent_server.py --port P``) over a real
   ``SamplingEngine`` on this machine's collectors, which a test can kill and start again.
 
-Without ``after`` it returns everything it holds (the client's first request backfills history).
+As ``perfdeck serve`` does, ``after=0`` returns everything it holds (the client's first request
+backfills history) and no ``after`` returns the newest snapshot only.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class AgentState:
 
     def document(self, after: int | None, specs: int | None) -> dict[str, Any]:
         with self._lock:
-            entries = [(s, snap) for s, snap in self._entries if after is None or s > after]
+            entries = ([self._entries[-1]] if after is None and self._entries else
+                       [(s, snap) for s, snap in self._entries if after is not None and s > after])
             newest = self._entries[-1][0] if self._entries else None
             generation = self._generation
         doc = wire.encode_document(entries, host=self.host, version=__version__, interval=self.interval,

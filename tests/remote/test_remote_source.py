@@ -128,7 +128,7 @@ def test_agent_killed_and_restarted_gives_a_gap_of_empty_rows_then_recovery(agen
     assert result.status.state == "connected"
     assert result.status.message == "reconnected to db-7 after 6 s; 5 missed intervals shown as a gap"
     assert restarted.requests[0] == "/api/v1/snapshots?after=3"  # no specs held as valid: sent afresh
-    assert restarted.requests[1] == "/api/v1/snapshots"  # newest seq below ours: a restart, start over
+    assert restarted.requests[1] == "/api/v1/snapshots?after=0"  # newest seq below ours: start over
     assert result.next_delay == 1.0  # back to the agent's pace
 
 

@@ -65,7 +65,7 @@ class Agent:
             self.process.stdout.close()
 
     def document(self) -> dict:
-        request = urllib.request.Request(f"{self.url}/api/v1/snapshots",
+        request = urllib.request.Request(f"{self.url}/api/v1/snapshots?after=0",
                                          headers={"Authorization": f"Bearer {TOKEN}"})
         with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())

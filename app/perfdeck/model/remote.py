@@ -464,7 +464,9 @@ class RemoteSource:
         cursor = self._cursor
         # Specs are asked for whenever we hold none, so a reconnection always refreshes them.
         generation = cursor.specs_generation if cursor.specs else None
-        return self._client.fetch(after=cursor.seq, specs_generation=generation)
+        # after=0 the first time: everything the agent still holds (perfdeck serve keeps ten
+        # minutes), so the window opens with recent history rather than one point.
+        return self._client.fetch(after=0 if cursor.seq is None else cursor.seq, specs_generation=generation)
 
     def _restarted(self, doc: Any) -> bool:
         newest = doc.get("seq") if isinstance(doc, Mapping) else None
