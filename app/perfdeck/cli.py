@@ -15,6 +15,7 @@ COMMANDS = {
     "doctor": "perfdeck.commands.doctor",
     "record": "perfdeck.commands.record",
     "install-desktop": "perfdeck.commands.desktop",
+    "serve": "perfdeck.commands.serve",
 }
 
 

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from perfdeck.model.collector import Collector
-from perfdeck.model.series import CollectorUnavailableError, Kind, Reading, SeriesSpec, Unavailable
+from perfdeck.model.series import (
+    CollectorUnavailableError,
+    CounterSpec,
+    Kind,
+    Reading,
+    SeriesSpec,
+    Unavailable,
+)
 from perfdeck.perf.abi import PerfOpenError, errno_message
 from perfdeck.perf.bandwidth import (
     BandwidthDiscovery,
@@ -24,6 +31,8 @@ from perfdeck.perf.bandwidth import (
     ResctrlMath,
     ResctrlSource,
     Source,
+    bytes_counter_id,
+    counter_specs_for,
     discover_bandwidth,
     read_resctrl,
     series_for,
@@ -70,6 +79,7 @@ class MemoryBandwidthCollector(Collector):
         self._perf_math: PerfBandwidthMath | None = None
         self._resctrl_math: ResctrlMath | None = None
         self._specs: dict[str, SeriesSpec] = {}
+        self._counter_specs: dict[str, CounterSpec] = {}
         self._fallbacks: list[tuple[str, Unavailable]] = []
         self._unavailable: Unavailable | None = None
         self._reopen_pending = False
@@ -87,6 +97,7 @@ class MemoryBandwidthCollector(Collector):
             if failure is None:
                 self.source = source
                 self._specs = series_for(source)
+                self._counter_specs = counter_specs_for(source)
                 return
             log.info("bandwidth source %s unusable: %s", source.kind, failure)
             self._fallbacks.append((source.kind, failure))
@@ -138,6 +149,9 @@ class MemoryBandwidthCollector(Collector):
     def specs(self) -> Mapping[str, SeriesSpec]:
         return self._specs
 
+    def counter_specs(self) -> Mapping[str, CounterSpec]:
+        return self._counter_specs
+
     def unavailable(self) -> Unavailable | None:
         return self._unavailable
 
@@ -158,12 +172,18 @@ class MemoryBandwidthCollector(Collector):
     def _reopen(self) -> None:
         """A CPU went offline under an uncore box: discover again and reopen (new baselines)."""
         self.close()
+        # Totals must not go down across the reopen: carry them over to the new arithmetic.
+        old = self._perf_math if self._perf_math is not None else self._resctrl_math
+        carried = dict(old.totals) if old is not None else {}
         self.source = None
         self._perf_math = self._resctrl_math = None
         self._discovery = None
         self._reopen_pending = False
         try:
             self.open()
+            new = self._perf_math if self._perf_math is not None else self._resctrl_math
+            if new is not None:
+                new.totals.update(carried)
         except CollectorUnavailableError:
             log.info("memory bandwidth unavailable after CPU hotplug: %s", self._unavailable)
 
@@ -192,14 +212,23 @@ class MemoryBandwidthCollector(Collector):
                     # A resctrl group created while running gets its own series.
                     name = key.removeprefix("membw.group.")
                     self._specs[key] = SeriesSpec(key, f"resctrl group {name}", "GB/s",
-                                                  Kind.RATE, group="membw.group")
+                                                  Kind.RATE, group="membw.group", metric="membw.group",
+                                                  labels=(("resource", name),))
+                    cid = bytes_counter_id(key)
+                    self._counter_specs[cid] = CounterSpec(
+                        cid, "membw.bytes.group", "B", f"resctrl group {name}: bytes since PerfDeck "
+                        "started counting", (("resource", name),))
         values = {k: v for k, v in values.items() if k in self._specs}
         unavailable: dict[str, Unavailable] = {}
         if not self.source.split:
             why = Unavailable(f"{self.source.title} counts reads and writes together; no read/write split")
             unavailable["membw.read"] = why
             unavailable["membw.write"] = why
-        return Reading(values=values, unavailable=unavailable, tables={TABLE: self.status(problems)})
+        math = self._perf_math if self._perf_math is not None else self._resctrl_math
+        totals = {k: float(v) for k, v in (math.totals if math is not None else {}).items()
+                  if k in self._counter_specs}
+        return Reading(values=values, unavailable=unavailable, tables={TABLE: self.status(problems)},
+                       totals=totals)
 
     def static_facts(self) -> Mapping[str, str]:
         if self.source is None:

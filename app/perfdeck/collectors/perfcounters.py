@@ -23,7 +23,14 @@ from pathlib import Path
 from types import MappingProxyType
 
 from perfdeck.model.collector import Collector
-from perfdeck.model.series import CollectorUnavailableError, Kind, Reading, SeriesSpec, Unavailable
+from perfdeck.model.series import (
+    CollectorUnavailableError,
+    CounterSpec,
+    Kind,
+    Reading,
+    SeriesSpec,
+    Unavailable,
+)
 from perfdeck.perf import derived
 from perfdeck.perf.abi import PerfOpenError, errno_message
 from perfdeck.perf.counters import (
@@ -59,6 +66,22 @@ VM_FIX = ("give the guest a virtual PMU (QEMU/KVM: -cpu host with pmu=on; libvir
           "VMware: 'Virtualize CPU performance counters'; cloud: a bare-metal or PMU-enabled instance), "
           "or run on bare metal")
 MULTIPLEX = "multiplex_pct"
+
+
+def _sanitise(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in name.lower())
+
+
+def counter_id(event: str, instance: str) -> str:
+    """``perf.count.<event>.<instance>``: event names lower-cased, ``-`` kept (``l1-dcache-loads``)."""
+    return f"perf.count.{_sanitise(event)}.{instance}"
+
+
+def _metric_and_labels(series_id: str, instance: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``perf.ipc.cpu3`` is metric ``perf.ipc.cpu`` with label cpu=3; a total is its own metric."""
+    if instance.startswith("cpu") and instance[3:].isdigit():
+        return series_id[: -len(instance[3:])], (("cpu", instance[3:]),)
+    return series_id, ()
 
 
 def _virtual_machine_evidence(root: Path) -> str | None:
@@ -108,6 +131,9 @@ class PerfCollector(Collector):
         self._process: ProcessCounters | None = None
         self._tracker = DeltaTracker()
         self._specs: Mapping[str, SeriesSpec] = MappingProxyType({})
+        self._counter_specs: Mapping[str, CounterSpec] = MappingProxyType({})
+        # Raw cumulative counts (scaled per interval, then added up) behind Reading.totals.
+        self._totals: dict[str, float] = {}
         self._metric_unavailable: dict[str, Unavailable] = {}
         # Precomputed at each spec rebuild so a tick only does arithmetic on what can be counted.
         self._live_metrics: tuple[derived.Metric, ...] = ()
@@ -282,14 +308,15 @@ class PerfCollector(Collector):
                 group = f"perf.{metric.name}" if inst == "total" else f"perf.{metric.name}.cpu"
                 sid = f"perf.{metric.name}.{inst}"
                 specs[sid] = SeriesSpec(sid, f"{metric.label}, {where}", metric.unit, kind, group,
-                                        metric.value_range)
+                                        metric.value_range, *_metric_and_labels(sid, inst))
         for inst in instances:
             where = "all CPUs" if inst == "total" else f"CPU {inst[3:]}"
             group = f"perf.{MULTIPLEX}" if inst == "total" else f"perf.{MULTIPLEX}.cpu"
             sid = f"perf.{MULTIPLEX}.{inst}"
             specs[sid] = SeriesSpec(sid, f"Hardware counters running, % of enabled time, {where}", "%",
-                                    Kind.GAUGE, group, (0.0, 100.0))
+                                    Kind.GAUGE, group, (0.0, 100.0), *_metric_and_labels(sid, inst))
         self._specs = MappingProxyType(specs)
+        self._counter_specs = MappingProxyType(self._build_counter_specs(instances))
         self._metric_unavailable = self._unavailable_metrics()
         self._live_metrics = tuple(m for m in derived.METRICS if m.name not in self._metric_unavailable)
         self._series_unavailable = {sid: self._metric_unavailable[sid.split(".")[1]] for sid in specs
@@ -318,6 +345,32 @@ class PerfCollector(Collector):
     def specs(self) -> Mapping[str, SeriesSpec]:
         return self._specs
 
+    def _build_counter_specs(self, instances: Sequence[str]) -> dict[str, CounterSpec]:
+        """One raw cumulative counter per counted event and instance (``perf.count.<event>.<inst>``)."""
+        out: dict[str, CounterSpec] = {}
+        opened = self._opened_events()
+        for event in self.catalogue:
+            if event.name not in opened or event.name in self.event_unavailable_everywhere():
+                continue
+            unit = "s" if event.name == "task-clock" else ""
+            what = "seconds on CPU (task-clock)" if unit == "s" else f"{event.name} events"
+            for inst in instances:
+                cid = counter_id(event.name, inst)
+                where = "all CPUs" if inst == "total" else f"CPU {inst[3:]}"
+                if self.mode == MODE_PROCESS:
+                    where = f"process {self.target_pid}"
+                metric, labels = _metric_and_labels(cid, inst)
+                out[cid] = CounterSpec(cid, metric, unit, f"{event.description}: {what}, {where}, "
+                                       "scaled by time_enabled/time_running", labels)
+        return out
+
+    def event_unavailable_everywhere(self) -> set[str]:
+        """Events that are counted on no CPU (their raw totals are left out)."""
+        return {name for name in self.event_unavailable if name not in self._opened_events()}
+
+    def counter_specs(self) -> Mapping[str, CounterSpec]:
+        return self._counter_specs
+
     # --- reading ------------------------------------------------------------------------------
     def read(self, now: float) -> Reading:
         if self._process is not None:
@@ -343,6 +396,8 @@ class PerfCollector(Collector):
                 if delta.ratio is not None and any(not e.is_software for e in group.events):
                     ratios.setdefault(cpu, []).append(delta.ratio)
         values: dict[str, float | None] = {}
+        for cpu, cpu_values in per_cpu.items():
+            self._accumulate(f"cpu{cpu}", cpu_values)
         for cpu in self._cpus:
             cpu_values = per_cpu.get(cpu)
             metrics = (derived.derive(cpu_values, seconds.get(cpu), seconds.get(cpu), self._live_metrics)
@@ -353,6 +408,7 @@ class PerfCollector(Collector):
             values[f"perf.{MULTIPLEX}.cpu{cpu}"] = min(cpu_ratios) * 100 if cpu_ratios else None
         if per_cpu and len(per_cpu) == len(self._cpus):
             total = derived.sum_values(per_cpu.values())
+            self._accumulate("total", total)
             interval = sum(seconds.values()) / len(seconds)
             metrics = derived.derive(total, interval, interval * len(per_cpu), self._live_metrics)
         else:
@@ -366,6 +422,7 @@ class PerfCollector(Collector):
     def _read_process(self) -> Reading:
         assert self._process is not None
         sample = self._process.read()
+        self._accumulate("total", sample.deltas)
         values: dict[str, float | None] = {f"perf.{k}.total": v for k, v in sample.metrics.items()}
         ratio = sample.counted_ratio
         values[f"perf.{MULTIPLEX}.total"] = None if ratio is None else ratio * 100
@@ -375,7 +432,16 @@ class PerfCollector(Collector):
         """Values of the series that can be counted; the others listed with their reason, never 0."""
         for sid in self._series_unavailable:
             values.pop(sid, None)
-        return Reading(values=values, unavailable=self._series_unavailable)
+        totals = {cid: v for cid, v in self._totals.items() if cid in self._counter_specs}
+        return Reading(values=values, unavailable=self._series_unavailable, totals=totals)
+
+    def _accumulate(self, instance: str, deltas: Mapping[str, float | None]) -> None:
+        """Add one interval's scaled counts to the raw totals; an event not counted adds nothing."""
+        for event, delta in deltas.items():
+            if delta is None:
+                continue
+            cid = counter_id(event, instance)
+            self._totals[cid] = self._totals.get(cid, 0.0) + (delta / 1e9 if event == "task-clock" else delta)
 
     def static_facts(self) -> Mapping[str, str]:
         return dict(self._facts)
@@ -388,3 +454,4 @@ class PerfCollector(Collector):
             self._process.close()
             self._process = None
         self._tracker.clear()
+        self._totals = {}

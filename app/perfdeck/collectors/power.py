@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from perfdeck.model.collector import Collector
-from perfdeck.model.series import CollectorUnavailableError, Reading, SeriesSpec, Unavailable
+from perfdeck.model.series import CollectorUnavailableError, CounterSpec, Reading, SeriesSpec, Unavailable
 from perfdeck.perf.abi import PerfOpenError, errno_message
 from perfdeck.perf.counters import DeltaTracker, EventSpec
 from perfdeck.perf.power import (
@@ -21,7 +21,9 @@ from perfdeck.perf.power import (
     PowercapSource,
     PowerDiscovery,
     PowerSource,
+    counter_specs_for,
     discover_power,
+    energy_counter_id,
     series_for,
     unavailable_from,
 )
@@ -48,6 +50,8 @@ class PowerCollector(Collector):
         self._deltas = DeltaTracker()
         self._energy = EnergyMath()
         self._specs: dict[str, SeriesSpec] = {}
+        self._counter_specs: dict[str, CounterSpec] = {}
+        self._joules: dict[str, float] = {}  # perf RAPL energy per series since open
         self._fallbacks: list[tuple[str, Unavailable]] = []
         self._unavailable: Unavailable | None = None
 
@@ -59,6 +63,7 @@ class PowerCollector(Collector):
             if failure is None:
                 self.source = source
                 self._specs = series_for(source)
+                self._counter_specs = counter_specs_for(source)
                 return
             self._fallbacks.append((source.kind, failure))
         self._unavailable = unavailable_from(self._fallbacks)
@@ -96,6 +101,9 @@ class PowerCollector(Collector):
     def specs(self) -> Mapping[str, SeriesSpec]:
         return self._specs
 
+    def counter_specs(self) -> Mapping[str, CounterSpec]:
+        return self._counter_specs
+
     def unavailable(self) -> Unavailable | None:
         return self._unavailable
 
@@ -129,7 +137,9 @@ class PowerCollector(Collector):
                         continue
                     count = delta.values.get(event.event)
                     if count is not None:
-                        values[event.series_id] = count * event.joules_per_count / delta.elapsed_s
+                        joules = count * event.joules_per_count
+                        values[event.series_id] = joules / delta.elapsed_s
+                        self._joules[event.series_id] = self._joules.get(event.series_id, 0.0) + joules
         else:
             for zone in self.source.zones:
                 try:
@@ -148,7 +158,11 @@ class PowerCollector(Collector):
                     continue
                 values[zone.series_id] = self._energy.update(
                     zone.series_id, energy, now, zone.max_range_uj, to_joules=1e-6)
-        return Reading(values=values, unavailable=unavailable, tables={TABLE: self.status(problems)})
+        joules = self._joules if isinstance(self.source, PerfRaplSource) else self._energy.joules
+        totals = {energy_counter_id(sid): j for sid, j in joules.items()
+                  if energy_counter_id(sid) in self._counter_specs}
+        return Reading(values=values, unavailable=unavailable, tables={TABLE: self.status(problems)},
+                       totals=totals)
 
     def static_facts(self) -> Mapping[str, str]:
         return {"Power source": self.source.label} if self.source else {}

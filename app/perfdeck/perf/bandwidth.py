@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from perfdeck.model.series import Kind, SeriesSpec, Unavailable
+from perfdeck.model.series import CounterSpec, Kind, SeriesSpec, Unavailable
 from perfdeck.perf import vendor_tables as vt
 from perfdeck.perf.counters import DeltaTracker, EventSpec, GroupSample
 from perfdeck.perf.pmu import EncodedConfig, Pmu, PmuError, package_of_cpu
@@ -416,17 +416,30 @@ def discover_bandwidth(root: Path = Path("/"), system: SystemProbe | None = None
 # ---------------------------------------------------------------------------------- series
 
 
-def _spec(series_id: str, label: str, group: str) -> SeriesSpec:
-    return SeriesSpec(series_id, label, "GB/s", Kind.RATE, group=group)
+Labels = tuple[tuple[str, str], ...]
+
+
+def _spec(series_id: str, label: str, group: str, metric: str = "", labels: Labels = ()) -> SeriesSpec:
+    return SeriesSpec(series_id, label, "GB/s", Kind.RATE, group=group, metric=metric, labels=labels)
+
+
+def _channel_labels(counter: UncoreCounter) -> Labels:
+    socket = (("socket", str(counter.socket)),) if counter.socket is not None else ()
+    return (*socket, ("channel", counter.channel), ("pmu", counter.pmu))
 
 
 def series_for(source: Source) -> dict[str, SeriesSpec]:
-    """Every series a source produces (ids per docs/architecture.md)."""
+    """Every series a source produces (ids per docs/architecture.md).
+
+    Exporter metrics (``SeriesSpec.metric``) are one per level, so a sum never mixes levels:
+    ``membw.read.total``; ``membw.read.socket`` (label socket); ``membw.read.channel`` (labels
+    socket, channel, pmu); resctrl ``membw.total.domain`` (label domain) and ``membw.group``.
+    """
     specs: dict[str, SeriesSpec] = {}
     directions: tuple[Direction, ...] = ("read", "write") if source.split else ()
 
-    def add(series_id: str, label: str, group: str) -> None:
-        specs[series_id] = _spec(series_id, label, group)
+    def add(series_id: str, label: str, group: str, metric: str = "", labels: Labels = ()) -> None:
+        specs[series_id] = _spec(series_id, label, group, metric, labels)
 
     for direction in directions:
         add(f"membw.{direction}.total", f"DRAM {direction} (all)", "membw.total")
@@ -434,24 +447,49 @@ def series_for(source: Source) -> dict[str, SeriesSpec]:
     if isinstance(source, PerfBandwidthSource):
         sockets = sorted({c.socket for c in source.counters if c.socket is not None})
         for socket in sockets:
+            where = (("socket", str(socket)),)
             for direction in directions:
-                add(f"membw.{direction}.socket{socket}", f"DRAM {direction} socket {socket}", "membw.socket")
-            add(f"membw.total.socket{socket}", f"DRAM total socket {socket}", "membw.socket")
-        for channel in dict.fromkeys(c.channel for c in source.counters):
+                add(f"membw.{direction}.socket{socket}", f"DRAM {direction} socket {socket}", "membw.socket",
+                    f"membw.{direction}.socket", where)
+            add(f"membw.total.socket{socket}", f"DRAM total socket {socket}", "membw.socket",
+                "membw.total.socket", where)
+        for counter in {c.channel: c for c in source.counters}.values():
+            channel = counter.channel
             for direction in directions or ("total",):
-                add(f"membw.{direction}.{channel}", f"DRAM {direction} {channel}", "membw.channel")
+                add(f"membw.{direction}.{channel}", f"DRAM {direction} {channel}", "membw.channel",
+                    f"membw.{direction}.channel", _channel_labels(counter))
         specs["membw.counted_pct"] = SeriesSpec("membw.counted_pct", "Counters running (multiplexing)",
                                                 "%", Kind.GAUGE, group="membw.quality",
                                                 value_range=(0.0, 100.0))
     else:
         for domain in source.domains:
-            add(f"membw.total.{domain.lower()}", f"MBM {domain}", "membw.domain")
+            add(f"membw.total.{domain.lower()}", f"MBM {domain}", "membw.domain", "membw.total.domain",
+                (("domain", domain.lower()),))
         for group in source.groups:
             name = group or "root"
-            add(f"membw.group.{_safe(name)}", f"resctrl group {name}", "membw.group")
+            add(f"membw.group.{_safe(name)}", f"resctrl group {name}", "membw.group", "membw.group",
+                (("resource", _safe(name)),))
         if source.has_local:
             add("membw.local.total", "DRAM local-node traffic (all)", "membw.total")
     return specs
+
+
+def counter_specs_for(source: Source) -> dict[str, CounterSpec]:
+    """Raw cumulative DRAM bytes behind the GB/s series (``membw.bytes.<direction>.<instance>``)."""
+    specs: dict[str, CounterSpec] = {}
+    for sid, spec in series_for(source).items():
+        if spec.unit != "GB/s":
+            continue
+        cid = bytes_counter_id(sid)
+        metric = bytes_counter_id(spec.metric_name)
+        specs[cid] = CounterSpec(cid, metric, "B", f"{spec.label}: bytes since PerfDeck started counting",
+                                 spec.labels)
+    return specs
+
+
+def bytes_counter_id(series_id: str) -> str:
+    """``membw.read.socket0`` -> ``membw.bytes.read.socket0``; ``membw.total`` -> ``membw.bytes.total``."""
+    return "membw.bytes." + series_id.removeprefix("membw.")
 
 
 def _safe(name: str) -> str:
@@ -474,13 +512,19 @@ class PerfBandwidthMath:
         self.source = source
         self._groups = source.groups()
         self._deltas = DeltaTracker()
+        # Cumulative DRAM bytes per ``membw.bytes.*`` counter id (scaled counts x bytes per count).
+        self.totals: dict[str, float] = {}
 
     def reset(self) -> None:
         self._deltas.clear()
 
     def update(self, samples: Mapping[str, GroupSample]) -> dict[str, float | None]:
-        """``samples`` maps group key -> its latest sample; a missing group gives None values."""
-        rates: dict[UncoreCounter, float | None] = {}
+        """``samples`` maps group key -> its latest sample; a missing group gives None values.
+
+        Also adds this interval's bytes to ``totals`` (``membw.bytes.*`` counter ids), only for
+        aggregates whose every counter has a value.
+        """
+        moved: dict[UncoreCounter, tuple[float, float] | None] = {}  # counter -> (bytes, seconds)
         ratios: list[float] = []
         for key, counters in self._groups.items():
             sample = samples.get(key)
@@ -492,18 +536,12 @@ class PerfBandwidthMath:
             for counter in counters:
                 value = None if delta is None else delta.values.get(counter.spec_name)
                 if value is None or delta is None or delta.elapsed_s <= 0:
-                    rates[counter] = None
+                    moved[counter] = None
                 else:
-                    rates[counter] = value * counter.bytes_per_count / delta.elapsed_s / GB
+                    moved[counter] = (value * counter.bytes_per_count, delta.elapsed_s)
         out: dict[str, float | None] = {}
-
-        def total(items: Sequence[float | None]) -> float | None:
-            if not items or any(v is None for v in items):
-                return None
-            return float(sum(items))  # type: ignore[arg-type]
-
-        by_key: dict[str, list[float | None]] = {}
-        for counter, rate in rates.items():
+        by_key: dict[str, list[tuple[float, float] | None]] = {}
+        for counter, item in moved.items():
             direction = counter.direction
             keys = [f"membw.{direction}.{counter.channel}"]
             if counter.socket is not None:
@@ -514,9 +552,16 @@ class PerfBandwidthMath:
             if direction != "total":
                 keys.append("membw.total")
             for key in keys:
-                by_key.setdefault(key, []).append(rate)
+                by_key.setdefault(key, []).append(item)
         for key, items in by_key.items():
-            out[key] = total(items)
+            if not items or any(v is None for v in items):
+                out[key] = None  # a partial sum would be silently low
+                continue
+            nbytes = sum(v[0] for v in items if v is not None)
+            # Each counter's rate uses its own group's read interval; they are summed as rates.
+            out[key] = sum(v[0] / v[1] for v in items if v is not None) / GB
+            cid = bytes_counter_id(key)
+            self.totals[cid] = self.totals.get(cid, 0.0) + nbytes
         out["membw.counted_pct"] = 100.0 * min(ratios) if ratios else None
         return out
 
@@ -548,6 +593,7 @@ class ResctrlMath:
         self._last_time: float | None = None
         self._groups: set[str] | None = None
         self.problems: dict[str, str] = {}
+        self.totals: dict[str, float] = {}  # cumulative bytes per ``membw.bytes.*`` counter id
 
     def update(self, now: float, values: Mapping[tuple[str, str, str], int | str]
                ) -> dict[str, float | None]:
@@ -581,10 +627,13 @@ class ResctrlMath:
         if elapsed is None or elapsed <= 0:
             return out
 
-        def rate(items: list[int | None]) -> float | None:
+        def rate(items: list[int | None], key: str) -> float | None:
             if not items or any(v is None for v in items):
                 return None
-            return sum(items) / elapsed / GB  # type: ignore[arg-type]
+            nbytes = sum(v for v in items if v is not None)
+            cid = bytes_counter_id(key)
+            self.totals[cid] = self.totals.get(cid, 0) + nbytes
+            return nbytes / elapsed / GB
 
         totals: list[int | None] = []
         local: list[int | None] = []
@@ -597,13 +646,15 @@ class ResctrlMath:
                 per_group.setdefault(group, []).append(delta)
             elif name == vt.RESCTRL_LOCAL_FILE:
                 local.append(delta)
-        out["membw.total"] = None if gone else rate(totals)
+        out["membw.total"] = None if gone else rate(totals, "membw.total")
         for domain, items in per_domain.items():
-            out[f"membw.total.{domain.lower()}"] = None if gone else rate(items)
+            key = f"membw.total.{domain.lower()}"
+            out[key] = None if gone else rate(items, key)
         for group, items in per_group.items():
-            out[f"membw.group.{_safe(group or 'root')}"] = rate(items)
+            key = f"membw.group.{_safe(group or 'root')}"
+            out[key] = rate(items, key)
         if local:
-            out["membw.local.total"] = None if gone else rate(local)
+            out["membw.local.total"] = None if gone else rate(local, "membw.local.total")
         return out
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perfdeck.model.series import Kind, SeriesSpec, Unavailable
+from perfdeck.model.series import CounterSpec, Kind, SeriesSpec, Unavailable
 from perfdeck.perf import vendor_tables as vt
 from perfdeck.perf.counters import EventSpec
 from perfdeck.perf.pmu import EncodedConfig, Pmu, PmuError, package_of_cpu
@@ -120,6 +120,10 @@ def series_id(domain: str, socket: int | None) -> str:
     return f"power.{domain}.socket{socket if socket is not None else 0}"
 
 
+def _labels(domain: str, socket: int | None) -> tuple[tuple[str, str], ...]:
+    return () if domain == "psys" else (("socket", str(socket if socket is not None else 0)),)
+
+
 def series_for(source: PowerSource) -> dict[str, SeriesSpec]:
     specs: dict[str, SeriesSpec] = {}
     items = source.events if isinstance(source, PerfRaplSource) else source.zones
@@ -128,9 +132,26 @@ def series_for(source: PowerSource) -> dict[str, SeriesSpec]:
     for item in items:
         sid = item.series_id
         where = "" if item.domain == "psys" else f" socket {item.socket or 0}"
+        metric = sid if item.domain == "psys" else f"power.{item.domain}"
         specs[sid] = SeriesSpec(sid, f"{labels.get(item.domain, item.domain)}{where}", "W", Kind.RATE,
-                                group=f"power.{item.domain}")
+                                group=f"power.{item.domain}", metric=metric,
+                                labels=_labels(item.domain, item.socket))
     return specs
+
+
+def energy_counter_id(series_id: str) -> str:
+    """``power.package.socket0`` -> ``power.energy.package.socket0`` (Joules)."""
+    return "power.energy." + series_id.removeprefix("power.")
+
+
+def counter_specs_for(source: PowerSource) -> dict[str, CounterSpec]:
+    """Energy in Joules behind each Watts series."""
+    out: dict[str, CounterSpec] = {}
+    for sid, spec in series_for(source).items():
+        cid = energy_counter_id(sid)
+        out[cid] = CounterSpec(cid, energy_counter_id(spec.metric_name), "J",
+                               f"{spec.label} energy since PerfDeck started counting (RAPL)", spec.labels)
+    return out
 
 
 # ---------------------------------------------------------------------------------- discovery
@@ -269,6 +290,7 @@ class EnergyMath:
 
     def __init__(self) -> None:
         self._last: dict[str, tuple[float, float]] = {}
+        self.joules: dict[str, float] = {}  # cumulative Joules per key since the first read
 
     def update(self, key: str, energy: float, now: float, wrap_range: float | None = None,
                to_joules: float = 1.0) -> float | None:
@@ -285,6 +307,7 @@ class EnergyMath:
             if wrap_range is None or energy > wrap_range:
                 return None
             delta = wrap_range - last_energy + energy
+        self.joules[key] = self.joules.get(key, 0.0) + delta * to_joules
         return delta * to_joules / elapsed
 
     def forget(self, key: str) -> None:

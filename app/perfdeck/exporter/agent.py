@@ -1,0 +1,148 @@
+"""The agent loop: the sampling engine on a background tick, a ring of recent snapshots, and the
+``/api/v1/snapshots`` document for the remote window.
+
+Why a background tick rather than reading at scrape time (measured in benchmarks/serve_cost.py,
+reasons in docs/prometheus.md): the window's rates (CPU %, B/s) need a fixed interval, several
+scrapers (an HA pair of Prometheus servers, a remote window) must not perturb each other, a scrape
+must answer in constant time, and the remote window needs every tick, not one per scrape.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from perfdeck.exporter.prometheus import FamilyStatus
+from perfdeck.model import wire
+from perfdeck.model.engine import SamplingEngine
+from perfdeck.model.series import Snapshot, Unavailable
+
+log = logging.getLogger(__name__)
+
+RING_SIZE = 600  # ten minutes at 1 s: enough for a window that reconnects after a short outage
+
+
+class Agent:
+    """Runs a ``SamplingEngine`` every ``interval`` seconds and keeps the last ``ring_size`` snapshots.
+
+    Sequence numbers and ``specs_generation`` start from the wall clock in milliseconds, so they keep
+    increasing across agent restarts: a window that reconnects with ``after=`` from the old process
+    never waits for numbers the new one will not reach for hours.
+    """
+
+    def __init__(self, engine: SamplingEngine, families: Mapping[str, str], *, interval: float,
+                 version: str, host: str, load_errors: Mapping[str, Unavailable] | None = None,
+                 ring_size: int = RING_SIZE, clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.families = dict(families)  # name -> title, in registry order
+        self.load_errors = dict(load_errors or {})
+        self.interval = interval
+        self.version = version
+        self.host = host
+        self._ring: collections.deque[tuple[int, Snapshot]] = collections.deque(maxlen=ring_size)
+        self._lock = threading.Lock()
+        base = int(clock() * 1000)
+        self._next_seq = base
+        self.specs_generation = base
+        self._spec_key: tuple[frozenset[str], frozenset[str]] | None = None
+        self._failures: dict[str, str] = {}
+        self._last_duration: float | None = None
+        self._collections = 0
+
+    # --- sampling ---------------------------------------------------------------------------
+
+    def tick(self, now: float | None = None, timestamp: float | None = None) -> Snapshot:
+        """Sample once, store the snapshot with the next sequence number, and return it."""
+        started = time.perf_counter()
+        snapshot = self.engine.sample(now, timestamp)
+        duration = time.perf_counter() - started
+        key = (frozenset(snapshot.specs), frozenset(snapshot.counter_specs))
+        with self._lock:
+            if self._spec_key is not None and key != self._spec_key:
+                self.specs_generation += 1
+            self._spec_key = key
+            self._failures.update(snapshot.failures)
+            self._ring.append((self._next_seq, snapshot))
+            self._next_seq += 1
+            self._last_duration = duration
+            self._collections += 1
+        return snapshot
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick every ``interval`` seconds until ``stop`` is set (on the interval grid; a late
+        tick skips the missed slots instead of bunching up)."""
+        next_at = time.monotonic()
+        while not stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # the engine isolates collectors; this is a last resort, keep serving
+                log.exception("sampling tick failed")
+            next_at += self.interval
+            now = time.monotonic()
+            if next_at < now:
+                next_at = now + self.interval - (now - next_at) % self.interval
+            stop.wait(next_at - now)
+
+    # --- what the HTTP side reads ----------------------------------------------------------
+
+    def latest(self) -> tuple[int, Snapshot] | None:
+        with self._lock:
+            return self._ring[-1] if self._ring else None
+
+    def entries_after(self, after: int | None) -> list[tuple[int, Snapshot]]:
+        """Every stored snapshot with a sequence number above ``after``; just the newest when None."""
+        with self._lock:
+            return self._entries_after(after)
+
+    def _entries_after(self, after: int | None) -> list[tuple[int, Snapshot]]:
+        if not self._ring:
+            return []
+        if after is None:
+            return [self._ring[-1]]
+        return [entry for entry in self._ring if entry[0] > after]
+
+    def last_collection_seconds(self) -> float | None:
+        return self._last_duration
+
+    def collections(self) -> int:
+        return self._collections
+
+    def family_status(self) -> dict[str, FamilyStatus]:
+        """Availability of every requested family, with the reason and fix when it is not available."""
+        latest = self.latest()
+        snapshot = latest[1] if latest else None
+        produced = {spec.family for spec in snapshot.specs.values()} if snapshot else set()
+        produced |= {spec.family for spec in snapshot.counter_specs.values()} if snapshot else set()
+        status: dict[str, FamilyStatus] = {}
+        for name, title in self.families.items():
+            why = (self.load_errors.get(name) or self.engine.family_unavailable.get(name)
+                   or (snapshot.unavailable.get(name) if snapshot else None))
+            if why is not None:
+                status[name] = FamilyStatus(name, title, False, why.reason, why.fix)
+            elif snapshot is not None and name not in produced:
+                reason = (f"the {title} collector failed: {self._failures[name]}" if name in self._failures
+                          else f"the {title} collector produced no series on this host")
+                status[name] = FamilyStatus(name, title, False, reason, "")
+            else:
+                status[name] = FamilyStatus(name, title, True)
+        return status
+
+    def document(self, after: int | None, client_generation: int | None) -> dict[str, Any]:
+        """The ``/api/v1/snapshots`` document (``model.wire.FORMAT``): snapshots after ``after``, and
+        the specs when the client's generation is not the current one."""
+        families: dict[str, dict[str, Any]] = {}
+        for name, fam in self.family_status().items():
+            info: dict[str, Any] = {"title": fam.title, "available": fam.available}
+            if not fam.available:
+                info.update(reason=fam.reason, fix=fam.fix)
+            families[name] = info
+        with self._lock:  # the entries and the generation they belong to, read together
+            entries = self._entries_after(after)
+            generation = self.specs_generation
+        return wire.encode_document(entries, host=self.host, version=self.version, interval=self.interval,
+                                    specs_generation=generation,
+                                    include_specs=client_generation != generation, families=families)
