@@ -1,23 +1,20 @@
-"""The window on a remote host, against a real agent process on loopback (pytest-qt).
+"""The window on a remote host, against a real ``perfdeck serve`` process on loopback (pytest-qt).
 
-The agent is ``agent_server.py`` run as a subprocess over this machine's real collectors, so it
-can be killed and started again like a real ``perfdeck serve``. Waits are on counted events
+The agent samples this machine's real collectors; a test kills it (SIGKILL) and starts it again
+on the same port. Waits are on counted events
 (rows in the history, status changes), with generous limits; nothing asserts on durations.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
 from agent_server import free_port
+from serve_process import HOST, INTERVAL, TOKEN, Agent
 
 from perfdeck.gui.app import build_window
 from perfdeck.gui.connect_dialog import (
@@ -33,42 +30,6 @@ from perfdeck.model.remote import ConnectOptions, RecentHosts
 
 pytestmark = pytest.mark.gui
 
-AGENT = Path(__file__).with_name("agent_server.py")
-INTERVAL = 0.2
-TOKEN = "correct horse battery staple"
-
-
-class Agent:
-    """One agent subprocess on a fixed port, which can be killed and started again."""
-
-    def __init__(self, port: int, token_file: Path) -> None:
-        self.port = port
-        self.token_file = token_file
-        self.process: subprocess.Popen[str] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(AGENT), "--port", str(self.port), "--interval", str(INTERVAL),
-             "--families", "cpu,mem,proc", "--token-file", str(self.token_file)],
-            stdout=subprocess.PIPE, text=True)
-        line = self.process.stdout.readline()  # blocks until it listens, or '' if it died
-        assert line.startswith("LISTENING"), f"the test agent did not start: {line!r}"
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-            self.process.stdout.close()
-
-    def document(self) -> dict:
-        request = urllib.request.Request(f"{self.url}/api/v1/snapshots?after=0",
-                                         headers={"Authorization": f"Bearer {TOKEN}"})
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.loads(response.read())
 
 
 @pytest.fixture
@@ -129,8 +90,8 @@ def test_window_shows_the_values_the_agent_served(qtbot, agent, remote_window):
     assert values["mem.total"][-1] == pytest.approx(psutil.virtual_memory().total, rel=1e-6)
     remote = window.remote
     assert remote.status.state == "connected"
-    assert window.windowTitle() == "PerfDeck — test-agent"
-    assert remote.label.text() == f"test-agent · connected · every {INTERVAL:g} s"
+    assert window.windowTitle() == f"PerfDeck — {HOST}"
+    assert remote.label.text() == f"{HOST} · connected · every {INTERVAL:g} s"
     assert "Every 0.2 s" in window.interval_label.text()  # the agent's pace
     assert not window.interval_menu.isEnabled()
     titles = [window.tab_widget.tabText(i) for i in range(window.tab_widget.count())]
@@ -144,7 +105,7 @@ def test_window_shows_the_values_the_agent_served(qtbot, agent, remote_window):
     assert not processes.counters_action.isEnabled()
     assert processes.select_pid(agent.process.pid)
     message = processes.signal_selected(kill=True)
-    assert message.startswith("This is the process list of test-agent")
+    assert message.startswith(f"This is the process list of {HOST}")
     assert agent.process.poll() is None  # the agent (a local process with that PID) still runs
     perf = window.view("CPU performance")
     perf.process_panel.set_pid(agent.process.pid)
@@ -157,15 +118,15 @@ def test_killing_and_restarting_the_agent_gives_a_gap_then_recovery(qtbot, agent
     qtbot.waitUntil(lambda: len(window.history) >= 5, timeout=20000)
     agent.kill()
     qtbot.waitUntil(lambda: remote.status.state == "lost", timeout=20000)
-    assert "connection to test-agent lost: nothing listens at" in remote.status.message
+    assert f"connection to {HOST} lost: nothing listens at" in remote.status.message
     assert window.statusBar().currentMessage() == remote.status.message
-    assert remote.label.text().startswith("test-agent · connection lost · retry in")
-    assert window.windowTitle() == "PerfDeck — test-agent (lost)"
+    assert remote.label.text().startswith(f"{HOST} · connection lost · retry in")
+    assert window.windowTitle() == f"PerfDeck — {HOST} (lost)"
     before = window.history.latest_time()
     qtbot.wait(int(INTERVAL * 1000 * 4))  # the GUI keeps running while the agent is away
     agent.start()
     qtbot.waitUntil(lambda: remote.status.state == "connected", timeout=40000)
-    assert remote.status.message.startswith("reconnected to test-agent after")
+    assert remote.status.message.startswith(f"reconnected to {HOST} after")
     assert "missed intervals shown as a gap" in remote.status.message
     qtbot.waitUntil(lambda: (window.history.latest("mem.total") or 0) > 0
                     and window.history.latest_time() > before, timeout=20000)
@@ -176,7 +137,7 @@ def test_killing_and_restarting_the_agent_gives_a_gap_then_recovery(qtbot, agent
     assert gap.sum() >= 1  # the outage is a gap: empty rows, never values carried over or 0
     resumed = after_kill & ~np.isnan(values["mem.total"])
     assert resumed.any() and times[gap].max() < times[resumed].min()
-    assert remote.label.text() == f"test-agent · connected · every {INTERVAL:g} s"
+    assert remote.label.text() == f"{HOST} · connected · every {INTERVAL:g} s"
 
 
 def test_a_wrong_token_is_a_clear_message(qtbot, agent, remote_window, tmp_path):
@@ -214,7 +175,7 @@ def test_file_connect_to_host_opens_a_window_and_remembers_the_host(qtbot, agent
     try:
         assert remote in local.remote_windows
         qtbot.waitUntil(lambda: remote.remote.status.state == "connected", timeout=20000)
-        assert remote.windowTitle() == "PerfDeck — test-agent"
+        assert remote.windowTitle() == f"PerfDeck — {HOST}"
         assert [o.url for o in hosts.load()] == [agent.url]
         assert hosts.load()[0].token_file == str(agent.token_file)
         assert TOKEN not in hosts.path.read_text()

@@ -289,8 +289,10 @@ class AgentClient:
             return RemoteError(f"the host name {self._host!r} cannot be resolved ({exc.strerror})",
                                "check the address")
         if isinstance(exc, http.client.RemoteDisconnected):
+            # Also what a TLS port does with plain HTTP: say both.
             return RemoteError(f"{where} closed the connection without answering",
-                               "the agent may have stopped or restarted")
+                               "the agent may have stopped; if it serves TLS, use https://" if not self._https
+                               else "the agent may have stopped")
         if isinstance(exc, http.client.BadStatusLine) and self._https is False:
             return RemoteError(f"{where} did not answer in HTTP: does it serve https?", "use https://")
         if isinstance(exc, (ConnectionError, http.client.HTTPException)):
