@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = "open the PerfDeck window (the default)"
 
@@ -14,12 +15,44 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minimized", action="store_true", help="start hidden in the system tray")
     parser.add_argument("--open", dest="open_recordings", action="append", default=[], metavar="CSV",
                         help="open a PerfDeck recording (may be given several times)")
+    remote = parser.add_argument_group("a remote host (an agent started with perfdeck serve)")
+    remote.add_argument("--connect", default=None, metavar="URL",
+                        help="show the host whose agent listens at URL (http://HOST:PORT or https://…) "
+                             "instead of this machine")
+    remote.add_argument("--token-file", default="", metavar="FILE", help="bearer token for the agent")
+    remote.add_argument("--basic-auth-file", default="", metavar="FILE",
+                        help="one line USER:PASSWORD for the agent")
+    remote.add_argument("--tls-ca", default="", metavar="FILE",
+                        help="PEM file of the CA (or self-signed certificate) of an https agent")
+    remote.add_argument("--tls-insecure", action="store_true",
+                        help="do not verify the agent's TLS certificate (testing only)")
     parser.add_argument("--smoke-test", action="store_true",
                         help="start normally, draw every tab once with live data, then exit "
                              "(status 0 if all of them drew; for checking an installation)")
 
 
+def _connect_options(args: argparse.Namespace) -> object:
+    """Checked ``ConnectOptions`` for ``--connect`` (None without it); raises ``RemoteError``."""
+    from perfdeck.model.remote import ConnectOptions, check_options
+
+    if not getattr(args, "connect", None):
+        for flag in ("token_file", "basic_auth_file", "tls_ca"):
+            if getattr(args, flag, ""):
+                print(f"perfdeck: --{flag.replace('_', '-')} is only used with --connect URL; ignored",
+                      file=sys.stderr)
+        return None
+    return check_options(ConnectOptions(args.connect, args.token_file, args.basic_auth_file, args.tls_ca,
+                                        args.tls_insecure))
+
+
 def run(args: argparse.Namespace) -> int:
+    from perfdeck.model.remote import RemoteError
+
+    try:
+        args.connect_options = _connect_options(args)
+    except RemoteError as exc:  # a bad address or credential file: one line, before any window
+        print(f"perfdeck: cannot connect: {exc}", file=sys.stderr)
+        return 2
     from perfdeck.gui.app import run_gui  # Qt is imported only here
 
     if getattr(args, "smoke_test", False):

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QApplication
 from perfdeck import __version__
 from perfdeck.gui.mainwindow import DEFAULT_WINDOW_SECONDS, MainWindow
 from perfdeck.gui.sampler import Sampler, clamp_interval
+from perfdeck.gui.sources import SnapshotSource
 from perfdeck.gui.tabs import TABS, TabEntry
 from perfdeck.gui.theme import apply_theme
 from perfdeck.model.collector import Collector
@@ -118,13 +119,14 @@ def ensure_application(argv: Sequence[str] | None = None) -> QApplication:
 def build_window(interval: float = 1.0, history_seconds: float = DEFAULT_HISTORY_SECONDS,
                  initial_tab: str | None = None, engine: SamplingEngine | None = None,
                  tabs: Sequence[TabEntry] = TABS, window_seconds: float = DEFAULT_WINDOW_SECONDS,
-                 families: Sequence[str] | None = None) -> MainWindow:
+                 families: Sequence[str] | None = None, source: SnapshotSource | None = None) -> MainWindow:
     """Wire engine -> sampler -> history -> window. The sampler is not started yet.
 
     ``families`` limits the collectors (default: every registered family); ``window_seconds`` is
-    the time window the plots show first.
+    the time window the plots show first. ``source`` replaces the local engine (a remote agent).
     """
-    sampler = Sampler(engine if engine is not None else load_engine(families), interval)
+    origin = source if source is not None else engine if engine is not None else load_engine(families)
+    sampler = Sampler(origin, interval)
     # float32: half the memory of a long history on a many-CPU machine; recordings are written from
     # the snapshots at full precision, so only exports from the history are rounded (7 digits).
     history = History(capacity_for(history_seconds, sampler.interval), dtype=np.float32)
@@ -144,11 +146,18 @@ def run_gui(args: argparse.Namespace) -> int:
     interval, interval_message = clamp_interval(prefs.interval if args.interval is None else args.interval)
     if interval_message:
         print(f"perfdeck: {interval_message}", file=sys.stderr)
+    remote = getattr(args, "connect_options", None)  # perfdeck --connect URL: an agent, not this machine
+    from perfdeck.gui.connect_dialog import attach_remote, install_connect_action, remote_source, remote_tabs
+
     window = build_window(interval=interval, history_seconds=prefs.history_seconds, initial_tab=args.tab,
-                          window_seconds=prefs.window_seconds, families=prefs.families)
+                          window_seconds=prefs.window_seconds, families=prefs.families,
+                          source=remote_source(remote, interval) if remote else None,
+                          tabs=remote_tabs() if remote else TABS)
     from perfdeck.gui.recording import install_recording, open_recordings
 
     install_recording(window)  # File > Open recording / Export CSV / Record; before the tray reads it
+    install_connect_action(window)  # File > Connect to host…
+    attach_remote(window)  # the host in the title and status bar, when it shows one
     desktop = install_desktop(window, stored, store)  # settings, alerts, notifications, tray
     if os.environ.get("PERFDECK_BENCH") == "1":
         window.installEventFilter(_FirstPaintProbe(window))

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
 
+from perfdeck.gui.sources import SnapshotSource, as_source
 from perfdeck.model.collector import Collector
 from perfdeck.model.engine import SamplingEngine
 from perfdeck.model.history import MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS
@@ -55,10 +56,11 @@ class _SamplerWorker(QObject):
     """Lives in the sampling thread: owns the timer and the engine."""
 
     snapshot_ready = Signal(object)
+    status_ready = Signal(object)  # a source's status (model.remote.RemoteStatus) when it changed
 
-    def __init__(self, engine: SamplingEngine, interval: float) -> None:
+    def __init__(self, source: SnapshotSource, interval: float) -> None:
         super().__init__()
-        self._engine = engine
+        self._source = source
         self._interval = interval
         self._timer: QTimer | None = None
         self._paused = False
@@ -72,7 +74,7 @@ class _SamplerWorker(QObject):
         self._timer.setInterval(round(self._interval * 1000))
         self._timer.timeout.connect(self.tick)
         try:
-            self._engine.open()
+            self._source.open()
         except Exception:  # the engine isolates collectors; this guards the engine itself
             log.exception("sampling engine failed to open")
         if not self._paused:
@@ -82,11 +84,18 @@ class _SamplerWorker(QObject):
     @Slot()
     def tick(self) -> None:
         try:
-            snapshot = self._engine.sample(now=time.monotonic(), timestamp=time.time())
+            result = self._source.poll(time.monotonic(), time.time())
         except Exception:
             log.exception("sampling tick failed")
             return
-        self.snapshot_ready.emit(snapshot)
+        for snapshot in result.snapshots:
+            self.snapshot_ready.emit(snapshot)
+        if result.status is not None:
+            self.status_ready.emit(result.status)
+        if self._timer is not None:  # a remote source paces itself (agent interval, back-off)
+            delay_ms = round((self._interval if result.next_delay is None else result.next_delay) * 1000)
+            if delay_ms != self._timer.interval():  # setInterval restarts the timer: only on change
+                self._timer.setInterval(delay_ms)
 
     @Slot(float)
     def set_interval(self, seconds: float) -> None:
@@ -118,7 +127,7 @@ class _SamplerWorker(QObject):
         self._apply_family_interval(family)
 
     def _apply_family_interval(self, family: str) -> None:
-        for collector in self._engine.collectors:
+        for collector in self._source.collectors:
             if collector.family == family:
                 base = self._base_intervals.setdefault(family, collector.min_interval)
                 slowdown = self._slowdowns.get(family, 0.0)
@@ -137,7 +146,7 @@ class _SamplerWorker(QObject):
             self._timer.stop()
             self._timer.deleteLater()
             self._timer = None
-        self._engine.close()
+        self._source.close()
 
 
 class Sampler(QObject):
@@ -148,6 +157,7 @@ class Sampler(QObject):
         failure(str, str): a collector family raised (family, message); emitted once per family.
         interval_changed(float): the interval in seconds after ``set_interval``.
         paused_changed(bool)
+        source_status(RemoteStatus): a remote source's connection state, when it changed.
 
     ``start()`` launches the thread, ``stop()`` stops the timer, closes every collector (in the
     sampling thread) and waits for the thread to finish; it is safe to call twice.
@@ -157,25 +167,28 @@ class Sampler(QObject):
     failure = Signal(str, str)
     interval_changed = Signal(float)
     paused_changed = Signal(bool)
+    source_status = Signal(object)
 
     _request_interval = Signal(float)
     _request_paused = Signal(bool)
     _request_slowdown = Signal(str, float)
     _request_family_interval = Signal(str, float)
 
-    def __init__(self, collectors: Sequence[Collector] | SamplingEngine,
+    def __init__(self, collectors: Sequence[Collector] | SamplingEngine | SnapshotSource,
                  interval: float = DEFAULT_INTERVAL_SECONDS, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.engine = collectors if isinstance(collectors, SamplingEngine) else SamplingEngine(collectors)
+        self.source = as_source(collectors)  # this machine's collectors, or a remote agent
+        self.engine = self.source.engine
         self._interval, self.interval_message = clamp_interval(interval)
         self._paused = False
         self.samples = 0
         self.thread = QThread()
         self.thread.setObjectName("perfdeck-sampler")
-        self._worker = _SamplerWorker(self.engine, self._interval)
+        self._worker = _SamplerWorker(self.source, self._interval)
         self._worker.moveToThread(self.thread)
         self.thread.started.connect(self._worker.start)
         self._worker.snapshot_ready.connect(self._on_snapshot)  # queued: worker is in another thread
+        self._worker.status_ready.connect(self._on_status)
         self._request_interval.connect(self._worker.set_interval)
         self._request_paused.connect(self._worker.set_paused)
         self._request_slowdown.connect(self._worker.set_family_slowdown)
@@ -261,3 +274,8 @@ class Sampler(QObject):
         for family, message in snapshot.failures.items():
             self.failure.emit(family, message)
         self.snapshot.emit(snapshot)
+
+    @Slot(object)
+    def _on_status(self, status: object) -> None:
+        if not self._stopped:
+            self.source_status.emit(status)
