@@ -49,6 +49,10 @@ _EXCLUDE_KERNEL_REASONS = {
 _EXCLUDE_KERNEL_REASON = _EXCLUDE_KERNEL_REASONS["context-switches"]  # kept for older importers
 
 
+# How often ``open`` starts again when threads appear while it opens counters (see ``open``).
+OPEN_ATTEMPTS = 3
+
+
 def list_tids(pid: int, root: Path = Path("/")) -> list[int]:
     """Thread ids of ``pid`` from /proc/PID/task (empty when the process is gone)."""
     try:
@@ -217,17 +221,45 @@ class ProcessCounters:
                     raise
         else:
             raise PerfOpenError(errno.ESRCH, errno_message(errno.ESRCH, f"process {self.pid}"))
-        self._specs = self._group_specs()
+        for attempt in range(1, OPEN_ATTEMPTS + 1):
+            self._specs = self._group_specs()
+            self.partial = {}
+            self._open_listed(tids)
+            # Close the listing race: a thread created after the listing by a thread whose fds
+            # were not open yet is neither inherited nor listed. If the listing changed while
+            # opening, start again from the new listing (counts start at 0 at open anyway).
+            after = list_tids(self.pid, self.root)
+            appeared = sorted(set(after) - set(tids))
+            if not appeared:
+                break
+            if attempt == OPEN_ATTEMPTS:
+                self.notes.append(
+                    f"threads {', '.join(map(str, appeared))} started while counters were being opened "
+                    f"({OPEN_ATTEMPTS} attempts): any of them created by a thread whose counters were not "
+                    "open yet is not counted")
+                break
+            self._close_groups()
+            self._open_ticks = boot_ticks_now()
+            tids = after
+        if not self.groups:
+            raise PerfOpenError(errno.ESRCH, errno_message(errno.ESRCH, f"process {self.pid}"))
+        # Counts start at 0 when a group opens, so the first read() already yields an interval.
+        self._last_wall = time.monotonic()
+
+    def _open_listed(self, tids: list[int]) -> None:
         for tid in tids:
             groups = self._open_thread(tid)
             if groups:
                 self.groups[tid] = groups
                 if len(self.groups) == 1:
                     self._drop_unsupported()
-        if not self.groups:
-            raise PerfOpenError(errno.ESRCH, errno_message(errno.ESRCH, f"process {self.pid}"))
-        # Counts start at 0 when a group opens, so the first read() already yields an interval.
-        self._last_wall = time.monotonic()
+
+    def _close_groups(self) -> None:
+        for groups in self.groups.values():
+            for group in groups:
+                group.close()
+        self.groups = {}
+        self._plan_index = {}
 
     def _drop_unsupported(self) -> None:
         """After the first thread, stop trying events this CPU lacks (ENOENT/EOPNOTSUPP).
