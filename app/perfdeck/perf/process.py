@@ -32,7 +32,6 @@ from perfdeck.perf.counters import (
     GroupSample,
     counter_budget,
     plan_groups,
-    scale_delta,
 )
 from perfdeck.perf.events import CATALOGUE, CatalogEvent, CorePmu, core_pmus, pmu_label, specs_for_thread
 
@@ -85,9 +84,10 @@ class ProcessSample:
     """One interval of a process's counters, summed over all its threads.
 
     ``deltas`` are this interval's scaled event counts, ``totals`` the scaled counts since
-    ``open``; ``metrics`` are ``perfdeck.perf.derived`` metrics over the interval (None where an
-    input is missing or was not counted). ``counted_ratio`` is the smallest running/enabled of
-    the hardware groups (None without hardware events), i.e. how much of the time was counted.
+    ``open`` (the intervals' scaled counts added up); ``metrics`` are ``perfdeck.perf.derived``
+    metrics over the interval (None where an input is missing or was not counted).
+    ``counted_ratio`` is the smallest running/enabled of the hardware events (None without
+    hardware events), i.e. how much of the time was counted.
     """
 
     pid: int
@@ -131,6 +131,7 @@ class ProcessCounters:
         self._attempted: list[CounterGroup] = []
         self._tracker = DeltaTracker()
         self._baseline: dict[tuple[int, int], GroupSample] = {}
+        self._since_open: dict[str, float] = {}
         self._open_ticks = 0
         self._last_wall: float | None = None
 
@@ -374,28 +375,25 @@ class ProcessCounters:
         self._last_wall = now
         assert self._plan is not None or not self.groups
         interval: list[dict[str, Count | None]] = []
-        cumulative: list[dict[str, Count | None]] = []
         for tid, groups in self.groups.items():
             this_interval: dict[int, dict[str, Count | None]] = {}
-            since_open: dict[int, dict[str, Count | None]] = {}
             for index, sample in self._sample_thread(tid, groups):
-                key = (tid, index)
-                delta = self._tracker.update(key, sample)
-                since_open[index] = scale_delta(self._baseline[key], sample).counts
+                delta = self._tracker.update((tid, index), sample)
                 if delta is not None:
                     this_interval[index] = delta.counts
-            if self._plan is None:
-                continue
-            if this_interval:
+            if self._plan is not None and this_interval:
                 interval.append(self._plan.select(this_interval))
-            if since_open:
-                cumulative.append(self._plan.select(since_open))
         deltas_counts = derived.merge_selections(interval)
-        totals_counts = derived.merge_selections(cumulative)
+        deltas = derived.scaled(deltas_counts)
+        # Totals since open: each interval's scaled count added up (an uncounted interval adds 0).
+        for name, value in deltas.items():
+            if value is not None:
+                self._since_open[name] = self._since_open.get(name, 0.0) + value
         metrics = derived.derive_counts(deltas_counts, elapsed)
         ratio = derived.counted_ratio(deltas_counts, self.hardware_events)
-        return ProcessSample(self.pid, alive, len(self.groups), elapsed, derived.scaled(deltas_counts),
-                             derived.scaled(totals_counts), metrics, ratio, self.unavailable_events())
+        return ProcessSample(self.pid, alive, len(self.groups), elapsed, deltas,
+                             {n: self._since_open.get(n) for n in deltas}, metrics, ratio,
+                             self.unavailable_events())
 
     def _sum_threads(self, parts: list[dict[str, float | None]]) -> dict[str, float | None]:
         """Deprecated: scaled per-thread values added up. ``read`` merges raw counts instead."""
@@ -409,6 +407,7 @@ class ProcessCounters:
         self._plan_index = {}
         self._tracker.clear()
         self._baseline = {}
+        self._since_open = {}
         self._last_wall = None
 
     def __enter__(self) -> ProcessCounters:
