@@ -1,4 +1,7 @@
-"""Replayed kernel views (tests/perf/replay/*.json) through the real perf layer: see replay/kernel.py."""
+"""Replayed kernel views (tests/perf/counter_replay/*.json) through the real perf layer.
+
+See counter_replay/kernel.py for the fixture format.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from replay.kernel import FakeKernel, build_root, load
+from counter_replay.kernel import FakeKernel, build_root, load
 
 from perfdeck.collectors.perfcounters import MODE_PROCESS, MODE_SYSTEM, PerfCollector
 from perfdeck.perf.events import BY_NAME, core_pmus
