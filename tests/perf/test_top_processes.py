@@ -259,3 +259,20 @@ def test_real_probe_and_manager_on_this_machine():
         manager.update([Candidate(os.getpid(), 50.0)])
         manager.close()
         assert manager.fds_open == 0
+
+
+def test_fd_estimate_is_what_the_planned_groups_open(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """fds per thread come from the real group plan (hybrid: one copy per core PMU)."""
+    from fakes.sysfs_trees import add_pmu, write
+    from perfdeck.perf import top_processes
+
+    add_pmu(tmp_path, "cpu_core", 4, cpus="0-7")
+    add_pmu(tmp_path, "cpu_atom", 8, cpus="8-15")
+    write(tmp_path, "proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\n")
+    write(tmp_path, "sys/devices/system/cpu/smt/active", "1\n")
+    write(tmp_path, "proc/sys/kernel/nmi_watchdog", "1\n")
+    monkeypatch.setattr(top_processes, "_opens", lambda names, pmus: None)
+    probe = top_processes.probe_hardware(tmp_path)
+    assert probe.cache_level == "LLC"
+    # cycles, instructions, LLC-loads/misses, branches, branch-misses on each of the two PMUs.
+    assert probe.fds_per_thread == 12

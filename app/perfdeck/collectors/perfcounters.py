@@ -17,6 +17,7 @@ unavailable with the kernel's reason, never as 0. Each tick costs one read() per
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -77,8 +78,12 @@ def _sanitise(name: str) -> str:
     return "".join(c if c.isalnum() or c in "_-" else "_" for c in name.lower())
 
 
+@functools.lru_cache(maxsize=4096)
 def counter_id(event: str, instance: str) -> str:
-    """``perf.count.<event>.<instance>``: event names lower-cased, ``-`` kept (``l1-dcache-loads``)."""
+    """``perf.count.<event>.<instance>``: event names lower-cased, ``-`` kept (``l1-dcache-loads``).
+
+    Cached: it is called for every event and CPU on every tick.
+    """
     return f"perf.count.{_sanitise(event)}.{instance}"
 
 

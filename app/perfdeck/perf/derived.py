@@ -72,6 +72,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("major_faults", "Major page faults", "/s", "major-faults", SECONDS),
 )
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
+_INPUTS: dict[str, tuple[str, ...]] = {m.name: m.inputs for m in METRICS}
 # "ghz" divides cycles by time on CPU in seconds, not ns: task-clock counts ns.
 _NS_PER_S = 1e9
 
@@ -130,16 +131,28 @@ def derive_counts(counts: Mapping[str, Count | None], elapsed_s: float | None,
     ``merge_selections``): ``<metric>:<event>`` keys are preferred for ratios, so numerator and
     denominator share their time slices; plain ``<event>`` keys serve rates and the rest.
     """
-    plain = scaled(counts)
     out: dict[str, float | None] = {}
     for metric in metrics:
-        values = dict(plain)
-        for name in metric.inputs:
-            paired = counts.get(f"{metric.name}:{name}")
-            if paired is not None or f"{metric.name}:{name}" in counts:
-                values[name] = paired.scaled() if paired is not None else None
+        inputs = _INPUTS.get(metric.name) or metric.inputs
+        if not any(name in counts for name in inputs):
+            out[metric.name] = None  # nothing counted for it (a VM without a PMU): skip the work
+            continue
+        # compute() reads only the metric's inputs, so a two-entry mapping is enough.
+        values: dict[str, float | None] = {}
+        for name in inputs:
+            key = _PAIR_KEYS.get((metric.name, name)) or _pair_key(metric.name, name)
+            count = counts[key] if key in counts else counts.get(name)
+            values[name] = count.scaled() if count is not None else None
         out[metric.name] = compute(metric, values, elapsed_s, cpu_seconds, ref_ghz)
     return out
+
+
+_PAIR_KEYS: dict[tuple[str, str], str] = {}
+
+
+def _pair_key(metric: str, event: str) -> str:
+    key = _PAIR_KEYS[(metric, event)] = f"{metric}:{event}"
+    return key
 
 
 def merge_selections(parts: Sequence[Mapping[str, Count | None]]) -> dict[str, Count | None]:

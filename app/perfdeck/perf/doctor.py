@@ -889,6 +889,10 @@ def _perf_stat_line(sp: SystemProbe, mode: CountingMode, hardware: list[EventVer
     for e in hardware:
         if e.available and e.pmu:
             by_pmu.setdefault(e.pmu, []).append(e.name)
+    if mode.scope != "system-wide" and len(by_pmu) > 1:
+        # Per process PerfDeck drops an event one core type lacks (it would be extrapolated).
+        common = set.intersection(*(set(names) for names in by_pmu.values()))
+        by_pmu = {pmu: [n for n in names if n in common] for pmu, names in by_pmu.items()}
     cpus = sp.online_cpus if mode.scope == "system-wide" else ()
     return perf_stat_command(by_pmu, [e.name for e in software if e.available], counter_budget(root),
                              scope=mode.scope, cpus=cpus, exclude_kernel=mode.exclude_kernel)

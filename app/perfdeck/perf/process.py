@@ -32,7 +32,6 @@ from perfdeck.perf.counters import (
     GroupSample,
     counter_budget,
     plan_groups,
-    scale_delta,
 )
 from perfdeck.perf.events import CATALOGUE, CatalogEvent, CorePmu, core_pmus, pmu_label, specs_for_thread
 
@@ -47,6 +46,10 @@ _EXCLUDE_KERNEL_REASONS = {
                       "perf_event_paranoid 2 hides from unprivileged users (the count would always be 0)",
 }
 _EXCLUDE_KERNEL_REASON = _EXCLUDE_KERNEL_REASONS["context-switches"]  # kept for older importers
+
+
+# How often ``open`` starts again when threads appear while it opens counters (see ``open``).
+OPEN_ATTEMPTS = 3
 
 
 def list_tids(pid: int, root: Path = Path("/")) -> list[int]:
@@ -81,9 +84,10 @@ class ProcessSample:
     """One interval of a process's counters, summed over all its threads.
 
     ``deltas`` are this interval's scaled event counts, ``totals`` the scaled counts since
-    ``open``; ``metrics`` are ``perfdeck.perf.derived`` metrics over the interval (None where an
-    input is missing or was not counted). ``counted_ratio`` is the smallest running/enabled of
-    the hardware groups (None without hardware events), i.e. how much of the time was counted.
+    ``open`` (the intervals' scaled counts added up); ``metrics`` are ``perfdeck.perf.derived``
+    metrics over the interval (None where an input is missing or was not counted).
+    ``counted_ratio`` is the smallest running/enabled of the hardware events (None without
+    hardware events), i.e. how much of the time was counted.
     """
 
     pid: int
@@ -127,6 +131,7 @@ class ProcessCounters:
         self._attempted: list[CounterGroup] = []
         self._tracker = DeltaTracker()
         self._baseline: dict[tuple[int, int], GroupSample] = {}
+        self._since_open: dict[str, float] = {}
         self._open_ticks = 0
         self._last_wall: float | None = None
 
@@ -217,17 +222,45 @@ class ProcessCounters:
                     raise
         else:
             raise PerfOpenError(errno.ESRCH, errno_message(errno.ESRCH, f"process {self.pid}"))
-        self._specs = self._group_specs()
+        for attempt in range(1, OPEN_ATTEMPTS + 1):
+            self._specs = self._group_specs()
+            self.partial = {}
+            self._open_listed(tids)
+            # Close the listing race: a thread created after the listing by a thread whose fds
+            # were not open yet is neither inherited nor listed. If the listing changed while
+            # opening, start again from the new listing (counts start at 0 at open anyway).
+            after = list_tids(self.pid, self.root)
+            appeared = sorted(set(after) - set(tids))
+            if not appeared:
+                break
+            if attempt == OPEN_ATTEMPTS:
+                self.notes.append(
+                    f"threads {', '.join(map(str, appeared))} started while counters were being opened "
+                    f"({OPEN_ATTEMPTS} attempts): any of them created by a thread whose counters were not "
+                    "open yet is not counted")
+                break
+            self._close_groups()
+            self._open_ticks = boot_ticks_now()
+            tids = after
+        if not self.groups:
+            raise PerfOpenError(errno.ESRCH, errno_message(errno.ESRCH, f"process {self.pid}"))
+        # Counts start at 0 when a group opens, so the first read() already yields an interval.
+        self._last_wall = time.monotonic()
+
+    def _open_listed(self, tids: list[int]) -> None:
         for tid in tids:
             groups = self._open_thread(tid)
             if groups:
                 self.groups[tid] = groups
                 if len(self.groups) == 1:
                     self._drop_unsupported()
-        if not self.groups:
-            raise PerfOpenError(errno.ESRCH, errno_message(errno.ESRCH, f"process {self.pid}"))
-        # Counts start at 0 when a group opens, so the first read() already yields an interval.
-        self._last_wall = time.monotonic()
+
+    def _close_groups(self) -> None:
+        for groups in self.groups.values():
+            for group in groups:
+                group.close()
+        self.groups = {}
+        self._plan_index = {}
 
     def _drop_unsupported(self) -> None:
         """After the first thread, stop trying events this CPU lacks (ENOENT/EOPNOTSUPP).
@@ -342,28 +375,25 @@ class ProcessCounters:
         self._last_wall = now
         assert self._plan is not None or not self.groups
         interval: list[dict[str, Count | None]] = []
-        cumulative: list[dict[str, Count | None]] = []
         for tid, groups in self.groups.items():
             this_interval: dict[int, dict[str, Count | None]] = {}
-            since_open: dict[int, dict[str, Count | None]] = {}
             for index, sample in self._sample_thread(tid, groups):
-                key = (tid, index)
-                delta = self._tracker.update(key, sample)
-                since_open[index] = scale_delta(self._baseline[key], sample).counts
+                delta = self._tracker.update((tid, index), sample)
                 if delta is not None:
                     this_interval[index] = delta.counts
-            if self._plan is None:
-                continue
-            if this_interval:
+            if self._plan is not None and this_interval:
                 interval.append(self._plan.select(this_interval))
-            if since_open:
-                cumulative.append(self._plan.select(since_open))
         deltas_counts = derived.merge_selections(interval)
-        totals_counts = derived.merge_selections(cumulative)
+        deltas = derived.scaled(deltas_counts)
+        # Totals since open: each interval's scaled count added up (an uncounted interval adds 0).
+        for name, value in deltas.items():
+            if value is not None:
+                self._since_open[name] = self._since_open.get(name, 0.0) + value
         metrics = derived.derive_counts(deltas_counts, elapsed)
         ratio = derived.counted_ratio(deltas_counts, self.hardware_events)
-        return ProcessSample(self.pid, alive, len(self.groups), elapsed, derived.scaled(deltas_counts),
-                             derived.scaled(totals_counts), metrics, ratio, self.unavailable_events())
+        return ProcessSample(self.pid, alive, len(self.groups), elapsed, deltas,
+                             {n: self._since_open.get(n) for n in deltas}, metrics, ratio,
+                             self.unavailable_events())
 
     def _sum_threads(self, parts: list[dict[str, float | None]]) -> dict[str, float | None]:
         """Deprecated: scaled per-thread values added up. ``read`` merges raw counts instead."""
@@ -377,6 +407,7 @@ class ProcessCounters:
         self._plan_index = {}
         self._tracker.clear()
         self._baseline = {}
+        self._since_open = {}
         self._last_wall = None
 
     def __enter__(self) -> ProcessCounters:

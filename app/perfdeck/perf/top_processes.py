@@ -146,8 +146,12 @@ def probe_hardware(root: Path = Path("/")) -> HardwareProbe:
     if _opens(_LLC_EVENTS, pmus) is not None and _opens(_L1D_EVENTS, pmus) is None:
         cache_level, cache_events = "L1D", _L1D_EVENTS
     events = tuple(event_by_name(n) for n in (*_CORE_EVENTS, *cache_events))
-    copies = max(1, sum(1 for p in pmus if getattr(p, "extended_type", None)))
-    return HardwareProbe(events, cache_level, len(events) * copies)
+    # Exactly what ProcessCounters opens per thread: the planned groups (a ratio's denominator may
+    # be repeated in a second group), one copy per core PMU on hybrid parts.
+    from perfdeck.perf.counters import counter_budget, plan_groups
+
+    plan = plan_groups(specs_for_thread(pmus, events), counter_budget(root))
+    return HardwareProbe(events, cache_level, sum(len(g) for g in plan.groups))
 
 
 def _machine_reason(err: PerfOpenError, root: Path, have_pmu: bool) -> Unavailable:

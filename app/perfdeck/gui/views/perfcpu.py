@@ -391,7 +391,7 @@ class PerfCpuView(CounterTab):
 
     HEAT_METRICS = (
         HeatMetric("ipc", "IPC", "IPC", 2.0),
-        HeatMetric("ghz", "Effective clock", "GHz", 1.0),
+        HeatMetric("ghz", "Unhalted GHz (idle = 0)", "GHz", 1.0),
         HeatMetric("branch_miss_pct", "Branch misses", "%", 5.0),
         HeatMetric("dtlb_mpki", "dTLB misses", "MPKI", 1.0),
         HeatMetric("itlb_mpki", "iTLB misses", "MPKI", 1.0),
@@ -403,7 +403,7 @@ class PerfCpuView(CounterTab):
     )
     TOTAL_PLOTS = (
         TotalPlot("IPC (instructions per cycle)", "IPC", (("ipc", "IPC"),)),
-        TotalPlot("Effective clock", "GHz", (("ghz", "GHz"),)),
+        TotalPlot("Unhalted GHz (idle = 0; not the clock)", "GHz", (("ghz", "GHz"),)),
         TotalPlot("Branch misses", "%", (("branch_miss_pct", "of branches"),)),
         TotalPlot("TLB misses", "MPKI", (("dtlb_mpki", "dTLB"), ("itlb_mpki", "iTLB"))),
         TotalPlot("Stalled cycles", "%", (("stall_frontend_pct", "front end"),

@@ -1,4 +1,7 @@
-"""Replayed kernel views (tests/perf/replay/*.json) through the real perf layer: see replay/kernel.py."""
+"""Replayed kernel views (tests/perf/counter_replay/*.json) through the real perf layer.
+
+See counter_replay/kernel.py for the fixture format.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from replay.kernel import FakeKernel, build_root, load
+from counter_replay.kernel import FakeKernel, build_root, load
 
 from perfdeck.collectors.perfcounters import MODE_PROCESS, MODE_SYSTEM, PerfCollector
 from perfdeck.perf.events import BY_NAME, core_pmus
@@ -160,3 +163,44 @@ def test_duplicate_rapl_zone(tmp_path: Path) -> None:
     assert "intel-rapl:0," in status["source"] and "intel-rapl-mmio:0" not in status["source"]
     assert any("intel-rapl-mmio:0 (package-0) is the same RAPL domain as intel-rapl:0" in n
                for n in status["notes"])
+
+
+def test_thread_created_while_opening_is_not_lost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listing race: thread 101 appears after /proc/100/task was listed, before 100's fds opened.
+
+    Its creator's counters did not exist yet, so inheritance cannot have caught it; ``open`` sees
+    the listing change and starts again, so 101 gets its own counters.
+    """
+    from fakes.sysfs_trees import write
+    from perfdeck.perf.process import boot_ticks_now
+
+    fixture = load("hybrid_migration")
+    fixture["machine"]["pmus"] = {"cpu": {"type": 4}}
+    group = {"pmu": "cpu", "enabled": 10**9, "running": 10**9,
+             "values": {"instructions": 2 * 10**9, "cycles": 10**9}}
+    fixture["ticks"] = [{"thread 100": [group], "thread 101": [group]}]
+    root = build_root(tmp_path, fixture)
+    kernel = FakeKernel(fixture)
+    kernel.install(monkeypatch)
+    real_open = kernel.open
+
+    def spawning_open(attr, pid, cpu, group_fd):  # type: ignore[no-untyped-def]
+        fd = real_open(attr, pid, cpu, group_fd)
+        if pid == 100 and not (root / "proc/100/task/101").exists():
+            # Field 22 (start time): now, i.e. after open() began, so it looks inherited.
+            fields = ["S"] + ["0"] * 18 + [str(boot_ticks_now() + 1)] + ["0"] * 20
+            write(root, "proc/100/task/101/stat", "101 (replay) " + " ".join(fields) + "\n")
+        return fd
+
+    from perfdeck.perf import counters as counters_module
+    monkeypatch.setattr(counters_module, "_default_opener", spawning_open)
+    counters = ProcessCounters(100, events=[BY_NAME["cycles"], BY_NAME["instructions"]], root=root,
+                               pmus=core_pmus(root))
+    counters.open()
+    try:
+        assert set(counters.groups) == {100, 101}
+        sample = counters.read()
+    finally:
+        counters.close()
+    assert sample.deltas["cycles"] == pytest.approx(2e9)  # both threads, each counted once
+    assert not kernel.fds
