@@ -21,7 +21,7 @@ from fakes.gpu_trees import (
     xe_fdinfo,
 )
 from perfdeck.collectors.gpu import GpuCollector
-from perfdeck.gpu.fdinfo import FdinfoTracker, parse_fdinfo, scan_fdinfo
+from perfdeck.gpu.fdinfo import FdinfoTracker, FdinfoWalker, parse_fdinfo, scan_fdinfo
 
 RENDER = "/dev/dri/renderD129"
 KiB = 1024
@@ -181,3 +181,34 @@ def test_walk_on_this_machine() -> None:
     assert scan.processes_seen >= max(1, listable // 2)
     if not os.path.exists("/dev/dri"):
         assert scan.clients == {} and scan.drm_fds == 0
+
+
+def test_walker_skips_known_fds_and_rechecks_in_turn(tmp_path: Path) -> None:
+    for pid in (100, 101, 102):
+        add_process(tmp_path, pid, "app", fds={**usual_fds(), 5: (RENDER, amdgpu_fdinfo(pid, gfx_ns=1))})
+    for pid in (200, 201, 202):
+        add_process(tmp_path, pid, "bash", fds=usual_fds())
+    walker = FdinfoWalker(tmp_path / "proc")
+    first = walker.scan()
+    assert (walker.listings, walker.readlinks) == (6, 33) and len(first.clients) == 3
+    walker.listings = walker.readlinks = 0
+    second = walker.scan()  # scan 2: pids 102 and 202 (pid % 5 == 2) are fully re-checked
+    assert len(second.clients) == 3 and second.processes_seen == 6
+    # Listed: the 3 clients (re-read every scan) and 202 in turn; looked at: 102's and 202's fds.
+    assert (walker.listings, walker.readlinks) == (4, 11)
+    # A new fd number in a process that holds a client is looked at at once.
+    add_process(tmp_path, 101, "app", fds={9: (RENDER, amdgpu_fdinfo(900, gfx_ns=1))})
+    assert (AMD_DISCRETE, "900") in walker.scan().clients
+    # A process that had no client opens a render node: seen on its turn, within RECHECK_EVERY scans.
+    add_process(tmp_path, 200, "bash", fds={7: (RENDER, amdgpu_fdinfo(700, gfx_ns=1))})
+    waited = next(n for n in range(1, FdinfoWalker.RECHECK_EVERY + 1)
+                  if (AMD_DISCRETE, "700") in walker.scan().clients)
+    assert 1 < waited <= FdinfoWalker.RECHECK_EVERY  # not at once: the skip is real, and bounded
+    # fd 3 of pid 100 (a plain file so far) is reused for a render node: seen on pid 100's turn.
+    os.unlink(tmp_path / "proc/100/fd/3")
+    add_process(tmp_path, 100, "app", fds={3: (RENDER, amdgpu_fdinfo(300, gfx_ns=1))})
+    assert any((AMD_DISCRETE, "300") in walker.scan().clients for _ in range(FdinfoWalker.RECHECK_EVERY))
+    # A DRM fd, re-read every scan, is dropped as soon as it stops being a client.
+    os.unlink(tmp_path / "proc/102/fd/5")
+    add_process(tmp_path, 102, "app", fds={5: ("/dev/null", None)})
+    assert (AMD_DISCRETE, "102") not in walker.scan().clients

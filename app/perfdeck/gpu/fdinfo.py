@@ -19,6 +19,7 @@ rounding); the previous, larger value is kept, so a delta is never negative.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,39 +54,39 @@ def _size(text: str) -> int:
     return int(number) * _UNITS.get(unit.strip(), 1)
 
 
+# The drm-* keys this parser uses, found by one C-level regex pass (an amdgpu fdinfo has ~40
+# lines, most of them driver-private or shared/active/purgeable memory PerfDeck does not show).
+_DRM_LINE = re.compile(r"^drm-(driver|pdev|client-id|engine-capacity-|engine-|total-cycles-|cycles-|"
+                       r"resident-|memory-|total-)([^:\n]*):[ \t]*([^\n]*?)[ \t]*$", re.MULTILINE)
+
+
 def parse_fdinfo(text: str) -> DrmClient | None:
     """The ``drm-*`` keys of one fdinfo file, or None when it is not a DRM client with an id."""
     client = DrmClient()
-    for line in text.splitlines():
-        if not line.startswith("drm-"):
-            continue
-        key, sep, raw = line.partition(":")
-        if not sep:
-            continue
-        value = raw.strip()
+    for kind, name, value in _DRM_LINE.findall(text):
         try:
-            if key == "drm-driver":
+            if kind == "driver":
                 client.driver = value
-            elif key == "drm-pdev":
+            elif kind == "pdev":
                 client.pdev = value
-            elif key == "drm-client-id":
+            elif kind == "client-id":
                 client.client_id = value
-            elif key.startswith("drm-engine-capacity-"):
-                client.capacity[key[20:]] = int(value)
-            elif key.startswith("drm-engine-"):
-                client.engines_ns[key[11:]] = int(value.split()[0])
-            elif key.startswith("drm-total-cycles-"):
-                client.total_cycles[key[17:]] = int(value)
-            elif key.startswith("drm-cycles-"):
-                client.cycles[key[11:]] = int(value)
-            elif key.startswith("drm-resident-"):
-                client.resident[key[13:]] = _size(value)
-            elif key.startswith("drm-memory-"):  # the legacy name of drm-resident-
-                client.resident.setdefault(key[11:], _size(value))
-            elif key.startswith("drm-total-"):
-                client.total[key[10:]] = _size(value)
-        except ValueError:
-            continue  # a key this parser does not know the format of: ignored, not guessed
+            elif kind == "engine-capacity-":
+                client.capacity[name] = int(value)
+            elif kind == "engine-":
+                client.engines_ns[name] = int(value.split()[0])
+            elif kind == "total-cycles-":
+                client.total_cycles[name] = int(value)
+            elif kind == "cycles-":
+                client.cycles[name] = int(value)
+            elif kind == "resident-":
+                client.resident[name] = _size(value)
+            elif kind == "memory-":  # the legacy name of drm-resident-
+                client.resident.setdefault(name, _size(value))
+            else:  # total-
+                client.total[name] = _size(value)
+        except (ValueError, IndexError):
+            continue  # a value this parser does not know the format of: ignored, not guessed
     if not client.client_id:
         return None
     return client
@@ -102,60 +103,133 @@ class FdinfoScan:
     drm_fds: int = 0
 
 
-def scan_fdinfo(proc: Path = Path("/proc")) -> FdinfoScan:
-    """Walk every process's fds once; read fdinfo only for those that point into /dev/dri."""
-    scan = FdinfoScan()
-    base = str(proc)
-    try:
-        entries = os.listdir(base)
-    except OSError:
-        return scan
-    readlink, listdir = os.readlink, os.listdir
-    for name in entries:
-        if not name.isdigit():
-            continue
-        fd_dir = f"{base}/{name}/fd"
+class FdinfoWalker:
+    """Walks /proc for DRM fds, remembering which processes and fds are not DRM clients.
+
+    Listing each process's fds and reading where each points (``readlink``) is the whole cost of
+    a walk, and almost every fd of almost every process is a socket, pipe or plain file that
+    stays so. So a walk lists the fds only of processes it has not seen before, of processes
+    that hold a DRM client (whose fdinfo is re-read every walk: it says whether the fd still is
+    one), and of a ``1 / RECHECK_EVERY`` share of the others in turn; and it reads where an fd
+    points only for fd numbers it has not seen before in that process, or on that process's
+    turn. So a process that starts using a GPU after it was first seen, or an fd number closed
+    and reused for a render node, shows up at most ``RECHECK_EVERY`` walks later (5 s at 1 Hz);
+    a new process shows up at once. ``listings`` and ``readlinks`` count the work.
+    """
+
+    RECHECK_EVERY = 5
+
+    def __init__(self, proc: Path = Path("/proc")) -> None:
+        self.proc = Path(proc)
+        self._known: dict[str, dict[str, bool]] = {}  # pid -> fd -> is a DRM client
+        self._hidden: set[str] = set()  # pids whose fds we may not list
+        self._scans = 0
+        # fdinfo path -> (its text last time, what it parsed to): an idle client's file is the
+        # same from one walk to the next, and comparing strings is cheaper than parsing them.
+        self._parsed: dict[str, tuple[str, DrmClient | None]] = {}
+        self.listings = 0
+        self.readlinks = 0
+
+    def scan(self) -> FdinfoScan:
+        self._scans += 1
+        phase = self._scans % self.RECHECK_EVERY
+        scan = FdinfoScan()
+        base = str(self.proc)
         try:
-            fds = listdir(fd_dir)
-        except PermissionError:
-            scan.processes_hidden += 1
-            continue
-        except OSError:  # the process exited while we walked
-            continue
-        scan.processes_seen += 1
-        pid = 0
-        for fd in fds:
+            entries = os.listdir(base)
+        except OSError:
+            return scan
+        readlink, listdir = os.readlink, os.listdir
+        known_next: dict[str, dict[str, bool]] = {}
+        hidden_next: set[str] = set()
+        parsed_before, self._parsed = self._parsed, {}
+        for name in entries:
+            if not name.isdigit():
+                continue
+            cached = self._known.get(name)
+            turn = int(name) % self.RECHECK_EVERY == phase
+            if not turn:
+                if name in self._hidden:
+                    hidden_next.add(name)
+                    scan.processes_hidden += 1
+                    continue
+                if cached is not None and not any(cached.values()):
+                    known_next[name] = cached  # no DRM client last time, not its turn: skipped
+                    scan.processes_seen += 1
+                    continue
+            fd_dir = f"{base}/{name}/fd"
+            self.listings += 1
             try:
-                target = readlink(f"{fd_dir}/{fd}")
-            except OSError:
+                fds = listdir(fd_dir)
+            except PermissionError:
+                hidden_next.add(name)
+                scan.processes_hidden += 1
                 continue
-            if not target.startswith(DRI_PREFIX):
+            except OSError:  # the process exited while we walked
                 continue
-            try:
-                with open(f"{base}/{name}/fdinfo/{fd}", encoding="utf-8", errors="replace") as handle:
-                    text = handle.read()
-            except OSError:
-                continue
-            client = parse_fdinfo(text)
-            if client is None:
-                continue
-            scan.drm_fds += 1
-            pid = pid or int(name)
-            known = scan.clients.get(client.key)
-            if known is None:
-                scan.clients[client.key] = client
-            else:  # the same client through another fd: keep the larger of each counter
-                _merge_max(known, client)
-            scan.pids.setdefault(client.key, set()).add(pid)
-    return scan
+            scan.processes_seen += 1
+            if cached is None or turn:
+                cached = {}
+            kinds: dict[str, bool] = {}
+            known_next[name] = kinds
+            for fd in fds:
+                is_drm = cached.get(fd)
+                if is_drm is None:
+                    self.readlinks += 1
+                    try:
+                        is_drm = readlink(f"{fd_dir}/{fd}").startswith(DRI_PREFIX)
+                    except OSError:
+                        continue
+                kinds[fd] = is_drm
+                if is_drm:
+                    client = self._read_client(f"{base}/{name}/fdinfo/{fd}", parsed_before)
+                    if client is None:
+                        kinds[fd] = False  # not (or no longer) a DRM client with an id
+                        continue
+                    self._add(scan, client, int(name))
+        self._known = known_next
+        self._hidden = hidden_next
+        return scan
+
+    def _read_client(self, path: str, parsed_before: dict[str, tuple[str, DrmClient | None]]
+                     ) -> DrmClient | None:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                text = handle.read()
+        except OSError:
+            return None
+        before = parsed_before.get(path)
+        client = before[1] if before is not None and before[0] == text else parse_fdinfo(text)
+        self._parsed[path] = (text, client)
+        return client
+
+    @staticmethod
+    def _add(scan: FdinfoScan, client: DrmClient, pid: int) -> None:
+        scan.drm_fds += 1
+        known = scan.clients.get(client.key)
+        if known is None:
+            scan.clients[client.key] = client
+        else:  # the same client through another fd: keep the larger of each counter
+            scan.clients[client.key] = _merge_max(known, client)
+        scan.pids.setdefault(client.key, set()).add(pid)
 
 
-def _merge_max(into: DrmClient, other: DrmClient) -> None:
+def scan_fdinfo(proc: Path = Path("/proc")) -> FdinfoScan:
+    """One full walk (no memory of earlier walks): every fd of every process is looked at."""
+    return FdinfoWalker(proc).scan()
+
+
+def _merge_max(first: DrmClient, second: DrmClient) -> DrmClient:
+    """A new client with the larger of each counter (parsed clients are cached, never mutated)."""
+    merged = DrmClient(first.driver, first.pdev, first.client_id, dict(first.engines_ns),
+                       dict(first.capacity), dict(first.cycles), dict(first.total_cycles), first.resident,
+                       first.total)
     for attr in ("engines_ns", "cycles", "total_cycles", "capacity"):
-        target, source = getattr(into, attr), getattr(other, attr)
+        target, source = getattr(merged, attr), getattr(second, attr)
         for key, value in source.items():
             if value > target.get(key, -1):
                 target[key] = value
+    return merged
 
 
 @dataclass(slots=True)
@@ -200,14 +274,14 @@ class FdinfoTracker:
     """Turns successive scans into busy % per engine, per GPU and per process."""
 
     def __init__(self, proc: Path = Path("/proc")) -> None:
-        self.proc = Path(proc)
+        self.walker = FdinfoWalker(proc)
         self._previous: dict[tuple[str, str], _Previous] = {}
         # Busy ns of clients that have exited, per GPU and engine, so the per-GPU engine totals
         # stay monotonic (a Prometheus counter) when clients come and go.
         self._retired_ns: dict[str, dict[str, int]] = {}
 
     def update(self, now: float, scan: FdinfoScan | None = None) -> FdinfoUse:
-        scan = scan_fdinfo(self.proc) if scan is None else scan
+        scan = self.walker.scan() if scan is None else scan
         per_client: dict[tuple[str, str], ClientUse] = {}
         current: dict[tuple[str, str], _Previous] = {}
         for key, client in scan.clients.items():
