@@ -83,3 +83,14 @@ def test_doctor_command_text_and_json(tmp_path: Path) -> None:
     data = json.loads(subprocess.run([*command, "--json"], capture_output=True, text=True, check=True).stdout)
     gpu = next(f for f in data["families"] if f["key"] == "gpu")
     assert [g["slot"] for g in gpu["details"]["gpus"]][:2] == [INTEL_IGPU, NVIDIA_SLOT]
+
+
+def test_diagnostics_tab_lists_each_gpu(tmp_path: Path) -> None:
+    from perfdeck.gui.views.diagnostics import render_html
+    from perfdeck.perf.doctor import diagnose
+
+    _machine(tmp_path)
+    page = render_html(diagnose(tmp_path, include_core=False))
+    section = page[page.index("GPUs"):]
+    assert f"{AMD_DISCRETE}  AMD  amdgpu  AMD Radeon RX 6800 XT  [asleep]" in section
+    assert "✗ driver: no driver is bound to this device" in section
