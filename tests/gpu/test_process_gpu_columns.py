@@ -61,3 +61,16 @@ def test_columns_hidden_without_a_gpu(qtbot, tmp_path: Path) -> None:
     assert view.table.isColumnHidden(COLUMN_INDEX["gpu_pct"])
     assert view.table.isColumnHidden(COLUMN_INDEX["gpu_mem"])
     assert not view.table.isColumnHidden(COLUMN_INDEX["cpu_pct"])
+
+
+def test_rows_merge_with_a_table_that_came_through_json() -> None:
+    """``perfdeck serve`` sends tables as JSON, so a remote window sees PIDs as strings."""
+    from perfdeck.gui.views.process_gpu import with_gpu
+    from perfdeck.model.series import Snapshot
+
+    rows = ({"pid": 7, "name": "a"}, {"pid": 8, "name": "b"})
+    tables = {"gpus": [{"slot": "0000:03:00.0"}], "gpu_processes": {"7": {"gpu_pct": 12.5, "gpu_mem": 4096}}}
+    snapshot = Snapshot(0.0, 0.0, {}, {}, tables=tables)
+    merged = with_gpu(rows, snapshot)
+    assert merged[0]["gpu_pct"] == 12.5 and merged[0]["gpu_mem"] == 4096
+    assert "gpu_pct" not in merged[1]

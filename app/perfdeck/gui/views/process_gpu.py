@@ -39,7 +39,8 @@ def with_gpu(rows: Sequence[Any], snapshot: Snapshot) -> Sequence[Any]:
     merged = []
     for row in rows:
         pid = row.get("pid") if isinstance(row, Mapping) else getattr(row, "pid", None)
-        use = table.get(pid) if pid is not None else None
+        # A remote window gets the table through JSON, where the PIDs became strings.
+        use = (table.get(pid) or table.get(str(pid))) if pid is not None else None
         if use is None:
             merged.append(row)
         elif isinstance(row, Mapping):
