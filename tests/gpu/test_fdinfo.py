@@ -212,3 +212,14 @@ def test_walker_skips_known_fds_and_rechecks_in_turn(tmp_path: Path) -> None:
     os.unlink(tmp_path / "proc/102/fd/5")
     add_process(tmp_path, 102, "app", fds={5: ("/dev/null", None)})
     assert (AMD_DISCRETE, "102") not in walker.scan().clients
+
+
+def test_corrupt_fdinfo_values_are_ignored_not_guessed() -> None:
+    text = ("drm-driver:\tamdgpu\ndrm-client-id:\t9\ndrm-pdev:\t0000:03:00.0\n"
+            "drm-engine-gfx:\tlots ns\ndrm-engine-compute:\t\ndrm-engine-dma:\t77 ns\n"
+            "drm-resident-vram:\t12 parsecs\ndrm-memory-gtt:\t4 KiB\ndrm-engine-capacity-gfx:\tmany\n")
+    client = parse_fdinfo(text)
+    assert client is not None
+    assert client.engines_ns == {"dma": 77}
+    assert client.capacity == {}
+    assert client.resident == {"gtt": 4 * KiB}  # "12 parsecs" is not a size: left out

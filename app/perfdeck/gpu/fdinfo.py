@@ -50,8 +50,12 @@ class DrmClient:
 
 
 def _size(text: str) -> int:
+    """``123``, ``123 KiB`` or ``123 MiB`` in bytes; any other suffix is not a size we know."""
     number, _, unit = text.partition(" ")
-    return int(number) * _UNITS.get(unit.strip(), 1)
+    unit = unit.strip()
+    if unit and unit not in _UNITS:
+        raise ValueError(f"unknown size unit {unit!r}")
+    return int(number) * _UNITS.get(unit, 1)
 
 
 # The drm-* keys this parser uses, found by one C-level regex pass (an amdgpu fdinfo has ~40
