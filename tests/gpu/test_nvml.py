@@ -145,3 +145,14 @@ def test_sleeping_card_does_not_initialise_nvml(tmp_path: Path) -> None:
     write(real, "power/runtime_status", "active\n")
     assert collector.read(2.0).values[f"gpu.busy.{N}"] == 63
     assert nvml.calls[0] == "nvmlInit"
+
+
+def test_bindings_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # import pynvml now raises ImportError
+    why = NvmlSource().open()
+    assert why is not None and "nvidia-ml-py" in why.reason and "perfdeck[gpu]" in why.fix
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    frozen = NvmlSource().open()
+    assert frozen is not None and frozen.reason.startswith("this PerfDeck build has no NVML bindings")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,8 +98,13 @@ class NvmlSource:
         try:
             nvml = self._module or importlib.import_module("pynvml")
         except ImportError:
-            self.unavailable = Unavailable("the NVML bindings (nvidia-ml-py) are not installed",
-                                           INSTALL_BINDINGS)
+            if getattr(sys, "frozen", False):  # the .deb / PyInstaller build: pip cannot add to it
+                self.unavailable = Unavailable(
+                    "this PerfDeck build has no NVML bindings (nvidia-ml-py)",
+                    "install PerfDeck with pip instead: pip install 'perfdeck[gpu]'")
+            else:
+                self.unavailable = Unavailable("the NVML bindings (nvidia-ml-py) are not installed",
+                                               INSTALL_BINDINGS)
             return self.unavailable
         try:
             nvml.nvmlInit()
