@@ -95,7 +95,9 @@ def test_busy_per_gpu_and_per_process_with_shared_clients(tmp_path: Path) -> Non
     assert use.processes[100].gpu_mem == (1000 + 24) * KiB
     assert use.client_memory[AMD_DISCRETE] == (1000 + 24 + 500) * KiB
     assert use.clients[AMD_DISCRETE] == 2
-    assert use.engine_ns[AMD_DISCRETE]["gfx"] == int(4.5 * 10**9)
+    # The exported counter: busy time observed since tracking began (1 s + 0.5 s), not the
+    # clients' earlier history (that would be a burst in an exporter's rate()).
+    assert use.engine_ns[AMD_DISCRETE]["gfx"] == int(1.5 * 10**9)
 
 
 def test_counter_going_backwards_keeps_the_larger_value(tmp_path: Path) -> None:
@@ -107,7 +109,7 @@ def test_counter_going_backwards_keeps_the_larger_value(tmp_path: Path) -> None:
     set_fdinfo(tmp_path, 200, 3, amdgpu_fdinfo(9, gfx_ns=int(5.9 * 10**9)))  # went back by 0.1 s
     back = tracker.update(4.0)
     assert back.engines[AMD_DISCRETE]["gfx"] == 0.0  # not negative
-    assert back.engine_ns[AMD_DISCRETE]["gfx"] == 6 * 10**9  # the exported counter never decreases
+    assert back.engine_ns[AMD_DISCRETE]["gfx"] == 1 * 10**9  # the exported counter never decreases
     set_fdinfo(tmp_path, 200, 3, amdgpu_fdinfo(9, gfx_ns=7 * 10**9))
     after = tracker.update(6.0)
     # Measured from the kept 6 s, not from 5.9 s: 1 s over 2 s.
@@ -140,12 +142,14 @@ def test_process_exiting_between_walks(tmp_path: Path) -> None:
     add_process(tmp_path, 500, "short", fds={3: (RENDER, amdgpu_fdinfo(11, gfx_ns=10**9))})
     tracker = FdinfoTracker(tmp_path / "proc")
     tracker.update(0.0)
+    set_fdinfo(tmp_path, 500, 3, amdgpu_fdinfo(11, gfx_ns=int(1.5 * 10**9)))
+    tracker.update(1.0)
     for path in sorted((tmp_path / "proc/500").rglob("*"), reverse=True):
         path.unlink() if path.is_symlink() or path.is_file() else path.rmdir()
     (tmp_path / "proc/500").rmdir()
-    use = tracker.update(1.0)
+    use = tracker.update(2.0)
     assert use.processes == {}
-    assert use.engine_ns[AMD_DISCRETE]["gfx"] == 10**9  # its busy time stays in the card's counter
+    assert use.engine_ns[AMD_DISCRETE]["gfx"] == 5 * 10**8  # its observed busy time stays in the counter
 
 
 def test_collector_engines_processes_and_counters(tmp_path: Path) -> None:

@@ -334,7 +334,7 @@ class GpuCollector(Collector):
         if key.startswith("engine:"):
             engine = key[7:]
             counter = CounterSpec(f"gpu.engine_busy.{instance_id(engine)}.{inst}", "gpu.engine_busy", "s",
-                                  "Busy time of a GPU engine class, summed over its DRM clients (fdinfo)",
+                                  "Busy time of a GPU engine class observed over its DRM clients (fdinfo)",
                                   (("gpu", slot), ("engine", engine)))
         else:
             metric, _text, unit, help_text = _COUNTERS[key]

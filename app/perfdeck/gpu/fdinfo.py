@@ -267,7 +267,7 @@ class FdinfoUse:
     """What one tick of the fdinfo walk gives: per GPU and per process."""
 
     engines: dict[str, dict[str, float]]  # pdev -> engine -> busy % (all clients)
-    engine_ns: dict[str, dict[str, int]]  # pdev -> engine -> busy ns, summed over live clients
+    engine_ns: dict[str, dict[str, int]]  # pdev -> engine -> busy ns observed since tracking began
     client_memory: dict[str, int]  # pdev -> resident bytes of all clients
     clients: dict[str, int]  # pdev -> number of clients
     processes: dict[int, ProcessGpuUse]
@@ -280,9 +280,10 @@ class FdinfoTracker:
     def __init__(self, proc: Path = Path("/proc")) -> None:
         self.walker = FdinfoWalker(proc)
         self._previous: dict[tuple[str, str], _Previous] = {}
-        # Busy ns of clients that have exited, per GPU and engine, so the per-GPU engine totals
-        # stay monotonic (a Prometheus counter) when clients come and go.
-        self._retired_ns: dict[str, dict[str, int]] = {}
+        # Busy ns per GPU and engine observed since tracking began: the sum of every client's
+        # increments between two walks. A client's time before it was first seen is not added
+        # (it would show as a burst in an exporter's rate()), nor lost when it exits.
+        self._observed_ns: dict[str, dict[str, int]] = {}
 
     def update(self, now: float, scan: FdinfoScan | None = None) -> FdinfoUse:
         scan = self.walker.scan() if scan is None else scan
@@ -294,12 +295,16 @@ class FdinfoTracker:
             cycles = _monotonic(before.cycles if before else None, client.cycles)
             total_cycles = _monotonic(before.total_cycles if before else None, client.total_cycles)
             current[key] = _Previous(engines_ns, cycles, total_cycles, now)
+            observed = self._observed_ns.setdefault(client.pdev, {})
+            for engine in engines_ns:
+                observed.setdefault(engine, 0)
             if before is None or now <= before.at:
                 continue
             busy: dict[str, float] = {}
             elapsed_ns = (now - before.at) * 1e9
             for engine, ns in engines_ns.items():
                 delta = ns - before.engines_ns.get(engine, ns)
+                observed[engine] += delta
                 busy[engine] = 100.0 * delta / (elapsed_ns * client.capacity.get(engine, 1))
             for engine, count in cycles.items():
                 span = total_cycles.get(engine, 0) - before.total_cycles.get(engine, 0)
@@ -308,15 +313,10 @@ class FdinfoTracker:
                         span * client.capacity.get(engine, 1))
             resident = sum(v for region, v in client.resident.items() if region not in NOT_GPU_MEMORY)
             per_client[key] = ClientUse(client.pdev, busy, resident)
-        for key, gone in self._previous.items():
-            if key not in current:
-                retired = self._retired_ns.setdefault(key[0], {})
-                for engine, ns in gone.engines_ns.items():
-                    retired[engine] = retired.get(engine, 0) + ns
         self._previous = current
 
         engines: dict[str, dict[str, float]] = {}
-        engine_ns: dict[str, dict[str, int]] = {pdev: dict(v) for pdev, v in self._retired_ns.items()}
+        engine_ns = {pdev: dict(v) for pdev, v in self._observed_ns.items()}
         memory: dict[str, int] = {}
         counts: dict[str, int] = {}
         for key, client in scan.clients.items():
@@ -324,9 +324,6 @@ class FdinfoTracker:
             counts[pdev] = counts.get(pdev, 0) + 1
             memory[pdev] = memory.get(pdev, 0) + sum(
                 v for region, v in client.resident.items() if region not in NOT_GPU_MEMORY)
-            ns_sum = engine_ns.setdefault(pdev, {})
-            for engine, ns in current[key].engines_ns.items():
-                ns_sum[engine] = ns_sum.get(engine, 0) + ns
             use = per_client.get(key)
             if use is not None:
                 busy = engines.setdefault(pdev, {})
