@@ -107,3 +107,26 @@ def test_switching_gpu_and_asleep(qtbot, tmp_path: Path) -> None:
     assert view.tiles["memory"].value.text() == "3.0 GiB"
     assert view.tiles["memory"].detail.text() == f"GTT of {15 * GiB / GiB:.1f} GiB (20 %)"
     assert all(sid.endswith("0000_c1_00_0") for sid in view.panels["util"].plot.series_ids)
+
+
+def test_nvidia_card_through_the_nvml_stand_in(qtbot, tmp_path: Path) -> None:
+    """Arithmetic and layout only: the stand-in gives NVML's units, the tab shows them converted."""
+    from fakes.gpu_trees import make_nvidia
+    from fakes.nvml_standin import StandInNvml
+
+    make_nvidia(tmp_path)
+    engine = SamplingEngine([GpuCollector(tmp_path, nvml_module=StandInNvml())])
+    history = History(600)
+    for tick in range(5):
+        snapshot = engine.sample(now=float(tick), timestamp=T0 + tick)
+        history.append_snapshot(snapshot)
+    engine.close()
+    view = make_view(qtbot, history, snapshot)
+    assert view.selector.currentText() == "NVIDIA GeForce RTX 4090 (0000:01:00.0) · nvidia · active"
+    assert view.tiles["power"].value.text() == "287.4 W"  # 287 450 mW
+    assert view.tiles["power"].detail.text() == "limit 450 W"
+    assert view.tiles["memory"].detail.text() == "VRAM of 24.0 GiB (25 %)"
+    info = view.info.text()
+    assert "NVML (driver 570.86.15)" in info and "software power cap" in info
+    assert "ECC errors: 3 corrected, 0 uncorrected" in info
+    assert not view.panels["pcie"].isHidden()

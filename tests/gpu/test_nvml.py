@@ -84,6 +84,7 @@ def test_whole_card_arithmetic(tmp_path: Path) -> None:
     assert row["name"] == "NVIDIA GeForce RTX 4090" and row["state"] == "active"
     assert row["throttle"] == ("software power cap", "software thermal slowdown")
     assert row["sources"] == ("NVML (driver 570.86.15)",)
+    assert row["ecc"] == {"corrected": 3.0, "uncorrected": 0.0}
 
 
 def test_no_permission_at_init(tmp_path: Path) -> None:

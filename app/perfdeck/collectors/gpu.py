@@ -299,6 +299,9 @@ class GpuCollector(Collector):
             "throttle": sample.throttle if sample is not None else (),
             "problems": dict(sample.problems) if sample is not None else {},
             "clients": fdinfo.clients.get(device.slot, 0) if fdinfo is not None else None,
+            # Volatile ECC error counts (since the driver loaded), where the card has ECC.
+            "ecc": {k.removeprefix("ecc_"): v for k, v in (sample.totals if sample else {}).items()
+                    if k.startswith("ecc_")},
         }
 
     # --- specs ------------------------------------------------------------------------------

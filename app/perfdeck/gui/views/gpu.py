@@ -153,6 +153,9 @@ class GpuView(View):
             info += f" · {gpu['clients']} DRM client{'s' if gpu['clients'] != 1 else ''}"
         if gpu.get("throttle"):
             info += " · clocks held back by: " + ", ".join(gpu["throttle"])
+        ecc = gpu.get("ecc") or {}
+        if ecc:
+            info += " · ECC errors: " + ", ".join(f"{int(n)} {kind}" for kind, n in sorted(ecc.items()))
         hidden = snapshot.tables.get("gpu_processes_hidden")
         if hidden:
             info += f" · {hidden} other users' processes not visible (run as root)"
