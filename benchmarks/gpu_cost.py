@@ -12,7 +12,8 @@ whole family over a simulated hour on a machine without a GPU.
    The tree lives on tmpfs, so the kernel's work of generating real sysfs/procfs files is not in
    it; item 2 measures that part on the real /proc.
 2. ``fdinfo walk, this machine``: ``scan_fdinfo(/proc)`` on the live system (this machine has no
-   GPU, so no fd points into /dev/dri: it is the pure walk cost for its processes and fds).
+   GPU, so no fd points into /dev/dri: it is the pure walk cost for its processes and fds), a
+   full walk and then the collector's steady state (``FdinfoWalker`` with its memory).
 3. ``no GPU, 1 Hz``: the real collector on this machine, read 3600 times with the clock advanced
    1 s per read (a simulated hour, so the once-a-minute re-discovery of the PCI bus happens 60
    times), CPU time divided by 3600 s = the share of one core at 1 Hz.
@@ -46,7 +47,7 @@ from fakes.gpu_trees import (
 )
 from perfdeck.collectors import gpu as gpu_module
 from perfdeck.collectors.gpu import GpuCollector
-from perfdeck.gpu.fdinfo import scan_fdinfo
+from perfdeck.gpu.fdinfo import FdinfoWalker, scan_fdinfo
 
 AMD = ("0000:03:00.0", "0000:23:00.0", "0000:43:00.0", "0000:63:00.0")
 XE = ("0000:83:00.0", "0000:a3:00.0")
@@ -135,7 +136,18 @@ def main() -> int:
             with contextlib.suppress(OSError):
                 fds += len(os.listdir(f"/proc/{name}/fd"))
     print(f"2. fdinfo walk of this machine's /proc ({seen} processes, ~{fds} fds, "
-          f"{scan.drm_fds} DRM fds): {median_us(walk)}")
+          f"{scan.drm_fds} DRM fds): {median_us(walk)} full walk")
+    walker = FdinfoWalker(Path("/proc"))
+    walker.scan()
+    steady = []
+    for _ in range(args.repeats):
+        time.sleep(args.pause)
+        start = time.thread_time_ns()
+        walker.scan()
+        steady.append(time.thread_time_ns() - start)
+    share = f"1/{FdinfoWalker.RECHECK_EVERY}"
+    print(f"   with the walker's memory (steady state, {share} of the processes re-listed per walk): "
+          f"{median_us(steady)}")
 
     gpu_module.time.monotonic = lambda: 0.0  # open() at simulated t=0; reads get their own clock
     collector = GpuCollector(Path("/"))
