@@ -9,7 +9,7 @@ from pathlib import Path
 import perfdeck
 
 PACKAGE = Path(perfdeck.__file__).parent
-PURE_PACKAGES = ("model", "collectors", "perf", "commands")
+PURE_PACKAGES = ("model", "collectors", "perf", "commands", "gpu")
 
 
 def _pure_modules() -> list[str]:

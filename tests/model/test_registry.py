@@ -24,7 +24,7 @@ def test_aliases_and_unknown_names() -> None:
     assert family("network").name == "net"
     assert family("processes").name == "proc"
     with pytest.raises(KeyError, match="known families: cpu"):
-        family("gpu")
+        family("fpga")  # not a family (gpu became one)
 
 
 def test_create_collectors_in_registry_order() -> None:

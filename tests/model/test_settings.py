@@ -59,7 +59,7 @@ def test_out_of_range_values_reset_one_by_one_with_a_one_line_note() -> None:
     raw = to_mapping(Settings(theme="dark"))
     raw.update({"sampling/interval": "42", "history/length": "999999", "tray/metric": "CPU!",
                 "tray/close_to_tray": "maybe", "export/average_seconds": "-1", "appearance/theme": "pink",
-                "metrics/disabled": "cpu,gpu"})
+                "metrics/disabled": "cpu,fpga"})
     result = from_mapping(raw)
     s = result.settings
     assert (s.interval, s.history_seconds, s.tray_metric, s.close_to_tray, s.export_average_seconds) == (
@@ -71,7 +71,7 @@ def test_out_of_range_values_reset_one_by_one_with_a_one_line_note() -> None:
     assert note.startswith("Settings: ") and note.count("; reset to") == 7
     assert "sampling interval 42 s is outside 0.1–10 s; reset to 1.0" in note
     assert "'maybe' is not true or false" in note
-    assert "unknown families gpu" in note
+    assert "unknown families fpga" in note
 
 
 def test_non_numbers_and_infinities_are_reset() -> None:

@@ -867,6 +867,7 @@ def diagnose(root: Path = Path("/"), *, confirm: bool | None = None,
     families.append(_report_family("membw", "Memory bandwidth", "perfdeck.perf.bandwidth", "bandwidth_report",
                                    root))
     families.append(_report_family("power", "Power (RAPL)", "perfdeck.perf.power", "power_report", root))
+    families.append(_report_family("gpu", "GPUs", "perfdeck.gpu.doctor", "gpu_report", root))
     checked = ("each event opened once with perf_event_open (then closed) on this machine"
                if opener is not None else
                f"files only under {root} (a snapshot): nothing was opened, verdicts are derived from "
@@ -985,6 +986,7 @@ def render_text(report: DoctorReport) -> str:
                 lines.append(text)
             if shared:
                 lines.append(f"    reason: {shared}")
+        lines.extend(fam.details.get("lines") or ())  # per-device lines (the GPU section)
         lines.extend(_fix_lines(fam.fixes, "    "))
     lines.append("")
     lines.append("PerfDeck never changes these settings itself; every fix above is for you to run.")

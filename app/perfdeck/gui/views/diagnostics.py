@@ -83,6 +83,8 @@ def render_html(report: DoctorReport, core: list[FamilyVerdict] | None = None) -
     for fam in families:
         out.append(f"<h4>{_mark(None, fam.status)} {e(fam.title)} <small>[{e(fam.status)}]</small></h4>")
         out.append(f"<div>{e(fam.reason)}</div>")
+        if fam.details.get("lines"):  # per-device lines (the GPU section)
+            out.append("<pre>" + e("\n".join(fam.details["lines"]).strip("\n")) + "</pre>")
         if fam.events:
             shared = {ev.reason for ev in fam.events}
             shared_reason = next(iter(shared)) if len(shared) == 1 and len(fam.events) > 1 else ""

@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
 )
 
 from perfdeck.gui.views.base import UnavailableLabel, View, ViewContext, fix_label_size
+from perfdeck.gui.views.process_gpu import show_gpu_columns, with_gpu
 from perfdeck.model.series import Snapshot
 from perfdeck.model.units import format_bytes
 
@@ -72,6 +73,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("mem_rss", "Memory (RSS)", numeric=True, aliases=("rss", "memory_rss")),
     Column("mem_pct", "Memory %", numeric=True, aliases=("memory_percent",)),
     Column("threads", "Threads", numeric=True, aliases=("num_threads",)),
+    Column("gpu_pct", "GPU %", numeric=True),  # from the gpu family; hidden without a GPU (process_gpu.py)
+    Column("gpu_mem", "GPU memory", numeric=True),
     Column("cmdline", "Command line"),
 )
 COLUMN_INDEX = {c.key: i for i, c in enumerate(COLUMNS)}
@@ -108,9 +111,9 @@ def _display(column: Column, value: Any) -> str:
         return "—"
     if column.key == "cmdline" and isinstance(value, (list, tuple)):
         return " ".join(value)
-    if column.key == "mem_rss":
+    if column.key in ("mem_rss", "gpu_mem"):
         return format_bytes(value)
-    if column.key in ("cpu_pct", "mem_pct", "hw_cache_miss_pct", "hw_branch_miss_pct"):
+    if column.key in ("cpu_pct", "mem_pct", "hw_cache_miss_pct", "hw_branch_miss_pct", "gpu_pct"):
         return f"{value:.1f}"
     if column.key == "hw_ipc":
         return f"{value:.2f}"
@@ -440,9 +443,11 @@ class ProcessesView(View):
         reason = snapshot.unavailable.get("proc") or snapshot.unavailable.get("proc.processes")
         rows = snapshot.tables.get("processes")
         self.reason_label.set_unavailable(reason if rows is None else None, "Process list")
+        show_gpu_columns(self.table, COLUMN_INDEX, snapshot)
         if rows is None or rows is self._shown_rows:
             return  # the process list is read every few seconds; same table, nothing to do
         self._shown_rows = rows
+        rows = with_gpu(rows, snapshot)
         self.model.total_memory = snapshot.value("mem.total") or self.model.total_memory
         if self.model.counters_shown:
             self._update_counters(rows)
