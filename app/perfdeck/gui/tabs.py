@@ -32,6 +32,7 @@ TABS: tuple[TabEntry, ...] = (
     TabEntry("CPU performance", "perfdeck.gui.views.perfcpu:PerfCpuView"),
     TabEntry("Cache", "perfdeck.gui.views.cache:CacheView"),
     TabEntry("Memory bandwidth", "perfdeck.gui.views.membw:MemoryBandwidthView"),
+    TabEntry("Pressure", "perfdeck.gui.views.pressure:PressureView"),
     TabEntry("Alerts", "perfdeck.gui.views.alerts:AlertsView"),
     TabEntry("Diagnostics", "perfdeck.gui.views.diagnostics:DiagnosticsView"),
 )

@@ -36,6 +36,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("perf", "Hardware counters", "perfdeck.collectors.perfcounters:PerfCollector"),
     Family("membw", "Memory bandwidth", "perfdeck.collectors.membw:MemoryBandwidthCollector"),
     Family("power", "Power", "perfdeck.collectors.power:PowerCollector"),
+    Family("psi", "Pressure stalls", "perfdeck.collectors.psi:PsiCollector"),
 )
 
 # Friendly aliases accepted on the command line and in settings.
