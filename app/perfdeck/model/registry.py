@@ -37,6 +37,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("membw", "Memory bandwidth", "perfdeck.collectors.membw:MemoryBandwidthCollector"),
     Family("power", "Power", "perfdeck.collectors.power:PowerCollector"),
     Family("psi", "Pressure stalls", "perfdeck.collectors.psi:PsiCollector"),
+    Family("cgroup", "Services and containers", "perfdeck.collectors.cgroups:CgroupCollector"),
 )
 
 # Friendly aliases accepted on the command line and in settings.

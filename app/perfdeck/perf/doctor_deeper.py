@@ -14,6 +14,7 @@ from typing import Any
 SOURCES: tuple[tuple[str, str, str, str], ...] = (
     ("psi_files", "Pressure stall files (/proc/pressure, also from snapshots)", "perfdeck.collectors.psi",
      "psi_report"),
+    ("cgroup_layout", "cgroup v2 (services and containers)", "perfdeck.collectors.cgroups", "cgroup_report"),
 )
 
 
