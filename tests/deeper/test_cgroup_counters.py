@@ -148,3 +148,32 @@ def test_opener_passes_the_cgroup_flag(tmp_path: Path, monkeypatch: pytest.Monke
     # pid is an fd of the cgroup directory, cpu a real CPU (never -1), and the cgroup flag is set.
     assert seen == [(str(tmp_path), 1, abi.PERF_FLAG_FD_CLOEXEC | abi.PERF_FLAG_PID_CGROUP)] * 2
     assert "system-wide permission" in explain(errors).reason
+
+
+def test_collector_counts_a_real_cgroup(cgroups: tuple[Path, Path]) -> None:
+    """The whole family on the real tree: the busy cgroup gets context switches/s and a series."""
+    from perfdeck.collectors.cgroups import TABLE, CgroupCollector, instance_name
+
+    busy, _empty = cgroups
+    path = f"/{busy.name}"
+    collector = CgroupCollector(series_limit=50)
+    collector.open()
+    try:
+        collector.read(time.monotonic())  # chooses the cgroups to count and opens their counters
+        collector.read(time.monotonic())  # baseline of the counters
+        pid, go = _child_in(busy)
+        os.write(go, b"x")
+        os.close(go)
+        os.waitpid(pid, 0)
+        reading = collector.read(time.monotonic())
+    finally:
+        collector.close()
+    table = reading.tables[TABLE]
+    row = {r.path: r for r in table.rows}[path]
+    if "counters" in row.missing:
+        pytest.skip(f"not counted here: {row.missing['counters']}")
+    assert row.ctx_switches_ps is not None and row.ctx_switches_ps > 0
+    assert "cgroup mode" in table.counters
+    inst = instance_name(path)
+    assert reading.values[f"cgroup.ctx_switches.{inst}"] == row.ctx_switches_ps
+    assert reading.totals[f"cgroup.context_switches.{inst}"] >= SLEEPS

@@ -68,11 +68,11 @@ def test_layouts(tmp_path: Path) -> None:
     assert "systemd.unified_cgroup_hierarchy=1" in reason.fix
     make_legacy(tmp_path / "l")
     with pytest.raises(CollectorUnavailableError) as caught:
-        CgroupCollector(tmp_path / "l").open()
+        CgroupCollector(tmp_path / "l", counters=False).open()
     assert "cgroup v1 only" in caught.value.unavailable.reason
     (tmp_path / "n").mkdir()
     with pytest.raises(CollectorUnavailableError):
-        CgroupCollector(tmp_path / "n").open()
+        CgroupCollector(tmp_path / "n", counters=False).open()
 
 
 def test_file_formats(tmp_path: Path) -> None:
@@ -89,7 +89,7 @@ def test_file_formats(tmp_path: Path) -> None:
 
 def test_rates_per_cgroup_on_a_unified_tree(tmp_path: Path) -> None:
     cgroups = make_unified(tmp_path)
-    collector = CgroupCollector(tmp_path)
+    collector = CgroupCollector(tmp_path, counters=False)
     collector.open()
     first = collector.read(10.0)
     table = first.tables[TABLE]
@@ -119,7 +119,7 @@ def test_rates_per_cgroup_on_a_unified_tree(tmp_path: Path) -> None:
 
 def test_series_are_bounded_to_the_busiest(tmp_path: Path) -> None:
     cgroups = make_unified(tmp_path)
-    collector = CgroupCollector(tmp_path, series_limit=3)
+    collector = CgroupCollector(tmp_path, series_limit=3, counters=False)
     collector.open()
     collector.read(0.0)
     busy = [NGINX, "/system.slice/ssh.service", f"/system.slice/docker-{DOCKER_ID}.scope"]
@@ -151,7 +151,7 @@ def test_series_are_bounded_to_the_busiest(tmp_path: Path) -> None:
 
 def test_hybrid_host_says_what_is_missing(tmp_path: Path) -> None:
     cgroups = make_hybrid(tmp_path)
-    collector = CgroupCollector(tmp_path)
+    collector = CgroupCollector(tmp_path, counters=False)
     collector.open()
     collector.read(0.0)
     cgroups["/system.slice/cron.service"].advance(usage_usec=200_000, memory_some=10_000)
@@ -175,7 +175,7 @@ def test_cgroup_removed_between_reads(tmp_path: Path) -> None:
     import shutil
 
     cgroups = make_unified(tmp_path)
-    collector = CgroupCollector(tmp_path)
+    collector = CgroupCollector(tmp_path, counters=False)
     collector.open()
     collector.read(0.0)
     shutil.rmtree(cgroups["/system.slice/ssh.service"].dir)
@@ -185,7 +185,7 @@ def test_cgroup_removed_between_reads(tmp_path: Path) -> None:
 
 def test_walk_is_bounded(tmp_path: Path) -> None:
     make_many(tmp_path, 60)
-    collector = CgroupCollector(tmp_path, max_cgroups=40)
+    collector = CgroupCollector(tmp_path, max_cgroups=40, counters=False)
     collector.open()
     reading = collector.read(0.0)
     assert len(reading.tables[TABLE].rows) == 40 and reading.tables[TABLE].truncated
@@ -219,3 +219,87 @@ def test_real_tree_on_this_machine() -> None:
     assert rows["/"].procs is not None and rows["/"].procs >= 0
     if layout.mode == "hybrid":
         assert set(reading.tables[TABLE].missing) >= {"memory", "io"}
+
+
+class ReplayPool:
+    """A pool double that replays chosen counts (arithmetic only; the real pool is tested as root)."""
+
+    def __init__(self, max_cgroups: int = 2, hardware: bool = True, refuse: bool = False) -> None:
+        from perfdeck.perf.cgroup_counters import CgroupCounts
+
+        self.max_cgroups, self.per_cgroup_fds, self.fd_budget = max_cgroups, 12, 12 * max_cgroups
+        self.failures: dict = {}
+        self.hardware_reason = None if hardware else __import__(
+            "perfdeck.model.series", fromlist=["Unavailable"]).Unavailable("no hardware PMU here")
+        self.refuse = refuse
+        self.tracked: list[str] = []
+        self.counts = CgroupCounts
+        self.closed = False
+
+    def track(self, paths) -> None:
+        from perfdeck.model.series import Unavailable
+
+        self.tracked = list(paths)[:self.max_cgroups]
+        if self.refuse:
+            refused = Unavailable("counting per cgroup needs system-wide permission")
+            self.failures = {p: refused for p in self.tracked}
+            self.tracked = []
+
+    def read(self):
+        values = {"cycles": 2e9, "instructions": 3e9, "LLC-loads": 1e6, "LLC-load-misses": 2.5e5,
+                  "context-switches": 500.0, "task-clock": 1e9}
+        return {p: self.counts(values, 2.0) for p in self.tracked}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_counter_arithmetic_from_replayed_counts(tmp_path: Path) -> None:
+    cgroups = make_unified(tmp_path)
+    pool = ReplayPool()
+    collector = CgroupCollector(tmp_path, series_limit=3, pool_factory=lambda layout, root: pool)
+    collector.open()
+    collector.read(0.0)
+    cgroups[NGINX].advance(usage_usec=900_000)
+    cgroups["/system.slice/ssh.service"].advance(usage_usec=500_000)
+    cgroups["/init.scope"].advance(usage_usec=100_000)
+    reading = collector.read(2.0)
+    assert pool.tracked == [NGINX, "/system.slice/ssh.service"]  # the busiest, within the budget
+    rows = {r.path: r for r in reading.tables[TABLE].rows}
+    nginx = rows[NGINX]
+    assert nginx.ipc == pytest.approx(1.5) and nginx.llc_miss_pct == pytest.approx(25.0)
+    assert nginx.ctx_switches_ps == pytest.approx(250.0)
+    assert "only the 2 busiest cgroups are counted" in rows["/init.scope"].missing["counters"].reason
+    inst = instance_name(NGINX)
+    assert reading.values[f"cgroup.ipc.{inst}"] == pytest.approx(1.5)
+    assert f"cgroup.ipc.{instance_name('/init.scope')}" not in reading.values
+    collector.read(4.0)
+    assert collector.read(6.0).totals[f"cgroup.context_switches.{inst}"] == pytest.approx(1500.0)
+    assert "for the 2 busiest cgroups" in reading.tables[TABLE].counters
+
+
+def test_no_pmu_leaves_ipc_out(tmp_path: Path) -> None:
+    cgroups = make_unified(tmp_path)
+    collector = CgroupCollector(tmp_path, series_limit=1,
+                                pool_factory=lambda layout, root: ReplayPool(hardware=False))
+    collector.open()
+    collector.read(0.0)
+    cgroups[NGINX].advance(usage_usec=900_000)
+    reading = collector.read(2.0)
+    nginx = {r.path: r for r in reading.tables[TABLE].rows}[NGINX]
+    assert "no hardware PMU" in nginx.missing["ipc"].reason
+    assert f"cgroup.ipc.{instance_name(NGINX)}" not in collector.specs()
+    assert reading.values[f"cgroup.ctx_switches.{instance_name(NGINX)}"] == pytest.approx(250.0)
+    assert "IPC and LLC miss % unavailable: no hardware PMU" in reading.tables[TABLE].counters
+
+
+def test_refused_counters_are_reported_once(tmp_path: Path) -> None:
+    make_unified(tmp_path)
+    pool = ReplayPool(refuse=True)
+    collector = CgroupCollector(tmp_path, pool_factory=lambda layout, root: pool)
+    collector.open()
+    reading = collector.read(0.0)
+    assert pool.closed
+    assert "system-wide permission" in reading.tables[TABLE].counters
+    assert all("system-wide permission" in r.missing["counters"].reason for r in reading.tables[TABLE].rows)
+    assert not any(".ctx_switches." in sid for sid in collector.specs())

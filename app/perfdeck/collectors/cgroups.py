@@ -13,6 +13,9 @@ those that were busiest earlier and are kept in the history). The label value is
 - IO read/write B/s add up every device line of ``io.stat``.
 - Pressure is % of wall time, as in the ``psi`` family, from ``{cpu,memory,io}.pressure``.
 - Processes counts ``cgroup.procs`` of the cgroup itself; the tree view adds the children.
+- Context switches/s, IPC and LLC miss % come from perf_event_open's cgroup mode
+  (``perf.cgroup_counters``) for the busiest cgroups that its fd budget allows; they need
+  system-wide counting permission, and IPC and miss % a hardware PMU.
 
 On a hybrid host (v1 controllers plus a v2 mount without them) the columns that v1 holds are
 unavailable with the reason; on a v1-only host the family is unavailable with the fix.
@@ -21,10 +24,10 @@ unavailable with the reason; on a v1-only host the family is unavailable with th
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from perfdeck.collectors.cgroup_tree import (
     MAX_CGROUPS,
@@ -56,6 +59,7 @@ PRESSURE_COLUMNS: tuple[tuple[str, str], ...] = tuple(
     (r, k) for r in PRESSURE_RESOURCES for k in ("some", "full"))
 _COLUMN_METRICS = {"cpu": ("cpu",), "throttled": ("throttled",), "memory": ("memory",),
                    "io": ("io_read", "io_write")}
+_COUNTER_METRICS = ("cgroup.ctx_switches", "cgroup.ipc", "cgroup.llc_miss_pct")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 # Column -> (file it needs, controller that provides it)
@@ -93,6 +97,9 @@ class CgroupRow:
     procs: int | None
     series_instance: str | None  # set when this cgroup has series this tick
     missing: Mapping[str, Unavailable] = field(default_factory=dict)  # column -> why it is empty
+    ctx_switches_ps: float | None = None  # perf cgroup mode, for the counted cgroups only
+    ipc: float | None = None
+    llc_miss_pct: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +110,7 @@ class CgroupTable:
     rows: tuple[CgroupRow, ...]
     missing: Mapping[str, Unavailable]  # column -> why no cgroup has it here (hybrid hosts)
     truncated: bool
+    counters: str = ""  # what the per-cgroup perf counters do here, one sentence
 
 
 def _parent(path: str) -> str | None:
@@ -119,7 +127,8 @@ class CgroupCollector(Collector):
     title = "Services and containers"
 
     def __init__(self, root: Path = Path("/"), series_limit: int = SERIES_LIMIT,
-                 max_cgroups: int = MAX_CGROUPS) -> None:
+                 max_cgroups: int = MAX_CGROUPS, counters: bool = True,
+                 pool_factory: Callable[[CgroupLayout, Path], PoolLike] | None = None) -> None:
         self.root = Path(root)
         self.series_limit = series_limit
         self.max_cgroups = max_cgroups
@@ -134,6 +143,12 @@ class CgroupCollector(Collector):
         self._counter_specs: dict[str, CounterSpec] = {}
         self._unavailable: Unavailable | None = None
         self._host_missing: dict[str, Unavailable] = {}
+        self._want_counters = counters
+        self._pool_factory = pool_factory or _real_pool
+        self._pool: PoolLike | None = None
+        self._counter_reason: Unavailable | None = None  # why no cgroup is counted at all
+        self._hardware_reason: Unavailable | None = None  # why IPC and miss % are not counted
+        self._ctx_totals: dict[str, float] = {}
 
     def open(self) -> None:
         self.layout = detect_layout(self.root)
@@ -153,7 +168,27 @@ class CgroupCollector(Collector):
             # cpu.stat usage_usec exists without the cpu controller; throttling needs it.
             if reason is not None and column != "cpu":
                 self._host_missing[column] = reason
+        if self._want_counters:
+            self._open_pool()
 
+    def _open_pool(self) -> None:
+        assert self.layout is not None
+        try:
+            self._pool = self._pool_factory(self.layout, self.root)
+        except (OSError, ValueError) as exc:
+            self._counter_reason = Unavailable(f"per-cgroup counters cannot be set up: {exc}")
+            return
+        self._hardware_reason = self._pool.hardware_reason
+        if self._pool.max_cgroups == 0:
+            self._counter_reason = Unavailable(
+                f"one cgroup would need {self._pool.per_cgroup_fds} perf fds, more than the budget of "
+                f"{self._pool.fd_budget}")
+            self._pool = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
     def unavailable(self) -> Unavailable | None:
         return self._unavailable
 
@@ -183,8 +218,10 @@ class CgroupCollector(Collector):
         self._stalls.keep_only(live)
         self._reads += 1
         self._reselect(rows, samples, now)
+        self._count(rows, live)
         values, totals = self._series_values(rows, samples)
-        table = CgroupTable(self.layout.mode, tuple(rows), dict(self._host_missing), truncated)
+        table = CgroupTable(self.layout.mode, tuple(rows), dict(self._host_missing), truncated,
+                            self._counters_sentence())
         # Columns the whole host cannot give (hybrid): said once per metric, for every cgroup.
         unavailable: dict[str, Unavailable] = {}
         for column, reason in self._host_missing.items():
@@ -194,6 +231,70 @@ class CgroupCollector(Collector):
             unavailable["cgroup.tree"] = Unavailable(
                 f"more than {self.max_cgroups} cgroups: the rest are not read, to bound the cost")
         return Reading(values=values, unavailable=unavailable, tables={TABLE: table}, totals=totals)
+
+    def _counters_sentence(self) -> str:
+        if self._counter_reason is not None:
+            return f"Per-cgroup counters unavailable: {self._counter_reason}"
+        if self._pool is None:
+            return "Per-cgroup counters are off."
+        text = (f"Per-cgroup counters (perf_event_open cgroup mode) for the {self._pool.max_cgroups} busiest "
+                f"cgroups: {self._pool.per_cgroup_fds} fds each, within a budget of {self._pool.fd_budget}.")
+        if self._hardware_reason is not None:
+            text += f" IPC and LLC miss % unavailable: {self._hardware_reason.reason}"
+        return text
+
+    def _count(self, rows: list[CgroupRow], live: set[str]) -> None:
+        """Per-cgroup perf counts for the selected (busiest) cgroups, within the pool's fd budget."""
+        if self._pool is None:
+            if self._want_counters:
+                reason = self._counter_reason or Unavailable("per-cgroup counters are not open")
+                for index, row in enumerate(rows):
+                    rows[index] = replace(row, missing={**row.missing, "counters": reason})
+            return
+        self._pool.track(self._selected)
+        failures = self._pool.failures
+        wanted = self._selected[:self._pool.max_cgroups]
+        if wanted and all(p in failures for p in wanted):
+            # Nothing can be counted (typically EACCES): say it once and stop trying every tick.
+            self._counter_reason = next(iter(failures.values()))
+            self._pool.close()
+            self._pool = None
+            for sid in [sid for sid, spec in self._specs.items() if spec.metric in _COUNTER_METRICS]:
+                del self._specs[sid]
+            for cid in [c.id for c in self._counter_specs.values() if c.metric == "cgroup.context_switches"]:
+                del self._counter_specs[cid]
+            self._count(rows, live)  # marks every row with that reason
+            return
+        counts = self._pool.read()
+        not_counted = Unavailable(
+            f"only the {self._pool.max_cgroups} busiest cgroups are counted (perf fd budget "
+            f"{self._pool.fd_budget}: {self._pool.per_cgroup_fds} fds per cgroup)")
+        for index, row in enumerate(rows):
+            if row.path not in counts:
+                reason = failures.get(row.path, not_counted)
+                rows[index] = replace(row, missing={**row.missing, "counters": reason})
+                continue
+            delta = counts[row.path]
+            live.add(f"{row.path}|ctx")
+            if delta is None or delta.elapsed_s <= 0:
+                continue
+            values = delta.values
+            switches = values.get("context-switches")
+            if switches is not None:
+                self._ctx_totals[row.path] = self._ctx_totals.get(row.path, 0.0) + switches
+            cycles, instructions = values.get("cycles"), values.get("instructions")
+            loads, misses = values.get("LLC-loads"), values.get("LLC-load-misses")
+            missing = dict(row.missing)
+            if self._hardware_reason is not None:
+                missing["ipc"] = self._hardware_reason
+            rows[index] = replace(
+                row, missing=missing,
+                ctx_switches_ps=None if switches is None else switches / delta.elapsed_s,
+                ipc=instructions / cycles if cycles and instructions is not None else None,
+                llc_miss_pct=100.0 * misses / loads if loads and misses is not None else None)
+        for path in list(self._ctx_totals):
+            if path not in {row.path for row in rows}:
+                del self._ctx_totals[path]
 
     def _rate(self, key: str, counter: int | None, now: float, live: set[str]) -> float | None:
         if counter is None:
@@ -295,6 +396,13 @@ class CgroupCollector(Collector):
         spec("memory", "memory", "B")
         spec("io_read", "IO read", "B/s", Kind.RATE)
         spec("io_write", "IO write", "B/s", Kind.RATE)
+        if self._pool is not None and row.path in self._selected[:self._pool.max_cgroups]:
+            spec("ctx_switches", "context switches", "/s", Kind.RATE)
+            counter("context_switches", "", "Context switches in the cgroup while PerfDeck counted it "
+                    "(perf cgroup mode)")
+            if self._hardware_reason is None:
+                spec("ipc", "instructions per cycle", "IPC", Kind.RATE)
+                spec("llc_miss_pct", "LLC miss %", "%", Kind.RATE)
         for resource, kind in PRESSURE_COLUMNS:
             extra = (("resource", resource), ("kind", kind))
             sid = f"cgroup.psi_{resource}_{kind}.{inst}"
@@ -337,6 +445,13 @@ class CgroupCollector(Collector):
                 values[f"cgroup.io_write.{inst}"] = row.io_write_bps
             for key, value in row.pressure.items():
                 values[f"cgroup.psi_{key[0]}_{key[1]}.{inst}"] = value
+            if f"cgroup.ctx_switches.{inst}" in self._specs:
+                values[f"cgroup.ctx_switches.{inst}"] = row.ctx_switches_ps
+                if row.path in self._ctx_totals:
+                    totals[f"cgroup.context_switches.{inst}"] = self._ctx_totals[row.path]
+            if f"cgroup.ipc.{inst}" in self._specs:
+                values[f"cgroup.ipc.{inst}"] = row.ipc
+                values[f"cgroup.llc_miss_pct.{inst}"] = row.llc_miss_pct
             sample = sample_by_path[row.path]
             if sample.usage_usec is not None:
                 totals[f"cgroup.cpu_seconds.{inst}"] = sample.usage_usec / 1e6
@@ -352,9 +467,38 @@ class CgroupCollector(Collector):
 
 
 def _with_instance(row: CgroupRow, instance: str) -> CgroupRow:
-    from dataclasses import replace
-
     return replace(row, series_instance=instance)
+
+
+class PoolLike(Protocol):
+    """What the collector needs of ``perf.cgroup_counters.CgroupCounterPool`` (tests replay counts)."""
+
+    max_cgroups: int
+    per_cgroup_fds: int
+    fd_budget: int
+    failures: dict[str, Unavailable]
+    hardware_reason: Unavailable | None
+
+    def track(self, paths: Iterable[str]) -> None: ...
+
+    def read(self) -> Mapping[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+def _real_pool(layout: CgroupLayout, root: Path) -> PoolLike:
+    from perfdeck.perf.cgroup_counters import CgroupCounterPool, specs_for_cgroups
+    from perfdeck.perf.counters import online_cpus
+    from perfdeck.perf.events import core_pmus
+
+    assert layout.v2_mount is not None
+    cpus = online_cpus(root)
+    pmus = core_pmus(root)
+    pool = CgroupCounterPool(layout.v2_mount, cpus, specs_for_cgroups(cpus, pmus, hardware=bool(pmus)))
+    pool.hardware_reason = None if pmus else Unavailable(
+        "no hardware PMU here (a virtual machine without a virtual PMU): only software events are counted",
+        "give the VM a virtual PMU (QEMU/KVM: -cpu host,pmu=on) or run on bare metal")
+    return pool
 
 
 def cgroup_report(root: Path = Path("/")) -> dict[str, Any]:

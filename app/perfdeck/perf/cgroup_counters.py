@@ -176,6 +176,7 @@ class CgroupCounterPool:
         self.max_cgroups = fd_budget // self.per_cgroup_fds if self.per_cgroup_fds else 0
         self.counters: dict[str, CgroupCounters] = {}
         self.failures: dict[str, Unavailable] = {}
+        self.hardware_reason: Unavailable | None = None  # set by the caller when there is no PMU
         self._cpus = tuple(cpus)
 
     def track(self, paths: Iterable[str]) -> None:
