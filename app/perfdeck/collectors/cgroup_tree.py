@@ -327,3 +327,29 @@ def process_cgroup(root: Path, pid: int) -> str | None:
     if v2 and v2 != "/":
         return v2
     return systemd or v2
+
+
+class ServiceNames:
+    """The service or container of each process, for the Processes tab's column.
+
+    ``/proc/PID/cgroup`` is read once per (pid, process name) and cached, so a refresh of a few
+    hundred processes reads only the new ones. ``forget_except`` drops vanished PIDs.
+    """
+
+    def __init__(self, root: Path = Path("/")) -> None:
+        self.root = Path(root)
+        self._cache: dict[tuple[int, str], tuple[str, str] | None] = {}
+        self.reads = 0  # how many cgroup files were read (the tests count the work)
+
+    def lookup(self, pid: int, process_name: str = "") -> tuple[str, str] | None:
+        """(human name, cgroup path), or None when the process is gone or its file unreadable."""
+        key = (pid, process_name)
+        if key not in self._cache:
+            self.reads += 1
+            path = process_cgroup(self.root, pid)
+            self._cache[key] = None if path is None else (human_name(path)[0], path)
+        return self._cache[key]
+
+    def forget_except(self, pids: set[int]) -> None:
+        for key in [k for k in self._cache if k[0] not in pids]:
+            del self._cache[key]

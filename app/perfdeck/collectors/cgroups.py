@@ -237,7 +237,8 @@ class CgroupCollector(Collector):
             return f"Per-cgroup counters unavailable: {self._counter_reason}"
         if self._pool is None:
             return "Per-cgroup counters are off."
-        text = (f"Per-cgroup counters (perf_event_open cgroup mode) for the {self._pool.max_cgroups} busiest "
+        counted = min(self._pool.max_cgroups, self.series_limit)
+        text = (f"Per-cgroup counters (perf_event_open cgroup mode) for the {counted} busiest "
                 f"cgroups: {self._pool.per_cgroup_fds} fds each, within a budget of {self._pool.fd_budget}.")
         if self._hardware_reason is not None:
             text += f" IPC and LLC miss % unavailable: {self._hardware_reason.reason}"
@@ -251,7 +252,7 @@ class CgroupCollector(Collector):
                 for index, row in enumerate(rows):
                     rows[index] = replace(row, missing={**row.missing, "counters": reason})
             return
-        self._pool.track(self._selected)
+        self._pool.track(self._selected)  # at most max_cgroups of them (the fd budget)
         failures = self._pool.failures
         wanted = self._selected[:self._pool.max_cgroups]
         if wanted and all(p in failures for p in wanted):
@@ -266,8 +267,9 @@ class CgroupCollector(Collector):
             self._count(rows, live)  # marks every row with that reason
             return
         counts = self._pool.read()
+        counted = min(self._pool.max_cgroups, self.series_limit)
         not_counted = Unavailable(
-            f"only the {self._pool.max_cgroups} busiest cgroups are counted (perf fd budget "
+            f"only the {counted} busiest cgroups are counted (perf fd budget "
             f"{self._pool.fd_budget}: {self._pool.per_cgroup_fds} fds per cgroup)")
         for index, row in enumerate(rows):
             if row.path not in counts:

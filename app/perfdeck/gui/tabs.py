@@ -29,6 +29,7 @@ TABS: tuple[TabEntry, ...] = (
     TabEntry("Network", "perfdeck.gui.views.network:NetworkView"),
     TabEntry("Sensors", "perfdeck.gui.views.sensors:SensorsView"),
     TabEntry("Processes", "perfdeck.gui.views.processes:ProcessesView"),
+    TabEntry("Services", "perfdeck.gui.views.services:ServicesView"),
     TabEntry("CPU performance", "perfdeck.gui.views.perfcpu:PerfCpuView"),
     TabEntry("Cache", "perfdeck.gui.views.cache:CacheView"),
     TabEntry("Memory bandwidth", "perfdeck.gui.views.membw:MemoryBandwidthView"),

@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
 )
 
 from perfdeck.gui.views.base import UnavailableLabel, View, ViewContext, fix_label_size
+from perfdeck.gui.views.services import ServiceNames, service_of
 from perfdeck.model.series import Snapshot
 from perfdeck.model.units import format_bytes
 
@@ -72,6 +73,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("mem_rss", "Memory (RSS)", numeric=True, aliases=("rss", "memory_rss")),
     Column("mem_pct", "Memory %", numeric=True, aliases=("memory_percent",)),
     Column("threads", "Threads", numeric=True, aliases=("num_threads",)),
+    Column("service", "Service / container"),  # from /proc/PID/cgroup (collectors/cgroup_tree.py)
     Column("cmdline", "Command line"),
 )
 COLUMN_INDEX = {c.key: i for i, c in enumerate(COLUMNS)}
@@ -136,6 +138,7 @@ class ProcessTableModel(QAbstractTableModel):
         # pid -> perfdeck.perf.top_processes.ProcessMetrics or Unavailable (counter columns only)
         self.counter_values: Mapping[int, Any] = {}
         self.counter_header_tip = ""
+        self.service_names = ServiceNames()  # pid -> service/container, cached (views/services.py)
         # Key of an unknown counter cell: always sorts last (set by the proxy from the sort order).
         self.unknown_counter_key = float("-inf")
 
@@ -187,6 +190,8 @@ class ProcessTableModel(QAbstractTableModel):
         return self._value(self._rows[source_row], column)
 
     def _value(self, row: Any, column: Column) -> Any:
+        if column.key == "service":
+            return service_of(self.service_names, row)
         value = field(row, column)
         if value is None and column.key == "mem_pct" and self.total_memory:
             rss = field(row, COLUMNS[COLUMN_INDEX["mem_rss"]])
@@ -267,6 +272,7 @@ class ProcessTableModel(QAbstractTableModel):
             if pid is not None:
                 new_by_pid[int(pid)] = row
         # Remove vanished PIDs, last block first so indices stay valid.
+        self.service_names.forget_except(set(new_by_pid))
         gone = [i for i, pid in enumerate(self._pids) if pid not in new_by_pid]
         for first, last in reversed(_blocks(gone)):
             self.beginRemoveRows(QModelIndex(), first, last)
