@@ -114,6 +114,9 @@ def test_hybrid_banner_says_what_is_missing(qtbot, tmp_path: Path) -> None:
     cron = view._items["/system.slice/cron.service"]
     assert cron[COLUMN_INDEX["memory"]].text() == "—"
     assert "cgroup v1" in cron[COLUMN_INDEX["memory"]].toolTip()
+    view.select_path("/system.slice/cron.service")
+    assert view.panels["memory"].plot.isHidden() and "cgroup v1" in view.panels["memory"].reason_label.text()
+    assert not view.panels["cpu"].plot.isHidden()
 
 
 def test_service_column_in_the_process_table(qtbot) -> None:

@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 
 from perfdeck.collectors.cgroup_tree import ServiceNames
 from perfdeck.collectors.cgroups import TABLE, CgroupRow, CgroupTable
-from perfdeck.gui.plots import TimePlot
 from perfdeck.gui.views.base import UnavailableLabel, View, ViewContext
+from perfdeck.gui.views.common import PlotPanel
 from perfdeck.model.series import Snapshot, Unavailable
 from perfdeck.model.units import format_bytes, format_value
 
@@ -186,18 +186,20 @@ class ServicesView(View):
         self.detail_label.setWordWrap(True)
         detail_layout.addWidget(self.detail_label)
         grid = QGridLayout()
-        self.cpu_plot = TimePlot("CPU (100 % = one CPU)", unit="%")
+        # Panels give way to the reason when the column cannot be read (hybrid hosts: memory, IO).
+        self.panels = {key: PlotPanel(title, unit) for key, title, unit in (
+            ("cpu", "CPU (100 % = one CPU)", "%"), ("memory", "Memory", "B"), ("io", "IO", "B/s"),
+            ("pressure", "Pressure (% of time)", "%"))}
+        self.cpu_plot, self.memory_plot, self.io_plot, self.pressure_plot = (
+            panel.plot for panel in self.panels.values())
         self.cpu_plot.set_series([("cpu", "used"), ("throttled", "throttled")])
-        self.memory_plot = TimePlot("Memory", unit="B")
         self.memory_plot.set_series([("memory", "current")])
-        self.io_plot = TimePlot("IO", unit="B/s")
         self.io_plot.set_series([("io_read", "read"), ("io_write", "write")])
-        self.pressure_plot = TimePlot("Pressure (% of time)", unit="%")
         self.pressure_plot.set_series([("psi_cpu_some", "CPU some"), ("psi_memory_some", "memory some"),
                                        ("psi_memory_full", "memory full"), ("psi_io_some", "IO some"),
                                        ("psi_io_full", "IO full")])
-        for index, plot in enumerate((self.cpu_plot, self.memory_plot, self.io_plot, self.pressure_plot)):
-            grid.addWidget(plot, index // 2, index % 2)
+        for index, panel in enumerate(self.panels.values()):
+            grid.addWidget(panel, index // 2, index % 2)
         detail_layout.addLayout(grid, 1)
         splitter.addWidget(detail)
         splitter.setSizes([420, 300])
@@ -321,13 +323,16 @@ class ServicesView(View):
             return
         limit = ("no limit" if row.memory_unlimited else
                  format_bytes(row.memory_max) if row.memory_max is not None else "unknown")
+        # Memory and IO say why in their own panels; the rest is listed here.
         gaps = "; ".join(f"{column}: {reason.reason}" for column, reason in row.missing.items()
-                         if column not in ("counters",))
+                         if column not in ("counters", "memory", "io"))
         text = f"{row.name} ({row.kind}) — {row.path} — memory limit {limit}"
         if gaps:
             text += f"\nNot shown: {gaps}"
         if self.detail_label.text() != text:
             self.detail_label.setText(text)
+        for key, panel in self.panels.items():
+            panel.show_reason(row.missing.get(key))
         if not self._buffer:
             return
         data = np.array(self._buffer, dtype=float)
