@@ -17,6 +17,7 @@ The files read per cgroup (Documentation/admin-guide/cgroup-v2.rst): ``cpu.stat`
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import re
@@ -80,13 +81,14 @@ def _read(path: str) -> str | None:
     except OSError:
         return None
     try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks).decode("utf-8", "replace")
+        # One read returns a whole small cgroupfs/procfs file; loop only when the buffer filled.
+        data = os.read(fd, 65536)
+        if len(data) == 65536:
+            chunks = [data]
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        return data.decode("utf-8", "replace")
     except OSError:
         return None
     finally:
@@ -158,8 +160,12 @@ def parse_io_stat(text: str) -> tuple[int, int]:
     return read, write
 
 
-def read_cgroup(directory: str, relative: str) -> CgroupSample:
-    """Read one cgroup's interface files. Missing files leave their fields None."""
+def read_cgroup(directory: str, relative: str, previous: CgroupSample | None = None) -> CgroupSample:
+    """Read one cgroup's interface files. Missing files leave their fields None.
+
+    With ``previous`` (a sample of the same cgroup), the slowly changing files (``memory.max``,
+    ``cgroup.procs``) are not read again but taken from it: they cost a third of a read.
+    """
     sample = CgroupSample(relative)
     present: set[str] = set()
     cpu = _read(f"{directory}/cpu.stat")
@@ -173,8 +179,12 @@ def read_cgroup(directory: str, relative: str) -> CgroupSample:
     if current is not None and current.strip().isdigit():
         present.add("memory.current")
         sample.memory_current = int(current)
-    limit = _read(f"{directory}/memory.max")
-    if limit is not None:
+    limit = None if previous is not None else _read(f"{directory}/memory.max")
+    if previous is not None:
+        sample.memory_max, sample.memory_unlimited = previous.memory_max, previous.memory_unlimited
+        present.update(previous.present & {"memory.max", "cgroup.procs"})
+        sample.procs = previous.procs
+    elif limit is not None:
         present.add("memory.max")
         if limit.strip() == "max":
             sample.memory_unlimited = True
@@ -190,7 +200,7 @@ def read_cgroup(directory: str, relative: str) -> CgroupSample:
             present.add(f"{resource}.pressure")
             for kind, total in parse_pressure(text).items():
                 sample.pressure[(resource, kind)] = total
-    procs = _read(f"{directory}/cgroup.procs")
+    procs = None if previous is not None else _read(f"{directory}/cgroup.procs")
     if procs is not None:
         present.add("cgroup.procs")
         sample.procs = procs.count("\n")
@@ -248,6 +258,7 @@ def _user_name(uid: str) -> str:
         return uid
 
 
+@functools.lru_cache(maxsize=4096)
 def human_name(path: str) -> tuple[str, str]:
     """A person's name for a cgroup path and its kind, from systemd's and the runtimes' naming.
 

@@ -55,6 +55,7 @@ from perfdeck.model.series import (
 TABLE = "cgroups"
 SERIES_LIMIT = 12  # cgroups with series (history, CSV, exporter); the table shows every cgroup
 RESELECT_SECONDS = 10.0
+SLOW_FILES_EVERY = 5  # memory.max and cgroup.procs are read on every 5th read only (they rarely change)
 PRESSURE_COLUMNS: tuple[tuple[str, str], ...] = tuple(
     (r, k) for r in PRESSURE_RESOURCES for k in ("some", "full"))
 _COLUMN_METRICS = {"cpu": ("cpu",), "throttled": ("throttled",), "memory": ("memory",),
@@ -125,6 +126,9 @@ class CgroupCollector(Collector):
 
     family = "cgroup"
     title = "Services and containers"
+    # Every 2 s (10 s while the Services tab is hidden, see gui/mainwindow.py): a Kubernetes node's
+    # 300 cgroups cost ~10 ms per read (docs/services-and-containers.md).
+    min_interval = 2.0
 
     def __init__(self, root: Path = Path("/"), series_limit: int = SERIES_LIMIT,
                  max_cgroups: int = MAX_CGROUPS, counters: bool = True,
@@ -139,6 +143,7 @@ class CgroupCollector(Collector):
         self._selected_at: float | None = None
         self._usage_at_selection: dict[str, int] = {}  # CPU µs per cgroup when the series were chosen
         self._reads = 0
+        self._previous: dict[str, CgroupSample] = {}
         self._specs: dict[str, SeriesSpec] = {}
         self._counter_specs: dict[str, CounterSpec] = {}
         self._unavailable: Unavailable | None = None
@@ -209,7 +214,11 @@ class CgroupCollector(Collector):
             self.open()
         assert self.layout is not None and self.layout.v2_mount is not None
         directories, truncated = walk(self.layout.v2_mount, self.max_cgroups)
-        samples = [read_cgroup(directory, relative) for directory, relative in directories]
+        slow_due = self._reads % SLOW_FILES_EVERY == 0
+        previous = self._previous
+        samples = [read_cgroup(directory, relative, None if slow_due else previous.get(relative))
+                   for directory, relative in directories]
+        self._previous = {sample.path: sample for sample in samples}
         rows: list[CgroupRow] = []
         live: set[str] = set()
         for sample in samples:
