@@ -38,6 +38,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("power", "Power", "perfdeck.collectors.power:PowerCollector"),
     Family("psi", "Pressure stalls", "perfdeck.collectors.psi:PsiCollector"),
     Family("cgroup", "Services and containers", "perfdeck.collectors.cgroups:CgroupCollector"),
+    Family("tma", "Top-down analysis", "perfdeck.collectors.topdown:TopdownCollector"),
 )
 
 # Friendly aliases accepted on the command line and in settings.

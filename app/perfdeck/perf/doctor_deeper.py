@@ -15,6 +15,7 @@ SOURCES: tuple[tuple[str, str, str, str], ...] = (
     ("psi_files", "Pressure stall files (/proc/pressure, also from snapshots)", "perfdeck.collectors.psi",
      "psi_report"),
     ("cgroup_layout", "cgroup v2 (services and containers)", "perfdeck.collectors.cgroups", "cgroup_report"),
+    ("tma_method", "Top-down analysis: method per CPU type", "perfdeck.collectors.topdown", "topdown_report"),
 )
 
 

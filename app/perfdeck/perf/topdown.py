@@ -344,7 +344,7 @@ def combine(per_cpu: Mapping[int, tuple[TmaPlan, Mapping[str, float | None]]]) -
         shares = compute(plan, counts)
         if shares is None:
             continue
-        slots = _slots(plan, counts)
+        slots = slots_of(plan, counts)
         if not slots:
             continue
         total_slots += slots
@@ -357,7 +357,8 @@ def combine(per_cpu: Mapping[int, tuple[TmaPlan, Mapping[str, float | None]]]) -
     return {c: v / total_slots for c, v in weighted.items() if seen[c] == everywhere}
 
 
-def _slots(plan: TmaPlan, counts: Mapping[str, float | None]) -> float:
+def slots_of(plan: TmaPlan, counts: Mapping[str, float | None]) -> float:
+    """The pipeline slots of one interval (the denominator of every share)."""
     if plan.method in ("intel-topdown", "intel-atom"):
         return sum(counts.get(event) or 0.0 for event in _INTEL_L1.values())
     cycles = counts.get("cycles" if plan.method == "intel-skl-formula" else "ls_not_halted_cyc") or 0.0
