@@ -31,6 +31,7 @@ TABS: tuple[TabEntry, ...] = (
     TabEntry("Processes", "perfdeck.gui.views.processes:ProcessesView"),
     TabEntry("Services", "perfdeck.gui.views.services:ServicesView"),
     TabEntry("CPU performance", "perfdeck.gui.views.perfcpu:PerfCpuView"),
+    TabEntry("Top-down", "perfdeck.gui.views.topdown:TopdownView"),
     TabEntry("Cache", "perfdeck.gui.views.cache:CacheView"),
     TabEntry("Memory bandwidth", "perfdeck.gui.views.membw:MemoryBandwidthView"),
     TabEntry("Pressure", "perfdeck.gui.views.pressure:PressureView"),
