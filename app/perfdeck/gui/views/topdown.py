@@ -86,7 +86,8 @@ class TopdownView(View):
         self.plots = QHBoxLayout()
         layout.addLayout(self.plots, 2)
         row = QHBoxLayout()
-        row.addWidget(QLabel("Per CPU:"))
+        self.per_cpu_label = QLabel("Per CPU:")
+        row.addWidget(self.per_cpu_label)
         self.category_box = QComboBox(self)
         self.category_box.currentIndexChanged.connect(self._category_changed)
         row.addWidget(self.category_box)
@@ -146,7 +147,7 @@ class TopdownView(View):
     def refresh(self, snapshot: Snapshot) -> None:
         whole = snapshot.unavailable.get("tma")
         self.reason_label.set_unavailable(whole, "Top-down analysis")
-        for widget in (self.meanings, self.category_box, self.heatmap):
+        for widget in (self.meanings, self.per_cpu_label, self.category_box, self.heatmap):
             set_visible(widget, whole is None)
         if whole is not None:
             return
