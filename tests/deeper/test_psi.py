@@ -169,3 +169,37 @@ def test_file_vanishes_while_running(tmp_path: Path) -> None:
     reading = collector.read(2.0)
     assert "psi.io.some" in reading.unavailable and "psi.io.some" not in reading.values
     assert reading.values["psi.memory.some"] == 0.0
+
+
+def test_alert_on_memory_full_pressure(tmp_path: Path) -> None:
+    """"memory full pressure > 5 % for 10 s" through the real collector, engine and alert engine."""
+    from perfdeck.model.alerts import AlertEngine, AlertRule, EventKind
+    from perfdeck.model.engine import SamplingEngine
+
+    _kernel_tree(tmp_path)
+    engine = SamplingEngine([PsiCollector(root=tmp_path)])
+    engine.open()
+    alerts = AlertEngine([AlertRule("memory thrashing", "psi.memory.full", 5.0, "above", duration=10.0)])
+    fired = []
+    full = 1_000_000
+    for tick in range(16):
+        full += 80_000 if tick >= 3 else 0  # 8 % of each 1 s tick from tick 3 on
+        _write_pressure(tmp_path, "memory", 2_000_000 + 100_000 * tick, full)
+        snapshot = engine.sample(now=float(tick), timestamp=1e9 + tick)
+        fired += [(tick, e) for e in alerts.feed_snapshot(snapshot) if e.kind == EventKind.FIRED]
+    assert [tick for tick, _ in fired] == [13]  # above 5 % from tick 3; 10 s later it fires
+    event = fired[0][1]
+    assert event.label == "Memory pressure, full (all non-idle tasks stalled)" and event.unit == "%"
+    assert event.value == pytest.approx(8.0)
+
+
+def test_doctor_from_a_snapshot_without_psi(tmp_path: Path) -> None:
+    from fakes.sysfs_trees import make_vm
+    from perfdeck.perf.doctor import diagnose, render_text
+
+    root = make_vm(tmp_path)
+    (root / "proc/cmdline").write_text("BOOT_IMAGE=/vmlinuz psi=0\n")
+    report = diagnose(root, confirm=False, include_core=False)
+    section = report.family("psi_files")
+    assert section.status == "unavailable" and "booted with psi=0" in section.reason
+    assert "psi=1" in render_text(report)
