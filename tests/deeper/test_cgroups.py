@@ -232,6 +232,7 @@ class ReplayPool:
         self.hardware_reason = None if hardware else __import__(
             "perfdeck.model.series", fromlist=["Unavailable"]).Unavailable("no hardware PMU here")
         self.refuse = refuse
+        self.tma_plan = None
         self.tracked: list[str] = []
         self.counts = CgroupCounts
         self.closed = False
@@ -247,7 +248,10 @@ class ReplayPool:
 
     def read(self):
         values = {"cycles": 2e9, "instructions": 3e9, "LLC-loads": 1e6, "LLC-load-misses": 2.5e5,
-                  "context-switches": 500.0, "task-clock": 1e9}
+                  "context-switches": 500.0, "task-clock": 1e9,
+                  # level-1 slot counts summed over a P-core and an E-core of a hybrid part
+                  "slots": 3e9, "topdown-retiring": 1.2e9 + 0.4e9, "topdown-bad-spec": 0.3e9 + 0.1e9,
+                  "topdown-fe-bound": 0.6e9 + 0.2e9, "topdown-be-bound": 0.9e9 + 0.3e9}
         return {p: self.counts(values, 2.0) for p in self.tracked}
 
     def close(self) -> None:
@@ -290,7 +294,7 @@ def test_no_pmu_leaves_ipc_out(tmp_path: Path) -> None:
     assert "no hardware PMU" in nginx.missing["ipc"].reason
     assert f"cgroup.ipc.{instance_name(NGINX)}" not in collector.specs()
     assert reading.values[f"cgroup.ctx_switches.{instance_name(NGINX)}"] == pytest.approx(250.0)
-    assert "IPC and LLC miss % unavailable: no hardware PMU" in reading.tables[TABLE].counters
+    assert "IPC, LLC miss % and top-down unavailable: no hardware PMU" in reading.tables[TABLE].counters
 
 
 def test_refused_counters_are_reported_once(tmp_path: Path) -> None:
@@ -303,3 +307,29 @@ def test_refused_counters_are_reported_once(tmp_path: Path) -> None:
     assert "system-wide permission" in reading.tables[TABLE].counters
     assert all("system-wide permission" in r.missing["counters"].reason for r in reading.tables[TABLE].rows)
     assert not any(".ctx_switches." in sid for sid in collector.specs())
+
+
+def test_topdown_level1_per_cgroup(tmp_path: Path) -> None:
+    from fakes.topdown_trees import make_alder_lake
+    from perfdeck.perf.cgroup_counters import CgroupCounterPool, specs_for_cgroups
+    from perfdeck.perf.topdown import discover_topdown
+
+    plans = discover_topdown(make_alder_lake(tmp_path / "adl")).plans
+    # The real pool's sizing: a second group per CPU with each CPU type's level-1 events.
+    pool = CgroupCounterPool(tmp_path, range(20), specs_for_cgroups(range(20), pmus=[], hardware=False),
+                             tma_plans=plans)
+    assert pool.per_cgroup_fds == 2 * 20 + 5 * 16 + 4 * 4
+    assert pool.max_cgroups == 256 // 136 and not pool.tma_plan.level2
+    cgroups = make_unified(tmp_path / "u")
+    replay = ReplayPool()
+    replay.tma_plan = pool.tma_plan
+    collector = CgroupCollector(tmp_path / "u", series_limit=1, pool_factory=lambda layout, root: replay)
+    collector.open()
+    collector.read(0.0)
+    cgroups[NGINX].advance(usage_usec=900_000)
+    reading = collector.read(2.0)
+    nginx = {r.path: r for r in reading.tables[TABLE].rows}[NGINX]
+    assert nginx.tma == pytest.approx({"retiring": 40.0, "bad_speculation": 10.0, "frontend_bound": 20.0,
+                                       "backend_bound": 30.0})
+    assert reading.values[f"cgroup.tma_retiring.{instance_name(NGINX)}"] == pytest.approx(40.0)
+    assert "Top-down level 1 per cgroup" in reading.tables[TABLE].counters

@@ -51,6 +51,8 @@ from perfdeck.model.series import (
     SeriesSpec,
     Unavailable,
 )
+from perfdeck.perf.topdown import TITLES as TMA_TITLES
+from perfdeck.perf.topdown import TmaPlan, compute
 
 TABLE = "cgroups"
 SERIES_LIMIT = 12  # cgroups with series (history, CSV, exporter); the table shows every cgroup
@@ -60,7 +62,9 @@ PRESSURE_COLUMNS: tuple[tuple[str, str], ...] = tuple(
     (r, k) for r in PRESSURE_RESOURCES for k in ("some", "full"))
 _COLUMN_METRICS = {"cpu": ("cpu",), "throttled": ("throttled",), "memory": ("memory",),
                    "io": ("io_read", "io_write")}
-_COUNTER_METRICS = ("cgroup.ctx_switches", "cgroup.ipc", "cgroup.llc_miss_pct")
+_COUNTER_METRICS = ("cgroup.ctx_switches", "cgroup.ipc", "cgroup.llc_miss_pct", "cgroup.tma_retiring",
+                    "cgroup.tma_bad_speculation", "cgroup.tma_frontend_bound", "cgroup.tma_backend_bound",
+                    "cgroup.tma_smt_contention")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 # Column -> (file it needs, controller that provides it)
@@ -101,6 +105,7 @@ class CgroupRow:
     ctx_switches_ps: float | None = None  # perf cgroup mode, for the counted cgroups only
     ipc: float | None = None
     llc_miss_pct: float | None = None
+    tma: Mapping[str, float] | None = None  # top-down level 1, % of the cgroup's slots
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +255,9 @@ class CgroupCollector(Collector):
         text = (f"Per-cgroup counters (perf_event_open cgroup mode) for the {counted} busiest "
                 f"cgroups: {self._pool.per_cgroup_fds} fds each, within a budget of {self._pool.fd_budget}.")
         if self._hardware_reason is not None:
-            text += f" IPC and LLC miss % unavailable: {self._hardware_reason.reason}"
+            text += f" IPC, LLC miss % and top-down unavailable: {self._hardware_reason.reason}"
+        elif self._pool.tma_plan is not None:
+            text += f" Top-down level 1 per cgroup: {self._pool.tma_plan.method} events as a second group."
         return text
 
     def _count(self, rows: list[CgroupRow], live: set[str]) -> None:
@@ -298,8 +305,12 @@ class CgroupCollector(Collector):
             missing = dict(row.missing)
             if self._hardware_reason is not None:
                 missing["ipc"] = self._hardware_reason
+            tma = compute(self._pool.tma_plan, values) if self._pool.tma_plan is not None else None
+            if self._pool.tma_plan is None:
+                missing["tma"] = self._hardware_reason or Unavailable(
+                    "no top-down method for this CPU (see the Top-down tab)")
             rows[index] = replace(
-                row, missing=missing,
+                row, missing=missing, tma=tma,
                 ctx_switches_ps=None if switches is None else switches / delta.elapsed_s,
                 ipc=instructions / cycles if cycles and instructions is not None else None,
                 llc_miss_pct=100.0 * misses / loads if loads and misses is not None else None)
@@ -414,6 +425,9 @@ class CgroupCollector(Collector):
             if self._hardware_reason is None:
                 spec("ipc", "instructions per cycle", "IPC", Kind.RATE)
                 spec("llc_miss_pct", "LLC miss %", "%", Kind.RATE)
+            if self._pool.tma_plan is not None:
+                for category in self._pool.tma_plan.categories:
+                    spec(f"tma_{category}", f"{TMA_TITLES[category]} (% of slots)", "%", Kind.RATE)
         for resource, kind in PRESSURE_COLUMNS:
             extra = (("resource", resource), ("kind", kind))
             sid = f"cgroup.psi_{resource}_{kind}.{inst}"
@@ -463,6 +477,10 @@ class CgroupCollector(Collector):
             if f"cgroup.ipc.{inst}" in self._specs:
                 values[f"cgroup.ipc.{inst}"] = row.ipc
                 values[f"cgroup.llc_miss_pct.{inst}"] = row.llc_miss_pct
+            if self._pool is not None and self._pool.tma_plan is not None:
+                for category in self._pool.tma_plan.categories:
+                    if f"cgroup.tma_{category}.{inst}" in self._specs:
+                        values[f"cgroup.tma_{category}.{inst}"] = (row.tma or {}).get(category)
             sample = sample_by_path[row.path]
             if sample.usage_usec is not None:
                 totals[f"cgroup.cpu_seconds.{inst}"] = sample.usage_usec / 1e6
@@ -489,6 +507,7 @@ class PoolLike(Protocol):
     fd_budget: int
     failures: dict[str, Unavailable]
     hardware_reason: Unavailable | None
+    tma_plan: TmaPlan | None  # top-down level 1 per cgroup, when this CPU has a method
 
     def track(self, paths: Iterable[str]) -> None: ...
 
@@ -501,11 +520,14 @@ def _real_pool(layout: CgroupLayout, root: Path) -> PoolLike:
     from perfdeck.perf.cgroup_counters import CgroupCounterPool, specs_for_cgroups
     from perfdeck.perf.counters import online_cpus
     from perfdeck.perf.events import core_pmus
+    from perfdeck.perf.topdown import discover_topdown
 
     assert layout.v2_mount is not None
     cpus = online_cpus(root)
     pmus = core_pmus(root)
-    pool = CgroupCounterPool(layout.v2_mount, cpus, specs_for_cgroups(cpus, pmus, hardware=bool(pmus)))
+    tma = discover_topdown(root) if pmus else None
+    pool = CgroupCounterPool(layout.v2_mount, cpus, specs_for_cgroups(cpus, pmus, hardware=bool(pmus)),
+                             tma_plans=tma.plans if tma is not None else ())
     pool.hardware_reason = None if pmus else Unavailable(
         "no hardware PMU here (a virtual machine without a virtual PMU): only software events are counted",
         "give the VM a virtual PMU (QEMU/KVM: -cpu host,pmu=on) or run on bare metal")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from perfdeck.model.series import Unavailable
@@ -27,6 +27,7 @@ from perfdeck.perf.abi import PerfEventAttr, PerfOpenError, errno_message
 from perfdeck.perf.counters import CounterGroup, DeltaTracker, EventSpec, GroupSample, ensure_fd_budget
 from perfdeck.perf.events import CorePmu, core_pmus, specs_for_cpu
 from perfdeck.perf.events import event as catalog_event
+from perfdeck.perf.topdown import TmaPlan, level1_events
 
 FD_BUDGET = 256  # perf fds for per-cgroup counters, as the process counters have theirs
 HARDWARE_EVENTS = ("cycles", "instructions", "LLC-loads", "LLC-load-misses")
@@ -57,11 +58,16 @@ class CgroupCounters:
     """One group of events per online CPU for one cgroup directory."""
 
     def __init__(self, directory: Path, specs_per_cpu: Mapping[int, Sequence[EventSpec]],
-                 opener: Opener = cgroup_opener) -> None:
+                 opener: Opener = cgroup_opener,
+                 extra_per_cpu: Mapping[int, Sequence[EventSpec]] | None = None) -> None:
         self.directory = Path(directory)
-        self._specs = dict(specs_per_cpu)
+        # Group 0: IPC, cache and software events; group 1 (optional): the top-down events, which
+        # need a group of their own (Intel: slots-led, nothing else allowed in it).
+        self._specs: dict[tuple[int, int], Sequence[EventSpec]] = {
+            (cpu, 0): s for cpu, s in specs_per_cpu.items()}
+        self._specs.update({(cpu, 1): s for cpu, s in (extra_per_cpu or {}).items() if s})
         self._opener = opener
-        self.groups: dict[int, CounterGroup] = {}
+        self.groups: dict[tuple[int, int], CounterGroup] = {}
         self.errors: dict[str, PerfOpenError] = {}
         self._deltas = DeltaTracker()
 
@@ -80,12 +86,12 @@ class CgroupCounters:
             self.errors = {"cgroup": err}
             return dict(self.errors)
         try:
-            for cpu, specs in self._specs.items():
+            for (cpu, index), specs in self._specs.items():
                 group = CounterGroup(specs, pid=directory_fd, cpu=cpu, opener=self._opener)
                 for name, error in group.open().items():
                     self.errors.setdefault(name, error)
                 if group.is_open:
-                    self.groups[cpu] = group
+                    self.groups[(cpu, index)] = group
         finally:
             os.close(directory_fd)  # the kernel holds the cgroup from perf_event_open on
         for group in self.groups.values():
@@ -97,13 +103,13 @@ class CgroupCounters:
         totals: dict[str, float | None] = {}
         elapsed = 0.0
         first = False
-        for cpu, group in self.groups.items():
+        for key, group in self.groups.items():
             try:
                 sample: GroupSample = group.read()
             except PerfOpenError:
-                self._deltas.forget(cpu)
+                self._deltas.forget(key)
                 continue
-            delta = self._deltas.update(cpu, sample)
+            delta = self._deltas.update(key, sample)
             if delta is None:
                 first = True
                 continue
@@ -167,11 +173,19 @@ class CgroupCounterPool:
     """Counters for at most ``FD_BUDGET // (events × CPUs)`` cgroups: the ones asked for, in order."""
 
     def __init__(self, mount: Path, cpus: Sequence[int], specs_per_cpu: Mapping[int, Sequence[EventSpec]],
-                 fd_budget: int = FD_BUDGET, opener: Opener = cgroup_opener) -> None:
+                 fd_budget: int = FD_BUDGET, opener: Opener = cgroup_opener,
+                 tma_plans: Sequence[TmaPlan] = ()) -> None:
         self.mount = Path(mount)
         self._specs = dict(specs_per_cpu)
         self._opener = opener
-        self.per_cgroup_fds = sum(len(s) for s in self._specs.values())
+        # Top-down level 1 per cgroup: the level-1 events of each CPU's plan as a second group.
+        # Counts of the same name add up across CPUs (and across P- and E-cores, whose level-1
+        # events are all slot counts), so one level-1 plan computes the cgroup's shares.
+        self._extra: dict[int, Sequence[EventSpec]] = {
+            cpu: level1_events(plan) for plan in tma_plans for cpu in plan.cpus if cpu in cpus}
+        self.tma_plan: TmaPlan | None = replace(tma_plans[0], level2=False) if self._extra else None
+        self.per_cgroup_fds = (sum(len(s) for s in self._specs.values())
+                               + sum(len(s) for s in self._extra.values()))
         self.fd_budget = fd_budget
         self.max_cgroups = fd_budget // self.per_cgroup_fds if self.per_cgroup_fds else 0
         self.counters: dict[str, CgroupCounters] = {}
@@ -190,7 +204,7 @@ class CgroupCounterPool:
             ensure_fd_budget(len(new) * self.per_cgroup_fds)
         for path in new:
             directory = self.mount if path == "/" else self.mount / path.lstrip("/")
-            counters = CgroupCounters(directory, self._specs, self._opener)
+            counters = CgroupCounters(directory, self._specs, self._opener, self._extra)
             errors = counters.open()
             if not counters.groups:
                 self.failures[path] = explain(errors) or Unavailable("no counter could be opened")

@@ -264,6 +264,13 @@ def discover_topdown(root: Path = Path("/")) -> TmaDiscovery:
         return TmaDiscovery((), Unavailable(f"the CPU's sysfs event files cannot be encoded: {exc}"))
 
 
+def level1_events(plan: TmaPlan) -> tuple[EventSpec, ...]:
+    """The events level 1 needs (the leader first): Intel's group without the level-2 metrics."""
+    if plan.method == "intel-topdown":
+        return plan.events[:1 + len(_INTEL_L1)]
+    return plan.events
+
+
 # --- arithmetic --------------------------------------------------------------------------------
 
 def _share(part: float | None, whole: float) -> float | None:

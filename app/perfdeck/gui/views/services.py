@@ -42,7 +42,8 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("memory", "Memory / limit", "memory"), ("io_read", "IO read", "io"), ("io_write", "IO write", "io"),
     ("psi_cpu", "CPU pressure", "pressure"), ("psi_memory", "Memory pressure", "pressure"),
     ("psi_io", "IO pressure", "pressure"), ("procs", "Processes", "procs"),
-    ("ctx", "Ctx switches/s", "counters"), ("ipc", "IPC", "ipc"), ("path", "cgroup path", ""),
+    ("ctx", "Ctx switches/s", "counters"), ("ipc", "IPC", "ipc"),
+    ("tma", "Top-down R / BS / FE / BE %", "tma"), ("path", "cgroup path", ""),
 )
 COLUMN_INDEX = {key: i for i, (key, _, _) in enumerate(COLUMNS)}
 HISTORY_POINTS = 3600  # per selected cgroup, kept by the view: one hour at 1 s
@@ -69,6 +70,14 @@ def _pressure(row: CgroupRow, resource: str) -> tuple[str, float | None]:
     if some is None and full is None:
         return "—", None
     return f"{_pct(some)} / {_pct(full)}", some
+
+
+def _topdown(row: CgroupRow) -> tuple[str, float | None]:
+    """Level 1 as "retiring / bad speculation / frontend / backend", sorted by retiring."""
+    if not row.tma:
+        return "—", None
+    parts = [row.tma.get(c) for c in ("retiring", "bad_speculation", "frontend_bound", "backend_bound")]
+    return " / ".join("—" if p is None else f"{p:.0f}" for p in parts), row.tma.get("retiring")
 
 
 def _subtree_procs(rows: tuple[CgroupRow, ...]) -> dict[str, int | None]:
@@ -100,6 +109,7 @@ def cells(row: CgroupRow, procs: int | None) -> list[tuple[str, Any]]:
         "procs": ("—" if procs is None else str(procs), procs),
         "ctx": ("—" if row.ctx_switches_ps is None else f"{row.ctx_switches_ps:.0f}", row.ctx_switches_ps),
         "ipc": ("—" if row.ipc is None else f"{row.ipc:.2f}", row.ipc),
+        "tma": _topdown(row),
         "path": (row.path, row.path),
     }
     return [values[key] for key, _, _ in COLUMNS]
