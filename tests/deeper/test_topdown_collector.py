@@ -73,6 +73,9 @@ def test_sapphire_rapids_per_cpu_and_total(tmp_path: Path) -> None:
                                                          "backend_bound")]
     assert sum(level1) == pytest.approx(100.0)
     assert "EACCES" in snapshot.unavailable["tma.cpu7"].reason
+    assert snapshot.value("tma.multiplex_pct.cpu3") == pytest.approx(50.0)  # odd CPUs count half the time
+    assert snapshot.value("tma.multiplex_pct.cpu2") == pytest.approx(100.0)
+    assert snapshot.value("tma.multiplex_pct.total") == pytest.approx(50.0)
     spec = snapshot.specs["tma.retiring.cpu3"]
     assert spec.metric == "tma.retiring" and spec.labels == (("cpu", "3"),) and spec.unit == "%"
     assert {name for s in snapshot.specs.values() for name, _ in s.labels} <= INSTANCE_LABELS

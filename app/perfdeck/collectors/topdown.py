@@ -39,6 +39,7 @@ from perfdeck.perf.topdown import (
 )
 
 TOTAL = "total"
+MULTIPLEX = "multiplex_pct"
 _PERCENT = (0.0, 100.0)
 
 
@@ -131,6 +132,14 @@ class TopdownCollector(Collector):
             here = list(plan.categories)
             categories_everywhere = here if categories_everywhere is None else [
                 c for c in categories_everywhere if c in here]
+        # Multiplexing, as the perf family shows it: the share of enabled time the group ran.
+        for where in [TOTAL, *(f"cpu{cpu}" for cpu in sorted(self.plans))]:
+            sid = f"tma.{MULTIPLEX}.{where}"
+            scope = "all CPUs (lowest)" if where == TOTAL else where
+            self._specs[sid] = SeriesSpec(
+                sid, f"Top-down group running, % of enabled time, {scope}",
+                "%", Kind.GAUGE, group=f"tma.{MULTIPLEX}", value_range=_PERCENT, metric=f"tma.{MULTIPLEX}",
+                labels=() if where == TOTAL else (("cpu", where[3:]),))
         for category in categories_everywhere or []:
             sid = series_id(category, TOTAL)
             self._specs[sid] = SeriesSpec(sid, f"{TITLES[category]} (% of slots, all CPUs)", "%", Kind.RATE,
@@ -163,6 +172,7 @@ class TopdownCollector(Collector):
         unavailable: dict[str, Unavailable] = {}
         totals: dict[str, float] = {}
         per_cpu: dict[int, tuple[TmaPlan, Mapping[str, float | None]]] = {}
+        ratios: list[float] = []
         for cpu, reason in self.failed_cpus.items():
             unavailable[f"tma.cpu{cpu}"] = Unavailable(reason)
         for cpu, group in self._groups.items():
@@ -179,6 +189,9 @@ class TopdownCollector(Collector):
             delta = self._deltas.update(cpu, sample)
             if delta is None:
                 continue
+            if delta.ratio is not None:
+                values[f"tma.{MULTIPLEX}.cpu{cpu}"] = 100.0 * min(1.0, delta.ratio)
+                ratios.append(min(1.0, delta.ratio))
             shares = compute(plan, delta.values)
             per_cpu[cpu] = (plan, delta.values)
             if shares is None:
@@ -190,6 +203,8 @@ class TopdownCollector(Collector):
                 self._slot_totals[key] = self._slot_totals.get(key, 0.0) + share / 100.0 * slots
         for key, total in self._slot_totals.items():
             totals[key] = total
+        if ratios:
+            values[f"tma.{MULTIPLEX}.{TOTAL}"] = 100.0 * min(ratios)
         machine = combine(per_cpu)
         if machine is not None:
             for category, share in machine.items():

@@ -95,6 +95,9 @@ class TopdownView(View):
         layout.addLayout(row)
         self.heatmap = HeatmapPlot("", unit="%", levels=(0.0, 100.0))
         layout.addWidget(self.heatmap, 1)
+        self.multiplex_label = QLabel("")
+        self.multiplex_label.setWordWrap(True)
+        layout.addWidget(self.multiplex_label)
         self._categories: tuple[str, ...] = ()
 
     def _build(self, snapshot: Snapshot) -> None:
@@ -160,3 +163,9 @@ class TopdownView(View):
             times, values = history.window(ids, window)
             plot.set_shares(times, {c: values[f"tma.{c}.total"] for c in plot.categories}, window)
         self.heatmap.update_from(history, window)
+        counted = snapshot.value("tma.multiplex_pct.total")
+        text = ("" if counted is None or counted >= 99.5 else
+                f"Multiplexed: the top-down group ran {counted:.0f} % of the time on the busiest-shared CPU "
+                "(other counter groups share the PMU); the shares are scaled to the whole interval.")
+        if self.multiplex_label.text() != text:
+            self.multiplex_label.setText(text)
