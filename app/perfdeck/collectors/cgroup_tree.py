@@ -361,6 +361,15 @@ class ServiceNames:
             self._cache[key] = None if path is None else (human_name(path)[0], path)
         return self._cache[key]
 
+    def name_of_row(self, row: object) -> str | None:
+        """The Service/container cell of a process-table row (a mapping or an object with pid, name)."""
+        pid = row.get("pid") if isinstance(row, dict) else getattr(row, "pid", None)
+        if pid is None:
+            return None
+        name = row.get("name", "") if isinstance(row, dict) else getattr(row, "name", "")
+        found = self.lookup(int(pid), name or "")
+        return None if found is None else found[0]
+
     def forget_except(self, pids: set[int]) -> None:
         for key in [k for k in self._cache if k[0] not in pids]:
             del self._cache[key]

@@ -801,7 +801,7 @@ def diagnose(root: Path = Path("/"), *, confirm: bool | None = None,
     families.append(_report_family("membw", "Memory bandwidth", "perfdeck.perf.bandwidth", "bandwidth_report",
                                    root))
     families.append(_report_family("power", "Power (RAPL)", "perfdeck.perf.power", "power_report", root))
-    families.extend(deeper_families(root, _report_family))  # PSI and cgroups (perf/doctor_deeper.py)
+    families.extend(deeper_families(root, _report_family))  # PSI, cgroups, top-down (doctor_deeper.py)
     checked = ("each event opened once with perf_event_open (then closed) on this machine"
                if opener is not None else
                f"files only under {root} (a snapshot): nothing was opened, verdicts are derived from "

@@ -48,8 +48,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from perfdeck.collectors.cgroup_tree import ServiceNames
 from perfdeck.gui.views.base import UnavailableLabel, View, ViewContext, fix_label_size
-from perfdeck.gui.views.services import ServiceNames, service_of
 from perfdeck.model.series import Snapshot
 from perfdeck.model.units import format_bytes
 
@@ -138,7 +138,7 @@ class ProcessTableModel(QAbstractTableModel):
         # pid -> perfdeck.perf.top_processes.ProcessMetrics or Unavailable (counter columns only)
         self.counter_values: Mapping[int, Any] = {}
         self.counter_header_tip = ""
-        self.service_names = ServiceNames()  # pid -> service/container, cached (views/services.py)
+        self.service_names = ServiceNames()  # pid -> service/container, cached (collectors/cgroup_tree.py)
         # Key of an unknown counter cell: always sorts last (set by the proxy from the sort order).
         self.unknown_counter_key = float("-inf")
 
@@ -191,7 +191,7 @@ class ProcessTableModel(QAbstractTableModel):
 
     def _value(self, row: Any, column: Column) -> Any:
         if column.key == "service":
-            return service_of(self.service_names, row)
+            return self.service_names.name_of_row(row)
         value = field(row, column)
         if value is None and column.key == "mem_pct" and self.total_memory:
             rss = field(row, COLUMNS[COLUMN_INDEX["mem_rss"]])

@@ -1,5 +1,6 @@
 """Services and containers: the cgroup v2 tree with human names, sortable and filterable, and
-plots of the selected cgroup. Also the Processes tab's Service/container column helper.
+plots of the selected cgroup. (The Processes tab's Service/container column uses
+``collectors.cgroup_tree.ServiceNames``.)
 """
 
 from __future__ import annotations
@@ -23,14 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from perfdeck.collectors.cgroup_tree import ServiceNames
 from perfdeck.collectors.cgroups import TABLE, CgroupRow, CgroupTable
 from perfdeck.gui.views.base import UnavailableLabel, View, ViewContext
 from perfdeck.gui.views.common import PlotPanel
 from perfdeck.model.series import Snapshot, Unavailable
 from perfdeck.model.units import format_bytes, format_value
-
-__all__ = ["ServiceNames", "ServicesView", "service_of"]
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -49,16 +47,6 @@ COLUMN_INDEX = {key: i for i, (key, _, _) in enumerate(COLUMNS)}
 HISTORY_POINTS = 3600  # per selected cgroup, kept by the view: one hour at 1 s
 _PLOT_KEYS = ("cpu", "throttled", "memory", "io_read", "io_write", "psi_cpu_some", "psi_memory_some",
               "psi_memory_full", "psi_io_some", "psi_io_full")
-
-
-def service_of(names: ServiceNames, row: Any) -> str | None:
-    """The Processes tab's Service/container cell for a process row (None when unknown)."""
-    pid = row.get("pid") if isinstance(row, dict) else getattr(row, "pid", None)
-    if pid is None:
-        return None
-    name = row.get("name", "") if isinstance(row, dict) else getattr(row, "name", "")
-    found = names.lookup(int(pid), name or "")
-    return None if found is None else found[0]
 
 
 def _pct(value: float | None) -> str:
