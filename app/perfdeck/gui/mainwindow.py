@@ -62,6 +62,7 @@ MAX_REDRAWS_PER_SECOND = 4.0
 # Slow, costly families read less often while the tab that lists them is not shown:
 # family -> (tab title, seconds between reads while hidden). The process walk is ~10-20 ms.
 HIDDEN_TAB_FAMILY_INTERVALS: dict[str, tuple[str, float]] = {"proc": ("Processes", 10.0)}
+HIDDEN_TAB_FAMILY_INTERVALS["cgroup"] = ("Services", 10.0)  # the cgroup tree, while nobody looks at it
 INTERVAL_CHOICES = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 DEFAULT_WINDOW_SECONDS = 300.0
 

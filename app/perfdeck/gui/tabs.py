@@ -29,10 +29,13 @@ TABS: tuple[TabEntry, ...] = (
     TabEntry("Network", "perfdeck.gui.views.network:NetworkView"),
     TabEntry("Sensors", "perfdeck.gui.views.sensors:SensorsView"),
     TabEntry("Processes", "perfdeck.gui.views.processes:ProcessesView"),
+    TabEntry("Services", "perfdeck.gui.views.services:ServicesView"),
     TabEntry("CPU performance", "perfdeck.gui.views.perfcpu:PerfCpuView"),
+    TabEntry("Top-down", "perfdeck.gui.views.topdown:TopdownView"),
     TabEntry("Cache", "perfdeck.gui.views.cache:CacheView"),
     TabEntry("Memory bandwidth", "perfdeck.gui.views.membw:MemoryBandwidthView"),
     TabEntry("GPU", "perfdeck.gui.views.gpu:GpuView"),
+    TabEntry("Pressure", "perfdeck.gui.views.pressure:PressureView"),
     TabEntry("Alerts", "perfdeck.gui.views.alerts:AlertsView"),
     TabEntry("Diagnostics", "perfdeck.gui.views.diagnostics:DiagnosticsView"),
 )

@@ -37,6 +37,9 @@ FAMILIES: tuple[Family, ...] = (
     Family("membw", "Memory bandwidth", "perfdeck.collectors.membw:MemoryBandwidthCollector"),
     Family("power", "Power", "perfdeck.collectors.power:PowerCollector"),
     Family("gpu", "GPUs", "perfdeck.collectors.gpu:GpuCollector"),
+    Family("psi", "Pressure stalls", "perfdeck.collectors.psi:PsiCollector"),
+    Family("cgroup", "Services and containers", "perfdeck.collectors.cgroups:CgroupCollector"),
+    Family("tma", "Top-down analysis", "perfdeck.collectors.topdown:TopdownCollector"),
 )
 
 # Friendly aliases accepted on the command line and in settings.

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from perfdeck.perf import abi
+from perfdeck.perf.doctor_deeper import deeper_families
 from perfdeck.perf.events import CACHE, CATALOGUE, HARDWARE, SOFTWARE, known_quirk
 from perfdeck.perf.pmu import Pmu
 from perfdeck.perf.process import KERNEL_ONLY_EVENTS
@@ -868,6 +869,7 @@ def diagnose(root: Path = Path("/"), *, confirm: bool | None = None,
                                    root))
     families.append(_report_family("power", "Power (RAPL)", "perfdeck.perf.power", "power_report", root))
     families.append(_report_family("gpu", "GPUs", "perfdeck.gpu.doctor", "gpu_report", root))
+    families.extend(deeper_families(root, _report_family))  # PSI, cgroups, top-down (doctor_deeper.py)
     checked = ("each event opened once with perf_event_open (then closed) on this machine"
                if opener is not None else
                f"files only under {root} (a snapshot): nothing was opened, verdicts are derived from "

@@ -337,6 +337,8 @@ SNAPSHOT_PATTERNS = (
     "sys/bus/event_source/devices/*/caps/*",
     "sys/class/powercap/*/name", "sys/class/powercap/*/max_energy_range_uj",
     "sys/fs/resctrl/info/L3_MON/mon_features",
+    "proc/pressure/*", "proc/cmdline", "proc/self/mounts", "sys/fs/cgroup/cgroup.controllers",  # PSI, cgroups
+    "sys/fs/cgroup/unified/cgroup.controllers",
 )
 
 

@@ -6,6 +6,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
 
 from perfdeck.gui.views.base import View, ViewContext
 from perfdeck.gui.views.common import PlotPanel, ValueTile, instances, nansum, recent_value
+from perfdeck.gui.views.pressure import PressureStrip
 from perfdeck.model.series import Snapshot
 from perfdeck.model.units import format_bytes, format_value
 
@@ -22,6 +23,8 @@ class OverviewView(View):
         for tile in self.tiles.values():
             tiles.addWidget(tile)
         layout.addLayout(tiles)
+        self.pressure = PressureStrip(self)  # PSI some/full per resource (views/pressure.py)
+        layout.addWidget(self.pressure)
         grid = QGridLayout()
         self.cpu = PlotPanel("CPU utilisation", "%", (0, 100))
         self.cpu.plot.set_series([("cpu.util.total", "total"), ("cpu.util.user", "user"),
@@ -76,6 +79,7 @@ class OverviewView(View):
             if reason is not None:
                 tile.set_value("unavailable", reason.reason[:60])
 
+        self.pressure.update_from(snapshot)
         # Plots: the visible window only.
         for panel, family in ((self.cpu, "cpu"), (self.mem, "mem"), (self.disk, "disk"), (self.net, "net")):
             panel.show_reason(snapshot.unavailable.get(family))

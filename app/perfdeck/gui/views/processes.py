@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from perfdeck.collectors.cgroup_tree import ServiceNames
 from perfdeck.gui.views.base import UnavailableLabel, View, ViewContext, fix_label_size
 from perfdeck.gui.views.process_gpu import show_gpu_columns, with_gpu
 from perfdeck.model.series import Snapshot
@@ -75,6 +76,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("threads", "Threads", numeric=True, aliases=("num_threads",)),
     Column("gpu_pct", "GPU %", numeric=True),  # from the gpu family; hidden without a GPU (process_gpu.py)
     Column("gpu_mem", "GPU memory", numeric=True),
+    Column("service", "Service / container"),  # from /proc/PID/cgroup (collectors/cgroup_tree.py)
     Column("cmdline", "Command line"),
 )
 COLUMN_INDEX = {c.key: i for i, c in enumerate(COLUMNS)}
@@ -139,6 +141,7 @@ class ProcessTableModel(QAbstractTableModel):
         # pid -> perfdeck.perf.top_processes.ProcessMetrics or Unavailable (counter columns only)
         self.counter_values: Mapping[int, Any] = {}
         self.counter_header_tip = ""
+        self.service_names = ServiceNames()  # pid -> service/container, cached (collectors/cgroup_tree.py)
         # Key of an unknown counter cell: always sorts last (set by the proxy from the sort order).
         self.unknown_counter_key = float("-inf")
 
@@ -190,6 +193,8 @@ class ProcessTableModel(QAbstractTableModel):
         return self._value(self._rows[source_row], column)
 
     def _value(self, row: Any, column: Column) -> Any:
+        if column.key == "service":
+            return self.service_names.name_of_row(row)
         value = field(row, column)
         if value is None and column.key == "mem_pct" and self.total_memory:
             rss = field(row, COLUMNS[COLUMN_INDEX["mem_rss"]])
@@ -270,6 +275,7 @@ class ProcessTableModel(QAbstractTableModel):
             if pid is not None:
                 new_by_pid[int(pid)] = row
         # Remove vanished PIDs, last block first so indices stay valid.
+        self.service_names.forget_except(set(new_by_pid))
         gone = [i for i, pid in enumerate(self._pids) if pid not in new_by_pid]
         for first, last in reversed(_blocks(gone)):
             self.beginRemoveRows(QModelIndex(), first, last)
