@@ -17,7 +17,8 @@ run_packages=(python3 python3-venv python3-pip libglib2.0-0 libgl1 libegl1 libfo
   libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core)
 # The tests also drive a real X server, a tray host, a notification daemon, perf and the packaging linters.
 test_packages=(xvfb xauth x11-utils trayer dunst dbus dbus-x11 libnotify-bin imagemagick xdotool
-  linux-perf desktop-file-utils appstream lintian dpkg-dev fakeroot chrpath man-db)
+  linux-perf desktop-file-utils appstream lintian dpkg-dev fakeroot chrpath man-db
+  weston)
 # perfdeck serve's tests scrape it with a real Prometheus (and lint with promtool); openssl makes test certificates.
 test_packages+=(prometheus openssl)
 

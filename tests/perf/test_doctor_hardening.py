@@ -89,3 +89,12 @@ def test_snapshot_to_a_folder_path_says_is_a_directory(tmp_path: Path, capsys) -
     err = capsys.readouterr().err
     assert rc == 2 and "Errno" not in err and err.count(str(tmp_path)) == 1
     assert os.listdir(tmp_path) == []
+
+
+def test_a_huge_cpulist_is_refused_instead_of_allocating_billions() -> None:
+    # Found by the property tests: a damaged snapshot's cpumask "0-4294967295" built a 4 G list.
+    from perfdeck.perf.pmu import PmuError, parse_cpulist
+
+    with pytest.raises(PmuError, match="beyond any kernel's limit"):
+        parse_cpulist("0-4294967295")
+    assert parse_cpulist("0-8191")[-1] == 8191

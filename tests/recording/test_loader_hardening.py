@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -170,3 +171,46 @@ def test_pandas_na_rep_nan_opens_as_missing(tmp_path: Path) -> None:
     loaded = load_recording(again)
     assert math.isnan(loaded.values["cpu.util.total"][1])
     assert loaded.values["mem.used"][1] == 4000004096
+
+
+@pytest.mark.gui
+def test_the_window_opened_on_a_fifo_still_ends_on_sigterm(tmp_path: Path) -> None:
+    """``perfdeck --open fifo`` used to block in open() inside the GUI thread, where SIGTERM's
+    handler never got to run. Now the FIFO is refused with a message and SIGTERM ends PerfDeck."""
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(home),
+           "XDG_CONFIG_HOME": str(home / ".config")}
+    env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+    # The window logs "refused" once the open was attempted; wait for that line, then SIGTERM.
+    code = ("import logging, sys\n"
+            "from perfdeck.gui import recording_view\n"
+            "original = recording_view.show_open_error\n"
+            "def shown(parent, path, message):\n"
+            "    print('OPEN-ERROR ' + message.replace(chr(10), ' '), flush=True)\n"
+            "    return original(parent, path, message)\n"
+            "recording_view.show_open_error = shown\n"
+            "from perfdeck.cli import main\n"
+            "sys.exit(main(['--open', sys.argv[1]]))\n")
+    process = subprocess.Popen([sys.executable, "-c", code, str(fifo)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    # A window stuck in open() never prints the line: kill it after a minute, so the test fails
+    # instead of hanging the whole run.
+    watchdog = threading.Timer(60, process.kill)
+    watchdog.start()
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # blocks until the window refused the FIFO (or died)
+        assert line.startswith("OPEN-ERROR ") and "named pipe (FIFO)" in line, line
+        process.send_signal(signal.SIGTERM)
+        status = process.wait(timeout=60)
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    stderr = process.stderr.read() if process.stderr else ""
+    assert status == 0 or status == -signal.SIGTERM or status == 128 + signal.SIGTERM, stderr[-2000:]
+    assert "Traceback" not in stderr

@@ -232,3 +232,62 @@ def test_schedule_skips_ticks_missed_by_a_slow_sample_instead_of_bunching(tmp_pa
     recorder.close()
     offsets = [round(t - engine.sampled_at[0], 6) for t in engine.sampled_at]
     assert offsets == [0.0, 0.3, 0.6, 0.9]  # every sample on the grid, none closer than an interval
+
+
+# --- outputs that are not regular files --------------------------------------------------------
+@pytest.fixture
+def device_node(tmp_path: Path) -> Path:
+    """A character device like /dev/full (1, 7), made in tmp_path (root only)."""
+    import stat
+
+    node = tmp_path / "full"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+    except (PermissionError, OSError) as exc:
+        pytest.skip(f"cannot make a device node here: {exc}")
+    return node
+
+
+def test_recording_to_a_device_is_refused_and_never_removes_it(device_node: Path, monkeypatch) -> None:
+    # Before: -o /dev/full --force wrote nothing, and the "remove the empty file" step unlinked
+    # the device node itself.
+    import stat
+
+    recorder = CsvRecorder(device_node, overwrite=True)
+    with pytest.raises(RecordingError, match="is a character device; PerfDeck records to a regular file"):
+        recorder.open()
+    assert stat.S_ISCHR(os.stat(device_node).st_mode)
+    code = record_command.run(record_command_args(device_node, "--force", "--metrics", "mem",
+                                                  "--duration", "0.2", "--interval", "0.1"))
+    assert code == 2
+    assert stat.S_ISCHR(os.stat(device_node).st_mode)
+
+
+def test_exporting_over_a_device_is_refused_and_keeps_it(device_node: Path, make_history) -> None:
+    import stat
+
+    with pytest.raises(ExportError, match="character device, not a regular file"):
+        export_history(make_history(rows=3), device_node, ExportRequest(list(SPECS)))
+    assert stat.S_ISCHR(os.stat(device_node).st_mode)
+    assert sorted(p.name for p in device_node.parent.iterdir()) == ["full"]
+
+
+def test_recording_to_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(RecordingError, match="named pipe"):
+        CsvRecorder(fifo, overwrite=True).open()
+    with pytest.raises(RecordingError, match="named pipe"):
+        CsvRecorder(fifo).open()  # without overwriting too: what it is matters more than that it exists
+
+
+def test_doctor_root_too_long_is_one_line(capsys) -> None:
+    import argparse
+
+    from perfdeck.commands import doctor
+
+    parser = argparse.ArgumentParser()
+    doctor.configure(parser)
+    code = doctor.run(parser.parse_args(["--no-core", "--root", "/tmp/" + "x" * 300]))
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "File name too long" in err

@@ -8,7 +8,9 @@ writes such a snapshot of this machine. Nothing on the system is ever changed.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -34,6 +36,12 @@ def run(args: argparse.Namespace) -> int:
 
     root = args.root
     if root is not None:
+        try:
+            os.stat(root)
+        except OSError as exc:  # e.g. ENAMETOOLONG, which Path.is_dir() raises instead of saying False
+            if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                print(f"perfdeck doctor: --root {str(root)[:80]}: {exc.strerror}", file=sys.stderr)
+                return 2
         if not root.is_dir():
             print(f"perfdeck doctor: --root {root}: not a directory", file=sys.stderr)
             return 2

@@ -207,8 +207,10 @@ def run(args: argparse.Namespace) -> int:
     series = len(recorder.columns)  # known as soon as the first row fixed them, failure or not
     elapsed = schedule.elapsed()
     if recorder.bytes_written == 0 and recorder.failed is None:
-        # Nothing was ever written (stopped before the first sample): leave no empty file behind.
-        output.unlink(missing_ok=True)
+        # Nothing was ever written (stopped before the first sample): leave no empty file behind
+        # (the recorder only ever creates regular files, so this removes nothing else).
+        if output.is_file() and not output.is_symlink():
+            output.unlink(missing_ok=True)
         if not quiet and error is None:
             print(f"No sample was taken; {output} was not kept.")
     elif not quiet and recorder.rows_written:

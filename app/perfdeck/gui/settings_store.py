@@ -14,9 +14,11 @@ older schema is kept as ``perfdeck.ini.v0-YYYYmmdd-HHMMSS`` before the migrated 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +53,15 @@ class StoreResult:
     problems: tuple[str, ...] = ()
 
 
+def _read_capped(path: Path) -> bytes:
+    """At most MAX_FILE_BYTES + 1 bytes, without blocking on a FIFO swapped in after the check."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return handle.read(MAX_FILE_BYTES + 1)
+
+
 class SettingsStore:
     """Loads and saves ``Settings`` in one INI file.
 
@@ -61,7 +72,7 @@ class SettingsStore:
     def __init__(self, path: Path | None = None,
                  read_bytes: Callable[[Path], bytes] | None = None) -> None:
         self.path = Path(path) if path is not None else default_path()
-        self._read_bytes = read_bytes or (lambda p: p.read_bytes())
+        self._read_bytes = read_bytes or _read_capped
 
     def load(self) -> StoreResult:
         """Read the file; see the module docstring for what happens when it is bad."""
@@ -70,7 +81,13 @@ class SettingsStore:
         problems: list[str] = []
         raw: dict[str, object] = {}
         try:
-            size = os.stat(self.path).st_size
+            status = os.stat(self.path)
+            size = status.st_size
+            if not stat.S_ISREG(status.st_mode) and not stat.S_ISDIR(status.st_mode):
+                # A FIFO would block the start-up forever, /dev/zero would fill memory.
+                problems.append("the settings file is not a regular file (a device, a pipe or a socket); "
+                                "all values reset to defaults")
+                return self._repair(LoadResult(Settings(), tuple(problems)), kind="bad")
         except OSError:
             size = 0  # the read below says why
         if size > MAX_FILE_BYTES:
@@ -83,6 +100,10 @@ class SettingsStore:
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             problems.append(f"the settings file could not be read ({reason}); all values reset to defaults")
+            return self._repair(LoadResult(Settings(), tuple(problems)), kind="bad")
+        if len(data) > MAX_FILE_BYTES:  # it grew after the stat, or its size was not told
+            problems.append(f"the settings file is more than the {format_bytes(MAX_FILE_BYTES)} a settings "
+                            "file can be, so it was not read; all values reset to defaults")
             return self._repair(LoadResult(Settings(), tuple(problems)), kind="bad")
         try:
             if b"\0" in data:

@@ -22,6 +22,7 @@ import contextlib
 import errno
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ import numpy as np
 
 from perfdeck.model.csvformat import Column, column_name, format_time, format_value, header_line
 from perfdeck.model.history import History
-from perfdeck.model.recorder import is_dir, lexists
+from perfdeck.model.recorder import _mode, _what, is_dir, lexists
 
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 GUI_STEP_CELLS = 20_000  # about 20-40 ms of formatting per step on a slow core
@@ -199,6 +200,12 @@ class CsvExport:
         return ExportResult(self.path, self.rows_written, len(self.columns), size, list(self.notes))
 
     def _open(self) -> None:
+        mode = _mode(self.path)
+        if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+            # The export replaces its target with os.replace: over /dev/null that would swap the
+            # device node for a file. Only a regular file (or a new name) can be a target.
+            raise ExportError(f"{self.path} is {_what(mode)}, not a regular file; choose a file name "
+                              "such as export.csv")
         if is_dir(self.path):
             raise ExportError(f"{self.path} is a directory; give a file name such as export.csv")
         directory = self.path.parent

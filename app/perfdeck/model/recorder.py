@@ -87,6 +87,26 @@ def is_dir(path: Path) -> bool:
         return False
 
 
+def _mode(path: Path) -> int | None:
+    """``st_mode`` of what ``path`` names (following links), or None when nothing is there."""
+    try:
+        return os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+
+
+def _what(mode: int) -> str:
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
 def name_max(directory: Path) -> int:
     """The longest file name (in bytes) the filesystem of ``directory`` allows (255 if unknown)."""
     try:
@@ -198,9 +218,24 @@ class CsvRecorder:
     def _create(self, path: Path) -> int:
         if is_dir(path):
             raise RecordingError(f"{path} is a directory; give a file name such as run.csv")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if self.overwrite else os.O_EXCL)
+        existing = _mode(path)
+        if existing is not None and not stat.S_ISREG(existing):
+            # /dev/null, /dev/full, a FIFO: not a file that can hold a recording (fsync fails, a
+            # FIFO blocks, and a failed recording removes its empty file: never a device node).
+            raise RecordingError(f"{path} is {_what(existing)}; PerfDeck records to a regular file "
+                                 "such as run.csv")
+        # O_NONBLOCK: a FIFO swapped in since the check must fail (ENXIO), not block the open.
+        flags = (os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
+                 | (os.O_TRUNC if self.overwrite else os.O_EXCL))
         try:
-            return os.open(path, flags, 0o666)
+            fd = os.open(path, flags, 0o666)
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                os.close(fd)
+                raise RecordingError(f"{path} is {_what(mode)}; PerfDeck records to a regular file "
+                                     "such as run.csv")
+            os.set_blocking(fd, True)
+            return fd
         except FileExistsError as exc:
             raise RecordingError(f"{path} already exists; choose another name or allow overwriting",
                                  exc.errno) from exc
@@ -368,8 +403,12 @@ class CsvRecorder:
         else:
             what = describe_os_error(action, path, exc)
         if self._offset == 0:
-            # Not even the header got out: an empty file is no CSV (pandas refuses it), so remove it.
+            # Not even the header got out: an empty file is no CSV (pandas refuses it), so remove it
+            # (only the regular, empty file this recorder created).
             try:
+                mode = os.lstat(path)
+                if not stat.S_ISREG(mode.st_mode) or mode.st_size:
+                    raise OSError(errno.EPERM, "not an empty regular file")
                 path.unlink()
                 outcome = f"nothing could be written, so the empty file {path.name} was removed"
             except OSError as unlink_exc:

@@ -202,14 +202,14 @@ def refuse_unreadable_kind(path: Path) -> None:
     """
     mode = os.stat(path).st_mode
     if not stat.S_ISREG(mode):
-        raise CsvFormatError(f"{path} is {_kind_of(mode)}; a recording is a regular .csv file", 0, str(path))
+        raise CsvFormatError(f"this is {_kind_of(mode)}; a recording is a regular .csv file", 0, str(path))
     try:
         resolved = path.resolve()
     except (OSError, RuntimeError):
         return
     for root in _PSEUDO_ROOTS:
         if resolved == root or root in resolved.parents:
-            raise CsvFormatError(f"{path} is a kernel file under {root}, not a recording", 0, str(path))
+            raise CsvFormatError(f"this is a kernel file under {root}, not a recording", 0, str(path))
 
 
 def _open_regular(path: Path) -> io.BufferedReader:
@@ -219,7 +219,7 @@ def _open_regular(path: Path) -> io.BufferedReader:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise CsvFormatError(f"{path} is {_kind_of(mode)}; a recording is a regular .csv file",
+            raise CsvFormatError(f"this is {_kind_of(mode)}; a recording is a regular .csv file",
                                  0, str(path))
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")

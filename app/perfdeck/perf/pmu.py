@@ -40,6 +40,10 @@ REQUIRED_PARAM = "?"
 Target = Literal["config", "config1", "config2", "config3"]
 
 
+# Linux's CONFIG_NR_CPUS is at most 8192 (x86) or 4096 (arm64); anything far beyond is damage.
+MAX_CPUS = 1 << 16
+
+
 class PmuError(ValueError):
     """A PMU description is malformed, or an event cannot be encoded with it."""
 
@@ -62,6 +66,8 @@ def parse_cpulist(text: str) -> tuple[int, ...]:
         hi = int(match.group(2)) if match.group(2) is not None else lo
         if hi < lo:
             raise PmuError(f"malformed cpulist {text!r}: range {chunk!r} is reversed")
+        if hi >= MAX_CPUS:  # "0-4294967295" from a damaged snapshot must not allocate 4 G integers
+            raise PmuError(f"malformed cpulist {text[:40]!r}: CPU {hi} is beyond any kernel's limit")
         cpus.extend(range(lo, hi + 1))
     return tuple(sorted(set(cpus)))
 
