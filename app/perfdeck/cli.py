@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(module_name)
         command_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.configure(command_parser)
+        if name == "gui":
+            # The window's options are on the top level too (`perfdeck --interval 0.5 gui`): the
+            # gui command's own defaults must not overwrite what was given before its name.
+            for action in command_parser._actions:
+                if action.dest != "help":
+                    action.default = argparse.SUPPRESS
         command_parser.set_defaults(_run=module.run)
     return parser
 

@@ -125,3 +125,15 @@ def test_live_snapshot_captures_the_real_pmus(tmp_path: Path) -> None:
     assert "proc/sys/kernel/perf_event_paranoid" in names
     assert "sys/bus/event_source/devices/software/type" in names
     assert probe(tmp_path / "x").pmus.keys() == probe().pmus.keys()
+
+
+def test_a_fifo_in_a_snapshot_is_not_read_and_never_blocks(tmp_path: Path) -> None:
+    """tar run as root extracts FIFOs; the doctor must treat one as unreadable, not wait on it."""
+    from perfdeck.perf.system import probe
+
+    paranoid = tmp_path / "proc/sys/kernel/perf_event_paranoid"
+    paranoid.parent.mkdir(parents=True)
+    os.mkfifo(paranoid)  # a plain open() for reading would block here until a writer came
+    (tmp_path / "proc/cpuinfo").write_text("processor\t: 0\nvendor_id\t: GenuineIntel\n")
+    result = probe(tmp_path)
+    assert result.paranoid is None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,11 +43,28 @@ _CONTAINER_CGROUP_HINTS = (("docker", "Docker"), ("kubepods", "Kubernetes"), ("c
 
 
 def _read(root: Path, relative: str) -> str | None:
-    """The stripped text of ``root/relative``, or None when it is missing or unreadable."""
+    """The stripped text of ``root/relative``, or None when it is missing, unreadable or not a file.
+
+    ``doctor --root`` reads snapshots that tar extracted as root, which may hold FIFOs or device
+    nodes where the real tree had files: a plain open of a FIFO blocks forever. O_NONBLOCK makes
+    the open return at once, and fstat tells what was opened (sysfs and procfs attributes are
+    regular files).
+    """
     try:
-        return (Path(root) / relative).read_text(encoding="utf-8", errors="replace").strip()
+        fd = os.open(Path(root) / relative, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks).decode("utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _read_int(root: Path, relative: str) -> int | None:
