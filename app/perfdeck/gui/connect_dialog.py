@@ -170,7 +170,7 @@ class RemoteWindowController(QObject):
         self.status: RemoteStatus = source.status
         self.messages: list[str] = []  # every status message shown (tests read them)
         self.label = QLabel(self.window)
-        fix_label_size(self.label, "db-7.example.org · connection lost · retry in 30 s")
+        fix_label_size(self.label, "db-7 · credentials refused · retry in 30 s")
         window.add_status_widget(self.label)
         # The agent sets the pace: a local interval would change nothing but the label.
         window.interval_menu.setEnabled(False)
