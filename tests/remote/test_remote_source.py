@@ -282,3 +282,50 @@ def test_recent_hosts_blocked_by_a_file_is_a_message(tmp_path):
     message = RecentHosts(blocker / "remote-hosts.json").remember(ConnectOptions("http://a:1"))
     assert message.startswith(f"recent hosts could not be saved to {blocker}/remote-hosts.json")
     assert Path(blocker).read_text() == "a file where the folder should be"
+
+
+def test_older_history_is_prepended_once_with_a_gap_at_the_seam(agent):
+    state, server = agent
+    for i in range(20, 23):
+        state.add(snap(i))
+    calls = []
+
+    def loader(specs, first_timestamp):
+        calls.append((set(specs), first_timestamp))
+        # Prometheus rows every 2 s up to 8 s before the agent's first snapshot, and one at it.
+        return [Snapshot(timestamp=T0 + t, monotonic=T0 + t, values={"mem.total": 7e9}, specs=specs)
+                for t in (4.0, 6.0, 8.0, 10.0, 12.0, 20.0)]
+
+    source = RemoteSource(ConnectOptions(f"127.0.0.1:{server.server_address[1]}"), history=loader)
+    source.open()
+    result = source.poll(now=0.0)
+    assert calls == [(set(SPECS), T0 + 20)]
+    times = [s.timestamp for s in result.snapshots]
+    assert times == [T0 + 4, T0 + 6, T0 + 8, T0 + 10, T0 + 12, T0 + 16, T0 + 20, T0 + 21, T0 + 22]
+    assert [s.values.get("mem.total") for s in result.snapshots[:6]] == [7e9] * 5 + [None]  # the seam
+    assert "0 min of older history loaded (6 rows)" in result.status.message
+    state.add(snap(23))
+    assert len(source.poll(now=1.0).snapshots) == 1 and len(calls) == 1  # asked once
+
+
+def test_older_history_that_meets_the_agent_has_no_seam_and_a_failure_is_said(agent):
+    state, server = agent
+    state.add(snap(10))
+
+    def meets(specs, first_timestamp):
+        return [Snapshot(timestamp=first_timestamp - k, monotonic=0.0, values={"mem.total": 1.0}, specs=specs)
+                for k in (3, 2, 1)]
+
+    source = RemoteSource(ConnectOptions(f"127.0.0.1:{server.server_address[1]}"), history=meets)
+    source.open()
+    assert all(s.values for s in source.poll(now=0.0).snapshots)
+
+    def fails(specs, first_timestamp):
+        raise RemoteError("nothing listens at prometheus:9090 (connection refused)")
+
+    failing = RemoteSource(ConnectOptions(f"127.0.0.1:{server.server_address[1]}"), history=fails)
+    failing.open()
+    result = failing.poll(now=0.0)
+    assert len(result.snapshots) == 1  # live data regardless
+    assert result.status.message.endswith("; no older history: nothing listens at prometheus:9090 "
+                                          "(connection refused)")

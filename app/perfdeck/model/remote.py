@@ -35,7 +35,7 @@ import socket
 import ssl
 import tempfile
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -361,6 +361,10 @@ class _Cursor:
     counter_specs: dict[str, CounterSpec] = field(default_factory=dict)
 
 
+# (the agent's specs, the time of its first snapshot) -> older snapshots, oldest first.
+HistoryLoader = Callable[[Mapping[str, SeriesSpec], float], Sequence[Snapshot]]
+
+
 class RemoteSource:
     """Polls one agent and turns its documents into snapshots for the window. See the module docstring.
 
@@ -376,7 +380,7 @@ class RemoteSource:
         return self
 
     def __init__(self, options: ConnectOptions, client: AgentClient | None = None,
-                 fallback_interval: float = 1.0) -> None:
+                 fallback_interval: float = 1.0, history: HistoryLoader | None = None) -> None:
         self.options = options
         self.url = options.url
         with contextlib.suppress(RemoteError):
@@ -390,7 +394,10 @@ class RemoteSource:
         self._lost_since: float | None = None
         self._failed: RemoteError | None = None
         self._families: dict[str, Any] = {}
+        # Older history from elsewhere (Prometheus), asked once, before the agent's first snapshot.
+        self._history = history
         self.status = RemoteStatus("connecting", self.url, self.host, f"connecting to {self.url}…")
+        self.history_note = ""  # what the history loader gave, for the connected message
 
     # --- the sampler-facing protocol ---------------------------------------------------------------
     def open(self) -> None:
@@ -447,7 +454,11 @@ class RemoteSource:
         if isinstance(agent_interval, (int, float)) and math.isfinite(agent_interval) and agent_interval > 0:
             self.interval = float(agent_interval)
         interval = self.interval or self._fallback_interval
+        older: list[Snapshot] = []
+        if self._history is not None and pairs:
+            older = self._older_history(specs, pairs[0][1], interval)
         snapshots, missed = self._with_gaps(pairs, interval)
+        snapshots = older + snapshots
         status = None
         if self._failures or self.status.state != "connected":
             status = self._connected(now, missed, interval)
@@ -497,6 +508,30 @@ class RemoteSource:
             cursor.seq, cursor.timestamp, cursor.monotonic = seq, snapshot.timestamp, snapshot.monotonic
         return out, missed_total
 
+    def _older_history(self, specs: Mapping[str, SeriesSpec], first: Snapshot,
+                       interval: float) -> list[Snapshot]:
+        """What the history loader has before the agent's first snapshot, once, with an empty row at
+        the seam when the two do not meet (the agent restarted since Prometheus last scraped it)."""
+        loader, self._history = self._history, None
+        assert loader is not None
+        try:
+            older = [s for s in loader(specs, first.timestamp) if s.timestamp < first.timestamp]
+        except RemoteError as exc:
+            self.history_note = f"no older history: {exc}"
+            return []
+        if not older:
+            self.history_note = "no older history"
+            return []
+        span = first.timestamp - older[-1].timestamp
+        step = (older[-1].timestamp - older[0].timestamp) / max(len(older) - 1, 1)
+        # Rows from a continuous history end within one step of the agent's first snapshot.
+        if span > 1.5 * max(interval, step):
+            seam = older[-1].timestamp + span / 2
+            older.append(Snapshot(timestamp=seam, monotonic=seam, values={}, specs=specs))
+        minutes = (first.timestamp - older[0].timestamp) / 60
+        self.history_note = f"{minutes:.0f} min of older history loaded ({len(older)} rows)"
+        return older
+
     def _gap_rows(self, cursor: _Cursor, after: Snapshot, interval: float) -> list[Snapshot]:
         assert cursor.timestamp is not None
         span = after.timestamp - cursor.timestamp
@@ -514,7 +549,9 @@ class RemoteSource:
             message = f"reconnected to {self.host} after {outage:.0f} s"
             message += f"; {missed} missed intervals shown as a gap" if missed else "; nothing was missed"
         else:
-            message = f"connected to {self.host} ({self.url}), agent samples every {interval:g} s"
+            message = f"connected to {self.host}, every {interval:g} s"
+            if self.history_note:
+                message += f"; {self.history_note}"
         self.status = RemoteStatus("connected", self.url, self.host, message, interval,
                                    missed_intervals=missed)
         return self.status
