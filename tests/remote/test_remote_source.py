@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -329,3 +332,27 @@ def test_older_history_that_meets_the_agent_has_no_seam_and_a_failure_is_said(ag
     assert len(result.snapshots) == 1  # live data regardless
     assert result.status.message.endswith("; no older history: nothing listens at prometheus:9090 "
                                           "(connection refused)")
+
+
+def test_interrupt_ends_a_request_the_agent_never_answers():
+    """A window closing while its agent hangs must not wait for the request timeout."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts the connection (the kernel does) and never answers
+    try:
+        source = RemoteSource(ConnectOptions(f"127.0.0.1:{silent.getsockname()[1]}", timeout=120.0))
+        source.open()
+        results = []
+        worker = threading.Thread(target=lambda: results.append(source.poll(now=0.0)))
+        worker.start()
+        for _attempt in range(1000):  # until the request is on the wire
+            if source._client._connection is not None and source._client._connection.sock is not None:
+                break
+            time.sleep(0.01)
+        source.interrupt()
+        worker.join(30)  # far below the 120 s timeout: only the interrupt can end it this soon
+        assert not worker.is_alive()
+        assert results[0].snapshots == ()
+        assert source.poll(now=1.0).status is None  # interrupted: no more requests
+    finally:
+        silent.close()

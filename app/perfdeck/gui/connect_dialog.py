@@ -204,8 +204,7 @@ class RemoteWindowController(QObject):
         bad = status.state in ("lost", "failed") or (status.state == "connecting" and status.retry_in)
         self.label.setStyleSheet(f"color: {LOST_COLOUR}; font-weight: bold;" if bad else "")
         if status.interval:
-            # The label under the plots says the pace the data really comes at (the agent's).
-            self.window.sampler._interval = status.interval
+            # The sampler now reports the agent's pace; the window's interval label shows it.
             self.window._update_interval_label()
         self.messages.append(status.message)
         # A problem stays in the status bar until the next change; good news fades.

@@ -212,11 +212,21 @@ class AgentClient:
         self._auth = auth_header(options)
         self._tls = tls_context(options) if self._https else None
         self._connection: http.client.HTTPConnection | None = None
+        self._aborted = False
 
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+    def abort(self) -> None:
+        """From another thread: make a request blocked on the socket fail now."""
+        self._aborted = True
+        connection = self._connection
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _connect(self) -> http.client.HTTPConnection:
         if self._connection is None:
@@ -244,7 +254,7 @@ class AgentClient:
             response, body = self._get(path, headers)
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
             self.close()  # a broken keep-alive connection is never reused
-            if not reused:
+            if not reused or self._aborted:
                 raise self._network_error(exc) from None
             # The agent may simply have closed an idle keep-alive connection: one fresh try.
             try:
@@ -396,6 +406,7 @@ class RemoteSource:
         self._families: dict[str, Any] = {}
         # Older history from elsewhere (Prometheus), asked once, before the agent's first snapshot.
         self._history = history
+        self._interrupted = False
         self.status = RemoteStatus("connecting", self.url, self.host, f"connecting to {self.url}…")
         self.history_note = ""  # what the history loader gave, for the connected message
 
@@ -411,6 +422,12 @@ class RemoteSource:
         if self._client is not None:
             self._client.close()
 
+    def interrupt(self) -> None:
+        """Thread-safe: stop polling; a request in flight fails at once instead of at its timeout."""
+        self._interrupted = True
+        if self._client is not None:
+            self._client.abort()
+
     def static_facts(self) -> dict[str, dict[str, str]]:
         """What the views may say about the remote host's counting mode: only what the agent told."""
         perf = self._families.get("perf")
@@ -423,6 +440,8 @@ class RemoteSource:
     def poll(self, now: float, timestamp: float | None = None) -> PollResult:
         """One request to the agent. ``now`` is this machine's monotonic clock (for the outage length)."""
         del timestamp  # the agent's snapshots carry their own times
+        if self._interrupted:
+            return PollResult((), None, MAX_BACKOFF_SECONDS)
         if self._failed is not None:
             return self._give_up(self._failed)
         assert self._client is not None, "open() first"
