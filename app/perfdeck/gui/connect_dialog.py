@@ -227,6 +227,9 @@ class RemoteWindowController(QObject):
 
             view.signal_selected = refuse  # type: ignore[method-assign]  # the context menu calls it
             view._update_buttons = lambda: None  # type: ignore[method-assign]  # keeps them off
+            names = getattr(getattr(view, "model", None), "service_names", None)
+            if names is not None:  # it reads this machine's /proc/PID/cgroup: another process here
+                names.lookup = lambda _pid, _name="": None
             action = getattr(view, "counters_action", None)
             if action is not None:
                 action.setEnabled(False)
