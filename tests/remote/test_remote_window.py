@@ -104,6 +104,9 @@ def test_window_shows_the_values_the_agent_served(qtbot, agent, remote_window):
     qtbot.waitUntil(lambda: processes.model.rowCount() > 0, timeout=20000)
     assert processes.terminate_button.isHidden() and processes.kill_button.isHidden()
     assert not processes.counters_action.isEnabled()
+    names = getattr(processes.model, "service_names", None)  # the Service column, where the tab has one
+    if names is not None:  # it must not name a remote PID after this machine's process with that PID
+        assert names.lookup(agent.process.pid, "python") is None
     assert processes.select_pid(agent.process.pid)
     message = processes.signal_selected(kill=True)
     assert message.startswith(f"This is the process list of {HOST}")
