@@ -198,3 +198,25 @@ def test_command_line_unknown_host_is_one_line_and_status_2(stack):
     assert result.stderr.strip().splitlines() == [
         f"perfdeck: cannot connect: Prometheus scrapes no PerfDeck agent called 'mail' "
         f"(known: 127.0.0.1:{stack.agent.port}) (give one of the instances listed)"]
+
+
+def test_history_rows_shrink_for_hosts_with_many_series():
+    """One history load stays within remote.POINT_BUDGET values: coarser steps for a big host."""
+    from perfdeck.model import remote
+    from perfdeck.model.prometheus import HISTORY_ROWS, prometheus_history
+
+    asked = []
+
+    class Recorder:
+        def history(self, host, specs, start, end, step):
+            asked.append((end - start, step))
+            return []
+
+    host = PrometheusHost("db-7:10147", "fleet", "http://db-7:10147", "up", scrape_interval=1.0)
+    few = {f"s{i}": None for i in range(100)}
+    many = {f"s{i}": None for i in range(7000)}  # a 256-CPU host
+    prometheus_history(Recorder(), host, 3600.0)(few, 10_000.0)
+    prometheus_history(Recorder(), host, 3600.0)(many, 10_000.0)
+    assert asked[0][1] == pytest.approx(3600.0 / HISTORY_ROWS)  # 1200 rows of 3 s
+    assert asked[1][1] == pytest.approx(3600.0 / (remote.POINT_BUDGET // 7000))  # 42 rows
+    assert asked[1][0] == pytest.approx(3600.0, abs=0.01)

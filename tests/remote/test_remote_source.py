@@ -130,8 +130,8 @@ def test_agent_killed_and_restarted_gives_a_gap_of_empty_rows_then_recovery(agen
     assert times == sorted(times)  # the History needs time order
     assert result.status.state == "connected"
     assert result.status.message == "reconnected to db-7 after 6 s; 5 missed intervals shown as a gap"
-    assert restarted.requests[0] == "/api/v1/snapshots?after=3"  # no specs held as valid: sent afresh
-    assert restarted.requests[1] == "/api/v1/snapshots?after=0"  # newest seq below ours: start over
+    # A probe (newest only, with specs); its newest seq is below ours: a restart, started over.
+    assert restarted.requests == ["/api/v1/snapshots", "/api/v1/snapshots?after=0&specs=1"]
     assert result.next_delay == 1.0  # back to the agent's pace
 
 
@@ -152,6 +152,7 @@ def test_agent_that_kept_sampling_replays_the_outage_without_a_gap(agent):
         server2.stop()
     assert [s.values.get("cpu.util.total") for s in result.snapshots] == [11.0, 12.0, 13.0, 14.0]
     assert result.status.message == "reconnected to db-7 after 4 s; nothing was missed"
+    assert state.requests[-2:] == ["/api/v1/snapshots", "/api/v1/snapshots?after=1&specs=1"]
 
 
 def test_a_skipped_sequence_inside_one_document_is_a_gap(agent):
@@ -356,3 +357,15 @@ def test_interrupt_ends_a_request_the_agent_never_answers():
         assert source.poll(now=1.0).status is None  # interrupted: no more requests
     finally:
         silent.close()
+
+
+def test_catching_up_asks_for_at_most_the_point_budget(agent, monkeypatch):
+    """A many-series host's whole ring would be tens of megabytes: only its newest part is asked for."""
+    state, server = agent
+    for i in range(100):
+        state.add(snap(i))  # two series each
+    monkeypatch.setattr(remote, "POINT_BUDGET", 60)
+    source = source_for(server)
+    result = source.poll(now=0.0)
+    assert [s.values["cpu.util.total"] for s in result.snapshots] == [10.0 + i for i in range(70, 100)]
+    assert state.requests == ["/api/v1/snapshots", "/api/v1/snapshots?after=70&specs=1"]

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perfdeck.exporter.naming import metric_name
-from perfdeck.model.remote import RemoteError, normalise_url
+from perfdeck.model.remote import POINT_BUDGET, RemoteError, normalise_url
 from perfdeck.model.series import SeriesSpec, Snapshot
 
 # Prometheus refuses a range query of more than 11,000 points per series.
@@ -39,7 +39,8 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 INFO_METRIC = "perfdeck_build_info"  # every perfdeck serve exports it
 # Hosts seen this recently are listed, even when their agent is down now.
 LIST_LOOKBACK = "1h"
-# A window loads at most this many rows of older history (one per scrape, or coarser).
+# A window loads at most this many rows of older history (one per scrape, or coarser), and at
+# most remote.POINT_BUDGET values.
 HISTORY_ROWS = 1200
 
 
@@ -215,7 +216,9 @@ def prometheus_history(client: PrometheusClient, host: PrometheusHost,
     snapshot, at most ``HISTORY_ROWS`` rows."""
 
     def load(specs: Mapping[str, SeriesSpec], first_timestamp: float) -> list[Snapshot]:
-        step = max(host.scrape_interval or 15.0, seconds / HISTORY_ROWS)
+        # Fewer rows for a host with many series, so one load stays a few megabytes of JSON.
+        rows = max(10, min(HISTORY_ROWS, POINT_BUDGET // max(len(specs), 1)))
+        step = max(host.scrape_interval or 15.0, seconds / rows)
         return client.history(host, specs, first_timestamp - seconds, first_timestamp - 1e-3, step)
 
     return load

@@ -52,6 +52,10 @@ MIN_BACKOFF_SECONDS = 0.5
 MAX_GAP_ROWS = 600
 # Consecutive snapshots further apart than this many intervals have a hole between them.
 GAP_FACTOR = 3.0
+# At most this many values in one catch-up document (or history load): all of an agent's ten-minute
+# ring for an ordinary host (600 x 140 series), about 40 snapshots of a 256-CPU host with its 7000
+# series, whose whole ring would be tens of megabytes of JSON.
+POINT_BUDGET = 300_000
 RECENT_HOSTS_FILE = "remote-hosts.json"
 MAX_RECENT_HOSTS = 10
 
@@ -407,6 +411,7 @@ class RemoteSource:
         # Older history from elsewhere (Prometheus), asked once, before the agent's first snapshot.
         self._history = history
         self._interrupted = False
+        self._catching_up = True  # the next request follows a (re)connection: see _catch_up
         self.status = RemoteStatus("connecting", self.url, self.host, f"connecting to {self.url}…")
         self.history_note = ""  # what the history loader gave, for the connected message
 
@@ -447,11 +452,7 @@ class RemoteSource:
         assert self._client is not None, "open() first"
         interval = self.interval or self._fallback_interval
         try:
-            doc = self._fetch()
-            if self._restarted(doc):
-                # A restarted agent counts from the beginning again: start over, specs included.
-                self._cursor = _Cursor(timestamp=self._cursor.timestamp, monotonic=self._cursor.monotonic)
-                doc = self._fetch()
+            doc = self._catch_up() if self._catching_up else self._fetch()
             pairs, specs, counter_specs = wire.decode_document(doc, self._cursor.specs,
                                                                self._cursor.counter_specs)
         except RemoteError as exc:
@@ -463,6 +464,7 @@ class RemoteSource:
             return self._lost(RemoteError(f"{self.url} sent a malformed document: {exc}",
                                           "check that both ends run compatible perfdeck versions",
                                           kind="protocol"), now, interval)
+        self._catching_up = False
         self._cursor.specs, self._cursor.counter_specs = specs, counter_specs
         generation = doc.get("specs_generation")
         self._cursor.specs_generation = int(generation) if isinstance(generation, int) else None
@@ -494,15 +496,32 @@ class RemoteSource:
     def _fetch(self) -> Any:
         assert self._client is not None
         cursor = self._cursor
-        # Specs are asked for whenever we hold none, so a reconnection always refreshes them.
         generation = cursor.specs_generation if cursor.specs else None
-        # after=0 the first time: everything the agent still holds (perfdeck serve keeps ten
-        # minutes), so the window opens with recent history rather than one point.
-        return self._client.fetch(after=0 if cursor.seq is None else cursor.seq, specs_generation=generation)
+        return self._client.fetch(after=cursor.seq, specs_generation=generation)
 
-    def _restarted(self, doc: Any) -> bool:
-        newest = doc.get("seq") if isinstance(doc, Mapping) else None
-        return isinstance(newest, int) and self._cursor.seq is not None and newest < self._cursor.seq
+    def _catch_up(self) -> Any:
+        """The first request after (re)connecting: what the agent still holds since our last snapshot.
+
+        A probe (``after`` omitted: the newest snapshot, with the specs) says how far behind we are
+        and how many series a snapshot has; then one request asks for at most ``POINT_BUDGET``
+        values: all the agent holds (``perfdeck serve`` keeps ten minutes) for a small host, the
+        newest part of it for a 256-CPU one (the rest is a gap). A restarted agent whose numbers
+        went down is started over, specs included.
+        """
+        assert self._client is not None
+        probe = self._client.fetch(after=None, specs_generation=None)
+        cursor = self._cursor
+        _newest_only, specs, counter_specs = wire.decode_document(probe, cursor.specs, cursor.counter_specs)
+        newest = probe.get("seq")
+        generation = probe.get("specs_generation")
+        if not isinstance(newest, int) or not isinstance(generation, int):
+            return probe  # an agent with nothing sampled yet
+        if cursor.seq is not None and newest < cursor.seq:  # restarted, numbering from the start
+            cursor.seq = None
+        cursor.specs, cursor.counter_specs, cursor.specs_generation = specs, counter_specs, generation
+        floor = max(0, newest - max(1, POINT_BUDGET // max(len(specs), 1)))
+        after = floor if cursor.seq is None else max(cursor.seq, floor)
+        return self._client.fetch(after=after, specs_generation=generation)
 
     def _with_gaps(self, pairs: list[tuple[int, Snapshot]], interval: float) -> tuple[list[Snapshot], int]:
         """The new snapshots in time order, with empty rows where the agent's sequence skips."""
@@ -577,7 +596,7 @@ class RemoteSource:
 
     def _lost(self, error: RemoteError, now: float, interval: float) -> PollResult:
         self._failures += 1
-        self._cursor.specs_generation = None  # the agent may have restarted: ask for its specs again
+        self._catching_up = True  # the agent may have restarted: probe it again, specs included
         if self._lost_since is None:
             self._lost_since = now
         self.close()
