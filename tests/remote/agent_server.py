@@ -44,6 +44,7 @@ class AgentState:
         self.interval = interval
         self.families = dict(families or {})
         self.token: str | None = None
+        self.override: Any = None  # served instead of the document when set
         self.requests: list[str] = []  # paths asked for, for tests
         self._entries: deque[tuple[int, Snapshot]] = deque(maxlen=keep)
         self._next_seq = first_seq
@@ -99,6 +100,9 @@ def make_handler(state: AgentState) -> type[BaseHTTPRequestHandler]:
                 return
             if state.token is not None and self.headers.get("Authorization") != f"Bearer {state.token}":
                 self._send(401, b"unauthorized", "text/plain")
+                return
+            if state.override is not None:  # a crafted document, for tests of malformed input
+                self._send(200, json.dumps(state.override).encode())
                 return
             query = urllib.parse.parse_qs(parts.query)
             after = int(query["after"][0]) if "after" in query else None

@@ -369,3 +369,21 @@ def test_catching_up_asks_for_at_most_the_point_budget(agent, monkeypatch):
     result = source.poll(now=0.0)
     assert [s.values["cpu.util.total"] for s in result.snapshots] == [10.0 + i for i in range(70, 100)]
     assert state.requests == ["/api/v1/snapshots", "/api/v1/snapshots?after=70&specs=1"]
+
+
+FMT = {"format": "perfdeck-snapshots/1", "seq": 5, "specs_generation": 1}
+
+
+@pytest.mark.parametrize(("document", "expected"), [
+    ([1, 2, 3], "not a PerfDeck agent document"),
+    ({**FMT, "snapshots": [{"timestamp": 1.0}]}, "sent a malformed document"),
+    ({**FMT, "specs": {"a.b": {"kind": "nonsense"}}, "snapshots": []}, "sent a malformed document"),
+    ({**FMT, "snapshots": [{"seq": "x", "timestamp": 1.0, "monotonic": 1.0}]}, "sent a malformed document"),
+])
+def test_a_malformed_document_is_a_message_and_a_retry(agent, document, expected):
+    state, server = agent
+    state.override = document
+    result = source_for(server).poll(now=0.0)
+    assert result.snapshots == ()
+    assert result.status.state == "connecting" and result.status.retry_in
+    assert expected in result.status.message

@@ -460,7 +460,8 @@ class RemoteSource:
                 self._failed = exc
                 return self._give_up(exc)
             return self._lost(exc, now, interval)
-        except wire.WireFormatError as exc:
+        except (wire.WireFormatError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            # Whatever a peer sends, it is one message and a retry, never an exception in the sampler.
             return self._lost(RemoteError(f"{self.url} sent a malformed document: {exc}",
                                           "check that both ends run compatible perfdeck versions",
                                           kind="protocol"), now, interval)
