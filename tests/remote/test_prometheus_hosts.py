@@ -220,3 +220,33 @@ def test_history_rows_shrink_for_hosts_with_many_series():
     assert asked[0][1] == pytest.approx(3600.0 / HISTORY_ROWS)  # 1200 rows of 3 s
     assert asked[1][1] == pytest.approx(3600.0 / (remote.POINT_BUDGET // 7000))  # 42 rows
     assert asked[1][0] == pytest.approx(3600.0, abs=0.01)
+
+
+def test_an_unexpected_prometheus_answer_is_one_sentence(tmp_path):
+    """A proxy or an incompatible server answering "success" with another shape."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Odd(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"status": "success", "data": ["not", "a", "vector"]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Odd)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = PrometheusClient(f"http://127.0.0.1:{server.server_address[1]}")
+        with pytest.raises(RemoteError, match="answered in an unexpected shape"):
+            client.hosts()
+        host = PrometheusHost("a:1", "j", "http://a:1", "up", scrape_interval=1.0)
+        with pytest.raises(RemoteError, match="answered in an unexpected shape"):
+            client.history(host, {}, 0.0, 10.0)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -434,6 +434,10 @@ class PrometheusHostsDialog(QDialog):
             except RemoteError as exc:
                 listing.failed.emit(str(exc))
                 return
+            except Exception as exc:  # a bug must not leave the dialog waiting forever
+                log.exception("listing the hosts on Prometheus failed")
+                listing.failed.emit(f"{type(exc).__name__}: {exc}")
+                return
             listing.done.emit(hosts)
 
         threading.Thread(target=work, name="perfdeck-prometheus-hosts", daemon=True).start()

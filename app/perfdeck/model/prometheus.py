@@ -141,6 +141,13 @@ class PrometheusClient:
 
     def hosts(self) -> list[PrometheusHost]:
         """The PerfDeck agents this server scraped within ``LIST_LOOKBACK``, sorted by instance."""
+        try:
+            return self._hosts()
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:
+            raise RemoteError(f"Prometheus at {self.address} answered in an unexpected shape ({exc!r})",
+                              kind="protocol") from None
+
+    def _hosts(self) -> list[PrometheusHost]:
         seen = self._get("/api/v1/query", {"query": f"last_over_time({INFO_METRIC}[{LIST_LOOKBACK}])"})
         targets = self._get("/api/v1/targets", {"state": "active"})
         by_key: dict[tuple[str, str], Mapping[str, Any]] = {}
@@ -170,6 +177,14 @@ class PrometheusClient:
                 step: float | None = None) -> list[Snapshot]:
         """Snapshots of ``host`` every ``step`` seconds from ``start`` to ``end`` (time order), with
         the series ``specs`` describe; see the module docstring for the mapping."""
+        try:
+            return self._history(host, specs, start, end, step)
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:
+            raise RemoteError(f"Prometheus at {self.address} answered in an unexpected shape ({exc!r})",
+                              kind="protocol") from None
+
+    def _history(self, host: PrometheusHost, specs: Mapping[str, SeriesSpec], start: float, end: float,
+                 step: float | None) -> list[Snapshot]:
         if end <= start:
             return []
         step = max(step or host.scrape_interval or 15.0, (end - start) / MAX_POINTS, 0.001)
