@@ -215,8 +215,8 @@ def test_history_rows_shrink_for_hosts_with_many_series():
     host = PrometheusHost("db-7:10147", "fleet", "http://db-7:10147", "up", scrape_interval=1.0)
     few = {f"s{i}": None for i in range(100)}
     many = {f"s{i}": None for i in range(7000)}  # a 256-CPU host
-    prometheus_history(Recorder(), host, 3600.0)(few, 10_000.0)
-    prometheus_history(Recorder(), host, 3600.0)(many, 10_000.0)
+    prometheus_history(Recorder(), host)(few, 10_000.0, 3600.0)
+    prometheus_history(Recorder(), host)(many, 10_000.0, 3600.0)
     assert asked[0][1] == pytest.approx(3600.0 / HISTORY_ROWS)  # 1200 rows of 3 s
     assert asked[1][1] == pytest.approx(3600.0 / (remote.POINT_BUDGET // 7000))  # 42 rows
     assert asked[1][0] == pytest.approx(3600.0, abs=0.01)

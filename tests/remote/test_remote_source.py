@@ -294,8 +294,8 @@ def test_older_history_is_prepended_once_with_a_gap_at_the_seam(agent):
         state.add(snap(i))
     calls = []
 
-    def loader(specs, first_timestamp):
-        calls.append((set(specs), first_timestamp))
+    def loader(specs, first_timestamp, seconds):
+        calls.append((set(specs), first_timestamp, seconds))
         # Prometheus rows every 2 s up to 8 s before the agent's first snapshot, and one at it.
         return [Snapshot(timestamp=T0 + t, monotonic=T0 + t, values={"mem.total": 7e9}, specs=specs)
                 for t in (4.0, 6.0, 8.0, 10.0, 12.0, 20.0)]
@@ -303,7 +303,7 @@ def test_older_history_is_prepended_once_with_a_gap_at_the_seam(agent):
     source = RemoteSource(ConnectOptions(f"127.0.0.1:{server.server_address[1]}"), history=loader)
     source.open()
     result = source.poll(now=0.0)
-    assert calls == [(set(SPECS), T0 + 20)]
+    assert calls == [(set(SPECS), T0 + 20, 3600.0)]  # the window sets how far back it holds
     times = [s.timestamp for s in result.snapshots]
     assert times == [T0 + 4, T0 + 6, T0 + 8, T0 + 10, T0 + 12, T0 + 16, T0 + 20, T0 + 21, T0 + 22]
     assert [s.values.get("mem.total") for s in result.snapshots[:6]] == [7e9] * 5 + [None]  # the seam
@@ -316,7 +316,7 @@ def test_older_history_that_meets_the_agent_has_no_seam_and_a_failure_is_said(ag
     state, server = agent
     state.add(snap(10))
 
-    def meets(specs, first_timestamp):
+    def meets(specs, first_timestamp, _seconds):
         return [Snapshot(timestamp=first_timestamp - k, monotonic=0.0, values={"mem.total": 1.0}, specs=specs)
                 for k in (3, 2, 1)]
 
@@ -324,7 +324,7 @@ def test_older_history_that_meets_the_agent_has_no_seam_and_a_failure_is_said(ag
     source.open()
     assert all(s.values for s in source.poll(now=0.0).snapshots)
 
-    def fails(specs, first_timestamp):
+    def fails(specs, first_timestamp, _seconds):
         raise RemoteError("nothing listens at prometheus:9090 (connection refused)")
 
     failing = RemoteSource(ConnectOptions(f"127.0.0.1:{server.server_address[1]}"), history=fails)

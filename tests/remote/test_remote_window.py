@@ -95,6 +95,8 @@ def test_window_shows_the_values_the_agent_served(qtbot, agent, remote_window):
     assert remote.label.text() == f"{HOST} · connected · every {INTERVAL:g} s"
     assert "Every 0.2 s" in window.interval_label.text()  # the agent's pace
     assert not window.interval_menu.isEnabled()
+    # Older history (from Prometheus, when opened from there) only as far back as the window holds.
+    assert window.sampler.source.history_seconds == window.history.capacity * INTERVAL
     titles = [window.tab_widget.tabText(i) for i in range(window.tab_widget.count())]
     assert "Diagnostics" not in titles and "Processes" in titles
 

@@ -44,14 +44,15 @@ def _connect_options(args: argparse.Namespace) -> object:
         raise RemoteError("--host needs --prometheus URL", "or use --connect URL for an agent", kind="config")
     if getattr(args, "prometheus", None) and getattr(args, "host", None):
         # Resolved here, before any window: an unknown host is one line and exit status 2.
-        from perfdeck.model.prometheus import PrometheusClient, find_host
+        from perfdeck.model.prometheus import PrometheusClient, find_host, prometheus_history
 
         if args.connect:
             raise RemoteError("give either --connect or --prometheus with --host", kind="config")
         client = PrometheusClient(args.prometheus)
         host = find_host(client.hosts(), args.host)
-        args.connect = host.agent_url
-        args.history_loader = (client, host)
+        return check_options(ConnectOptions(host.agent_url, args.token_file, args.basic_auth_file,
+                                            args.tls_ca, args.tls_insecure,
+                                            history=prometheus_history(client, host)))
     if getattr(args, "prometheus", None) and not getattr(args, "host", None):
         from perfdeck.model.remote import normalise_url
 

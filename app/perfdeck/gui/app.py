@@ -147,20 +147,27 @@ def run_gui(args: argparse.Namespace) -> int:
     if interval_message:
         print(f"perfdeck: {interval_message}", file=sys.stderr)
     remote = getattr(args, "connect_options", None)  # perfdeck --connect URL: an agent, not this machine
-    from perfdeck.gui import connect_dialog as hosts
+    from perfdeck.gui.connect_dialog import (
+        attach_remote,
+        install_connect_action,
+        install_prometheus_action,
+        remote_source,
+        remote_tabs,
+    )
 
-    history = hosts.history_for(getattr(args, "history_loader", None), prefs.history_seconds)
     window = build_window(interval=interval, history_seconds=prefs.history_seconds, initial_tab=args.tab,
                           window_seconds=prefs.window_seconds, families=prefs.families,
-                          source=hosts.remote_source(remote, interval, history) if remote else None,
-                          tabs=hosts.remote_tabs() if remote else TABS)
+                          source=remote_source(remote, interval) if remote else None,
+                          tabs=remote_tabs() if remote else TABS)
     from perfdeck.gui.recording import install_recording, open_recordings
 
     install_recording(window)  # File > Open recording / Export CSV / Record; before the tray reads it
-    hosts.install_connect_action(window)  # File > Connect to host…
-    hosts.install_prometheus_action(window, getattr(args, "prometheus", None) or "",
-                                    getattr(args, "agent_options", None) or remote)
-    hosts.attach_remote(window)  # the host in the title and status bar, when it shows one
+    install_connect_action(window)  # File > Connect to host…
+    # File > Hosts on Prometheus…; perfdeck --prometheus URL shows its hosts once the window runs.
+    install_prometheus_action(window, getattr(args, "prometheus", None) or "",
+                              getattr(args, "agent_options", None) or remote,
+                              show_at_start=bool(getattr(args, "prometheus", None)) and remote is None)
+    attach_remote(window)  # the host in the title and status bar, when it shows one
     desktop = install_desktop(window, stored, store)  # settings, alerts, notifications, tray
     if os.environ.get("PERFDECK_BENCH") == "1":
         window.installEventFilter(_FirstPaintProbe(window))
@@ -170,8 +177,6 @@ def run_gui(args: argparse.Namespace) -> int:
     desktop.start(minimized=args.minimized or prefs.start_minimized)
     window.sampler.start()
     open_recordings(window, list(getattr(args, "open_recordings", None) or []))  # perfdeck --open CSV
-    if getattr(args, "prometheus", None) and not getattr(args, "host", None):
-        window.show_prometheus_hosts()  # perfdeck --prometheus URL: its hosts, to open one
     status = app.exec()
     window.shutdown()
     return int(status)

@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -251,6 +251,8 @@ def attach_remote(window: Any) -> RemoteWindowController | None:
         return None
     controller = RemoteWindowController(window, source)
     window.remote = controller
+    # Older history (from Prometheus) only as far back as this window's History holds.
+    source.history_seconds = window.history.capacity * window.sampler.interval
     return controller
 
 
@@ -261,36 +263,30 @@ def remote_source(options: ConnectOptions, interval: float = 1.0,
     return RemoteSource(options, fallback_interval=interval, history=history)
 
 
-def history_for(resolved: tuple[PrometheusClient, PrometheusHost] | None,
-                seconds: float) -> HistoryLoader | None:
-    """The history loader for ``perfdeck --prometheus URL --host H`` (None without it)."""
-    return prometheus_history(resolved[0], resolved[1], seconds) if resolved else None
-
-
 def remote_tabs() -> list[Any]:
     from perfdeck.gui.tabs import TABS
 
     return [entry for entry in TABS if entry.title not in LOCAL_ONLY_TABS]
 
 
-def open_remote_window(parent: Any, options: ConnectOptions, history: HistoryLoader | None = None) -> Any:
+def open_remote_window(parent: Any, options: ConnectOptions, history: HistoryLoader | None = None,
+                       history_seconds: float | None = None) -> Any:
     """A new window on the agent at ``options.url``, started and shown; ``parent`` keeps it alive."""
     from perfdeck.gui.app import build_window
     from perfdeck.gui.recording import install_recording
 
-    history_seconds = 3600.0
-    desktop = getattr(parent, "desktop", None)
-    settings = getattr(desktop, "settings", None)
-    if settings is not None:
-        history_seconds = settings.history_seconds
+    settings = getattr(getattr(parent, "desktop", None), "settings", None)
+    length = settings.history_seconds if settings is not None else 3600.0
     interval = parent.sampler.interval if parent is not None else 1.0
     source = remote_source(options, interval, history)
     window_seconds = getattr(getattr(parent, "context", None), "window_seconds", 300.0)
-    window = build_window(interval=interval, history_seconds=history_seconds, source=source,
-                          tabs=remote_tabs(), window_seconds=window_seconds)
+    window = build_window(interval=interval, history_seconds=length, source=source, tabs=remote_tabs(),
+                          window_seconds=window_seconds)
     install_recording(window)
     install_connect_action(window)
     attach_remote(window)
+    if history_seconds is not None:
+        source.history_seconds = history_seconds
     window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     if parent is not None:
         children = parent.__dict__.setdefault("remote_windows", [])
@@ -366,14 +362,13 @@ class PrometheusHostsDialog(QDialog):
     The listing runs on a worker thread (HTTP with a timeout); the dialog stays responsive.
     """
 
-    def __init__(self, window: Any, url: str = "", agent_options: ConnectOptions | None = None,
-                 history_seconds: float = 3600.0) -> None:
+    def __init__(self, window: Any, url: str = "", agent_options: ConnectOptions | None = None) -> None:
         super().__init__(window)
         self.window = window
         self.setWindowTitle("Hosts on Prometheus")
         self.setMinimumSize(640, 360)
         self.agent_options = agent_options or ConnectOptions("")
-        self.history_seconds = history_seconds
+        self.history_seconds: float | None = None  # older history to load; None: what the window holds
         self.client: PrometheusClient | None = None
         self.hosts: list[PrometheusHost] = []
         self.opened: list[Any] = []  # windows opened from here (tests read them)
@@ -483,24 +478,24 @@ class PrometheusHostsDialog(QDialog):
         except RemoteError as exc:
             self._show_failure(str(exc))
             return None
-        history = prometheus_history(self.client, host, self.history_seconds)
-        window = open_remote_window(self.window, options, history)
+        window = open_remote_window(self.window, options, prometheus_history(self.client, host),
+                                    self.history_seconds)
         self.opened.append(window)
         return window
 
 
-def install_prometheus_action(window: Any, url: str = "",
-                              agent_options: ConnectOptions | None = None) -> QAction:
-    """File → Hosts on Prometheus…; returns the action (its dialog is ``window.prometheus_dialog``)."""
+def install_prometheus_action(window: Any, url: str = "", agent_options: ConnectOptions | None = None,
+                              show_at_start: bool = False) -> QAction:
+    """File → Hosts on Prometheus…; returns the action (its dialog is ``window.prometheus_dialog``).
+
+    ``show_at_start`` opens the dialog once the event loop runs (``perfdeck --prometheus URL``)."""
     action = QAction("Hosts on &Prometheus…", window)
     action.setToolTip("List the PerfDeck agents a Prometheus server scrapes and open one with its history")
 
     def show() -> PrometheusHostsDialog:
         dialog = getattr(window, "prometheus_dialog", None)
         if dialog is None:
-            settings = getattr(getattr(window, "desktop", None), "settings", None)
-            seconds = settings.history_seconds if settings is not None else 3600.0
-            dialog = PrometheusHostsDialog(window, url, agent_options, seconds)
+            dialog = PrometheusHostsDialog(window, url, agent_options)
             window.prometheus_dialog = dialog
         dialog.show()
         dialog.raise_()
@@ -511,4 +506,6 @@ def install_prometheus_action(window: Any, url: str = "",
     action.triggered.connect(show)
     window.add_file_action(action)
     window.show_prometheus_hosts = show
+    if show_at_start:
+        QTimer.singleShot(0, show)
     return action

@@ -25,12 +25,12 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from perfdeck.exporter.naming import metric_name
-from perfdeck.model.remote import POINT_BUDGET, RemoteError, normalise_url
+from perfdeck.model.remote import POINT_BUDGET, HistoryLoader, RemoteError, normalise_url
 from perfdeck.model.series import SeriesSpec, Snapshot
 
 # Prometheus refuses a range query of more than 11,000 points per series.
@@ -225,12 +225,11 @@ class PrometheusClient:
                 for k, t in enumerate(grid)]
 
 
-def prometheus_history(client: PrometheusClient, host: PrometheusHost,
-                       seconds: float) -> Callable[[Mapping[str, SeriesSpec], float], list[Snapshot]]:
+def prometheus_history(client: PrometheusClient, host: PrometheusHost) -> HistoryLoader:
     """A ``RemoteSource`` history loader: ``seconds`` of ``host``'s history before the agent's first
-    snapshot, at most ``HISTORY_ROWS`` rows."""
+    snapshot, at most ``HISTORY_ROWS`` rows and ``remote.POINT_BUDGET`` values."""
 
-    def load(specs: Mapping[str, SeriesSpec], first_timestamp: float) -> list[Snapshot]:
+    def load(specs: Mapping[str, SeriesSpec], first_timestamp: float, seconds: float) -> list[Snapshot]:
         # Fewer rows for a host with many series, so one load stays a few megabytes of JSON.
         rows = max(10, min(HISTORY_ROWS, POINT_BUDGET // max(len(specs), 1)))
         step = max(host.scrape_interval or 15.0, seconds / rows)

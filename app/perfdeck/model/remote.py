@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import http.client
 import json
 import math
@@ -93,6 +94,8 @@ class ConnectOptions:
     tls_ca: str = ""
     insecure: bool = False
     timeout: float = DEFAULT_TIMEOUT_SECONDS
+    # Where older history comes from (perfdeck --prometheus URL --host H); never saved.
+    history: HistoryLoader | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         # File paths only: a secret never goes into the recent-hosts file.
@@ -193,8 +196,7 @@ def check_options(options: ConnectOptions) -> ConnectOptions:
     source reads them again when it connects.
     """
     url = normalise_url(options.url)
-    checked = ConnectOptions(url, options.token_file, options.basic_auth_file, options.tls_ca,
-                             options.insecure, options.timeout)
+    checked = dataclasses.replace(options, url=url)
     auth_header(checked)
     if url.startswith("https://"):
         tls_context(checked)
@@ -375,8 +377,9 @@ class _Cursor:
     counter_specs: dict[str, CounterSpec] = field(default_factory=dict)
 
 
-# (the agent's specs, the time of its first snapshot) -> older snapshots, oldest first.
-HistoryLoader = Callable[[Mapping[str, SeriesSpec], float], Sequence[Snapshot]]
+# (the agent's specs, the time of its first snapshot, how many seconds before it) -> older
+# snapshots, oldest first.
+HistoryLoader = Callable[[Mapping[str, SeriesSpec], float, float], Sequence[Snapshot]]
 
 
 class RemoteSource:
@@ -408,8 +411,10 @@ class RemoteSource:
         self._lost_since: float | None = None
         self._failed: RemoteError | None = None
         self._families: dict[str, Any] = {}
-        # Older history from elsewhere (Prometheus), asked once, before the agent's first snapshot.
-        self._history = history
+        # Older history from elsewhere (Prometheus), asked once, before the agent's first snapshot:
+        # ``history_seconds`` of it (the window sets what its History holds).
+        self._history = history if history is not None else options.history
+        self.history_seconds = 3600.0
         self._interrupted = False
         self._catching_up = True  # the next request follows a (re)connection: see _catch_up
         self.status = RemoteStatus("connecting", self.url, self.host, f"connecting to {self.url}…")
@@ -554,7 +559,8 @@ class RemoteSource:
         loader, self._history = self._history, None
         assert loader is not None
         try:
-            older = [s for s in loader(specs, first.timestamp) if s.timestamp < first.timestamp]
+            older = [s for s in loader(specs, first.timestamp, self.history_seconds)
+                     if s.timestamp < first.timestamp]
         except RemoteError as exc:
             self.history_note = f"no older history: {exc}"
             return []
