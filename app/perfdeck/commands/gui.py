@@ -19,6 +19,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     remote.add_argument("--connect", default=None, metavar="URL",
                         help="show the host whose agent listens at URL (http://HOST:PORT or https://…) "
                              "instead of this machine")
+    remote.add_argument("--prometheus", default=None, metavar="URL",
+                        help="list the PerfDeck agents this Prometheus server scrapes (File → Hosts on "
+                             "Prometheus…); with --host, open one with its history from Prometheus")
+    remote.add_argument("--host", default=None, metavar="INSTANCE",
+                        help="with --prometheus: the agent to open (its instance, e.g. db-7:10147, or db-7)")
     remote.add_argument("--token-file", default="", metavar="FILE", help="bearer token for the agent")
     remote.add_argument("--basic-auth-file", default="", metavar="FILE",
                         help="one line USER:PASSWORD for the agent")
@@ -26,11 +31,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="PEM file of the CA (or self-signed certificate) of an https agent")
     remote.add_argument("--tls-insecure", action="store_true",
                         help="do not verify the agent's TLS certificate (testing only)")
-    remote.add_argument("--prometheus", default=None, metavar="URL",
-                        help="list the PerfDeck agents this Prometheus server scrapes (File → Hosts on "
-                             "Prometheus…); with --host, open one with its history from Prometheus")
-    remote.add_argument("--host", default=None, metavar="INSTANCE",
-                        help="with --prometheus: the agent to open (its instance, e.g. db-7:10147, or db-7)")
     parser.add_argument("--smoke-test", action="store_true",
                         help="start normally, draw every tab once with live data, then exit "
                              "(status 0 if all of them drew; for checking an installation)")
