@@ -134,6 +134,7 @@ def test_history_maps_every_served_series_back_to_its_id_and_unit(stack):
     assert all(0 <= row.values["cpu.util.total"] <= 100 for row in rows if "cpu.util.total" in row.values)
 
 
+@pytest.mark.gui
 def test_a_window_opened_from_the_list_has_prometheus_history_then_live_data(qtbot, stack):
     from perfdeck.gui.app import build_window
     from perfdeck.gui.connect_dialog import install_prometheus_action
