@@ -387,3 +387,27 @@ def test_a_malformed_document_is_a_message_and_a_retry(agent, document, expected
     assert result.snapshots == ()
     assert result.status.state == "connecting" and result.status.retry_in
     assert expected in result.status.message
+
+
+def test_a_new_series_on_the_agent_brings_its_specs(agent):
+    """A NIC plugged in on the host: the agent's specs generation moves and the window learns the series."""
+    state, server = agent
+    state.add(snap(0))
+    source = source_for(server)
+    source.poll(now=0.0)
+    nic = SeriesSpec("net.rx.eth1", "eth1 received", "B/s", group="net.rx", metric="net.rx",
+                     labels=(("interface", "eth1"),))
+    grown = Snapshot(timestamp=T0 + 1, monotonic=5001.0, specs={**SPECS, "net.rx.eth1": nic},
+                     values={"cpu.util.total": 11.0, "net.rx.eth1": 512.0})
+    state.add(grown)
+    result = source.poll(now=1.0)
+    assert state.requests[-1] == "/api/v1/snapshots?after=1&specs=1"  # we held generation 1
+    newest = result.snapshots[-1]
+    assert newest.specs["net.rx.eth1"] == nic and newest.values["net.rx.eth1"] == 512.0
+    state.add(snap(2))  # unplugged again: a third generation
+    unplugged = source.poll(now=2.0).snapshots[-1]
+    assert state.requests[-1] == "/api/v1/snapshots?after=2&specs=2"
+    assert "net.rx.eth1" not in unplugged.specs
+    state.add(snap(3))
+    assert source.poll(now=3.0).snapshots[-1].specs == SPECS
+    assert state.requests[-1] == "/api/v1/snapshots?after=3&specs=3"
