@@ -1,31 +1,24 @@
-"""A minimal stand-in for ``perfdeck serve``'s snapshot endpoint, to develop and test the window on.
+"""A minimal stand-in for ``perfdeck serve``'s snapshot endpoint, serving documents a test made.
 
 It serves exactly ``model.wire``'s document at ``GET /api/v1/snapshots?after=SEQ&specs=GEN``
-(bearer-token auth when given a token), from ``AgentState``: a bounded buffer of
-``(seq, snapshot)``. Tests use it two ways:
+(bearer-token auth when given a token), from ``AgentState``: a bounded buffer of ``(seq, snapshot)``
+the test fills itself, so every value, sequence hole and restart is known exactly. The tests of the
+window against a real agent run ``perfdeck serve`` itself (``serve_process.py``).
 
-* in process, with snapshots they add themselves (exact values, sequence holes on purpose);
-* as a subprocess (``python tests/remote/agent_server.py --port P``) over a real
-  ``SamplingEngine`` on this machine's collectors, which a test can kill and start again.
-
-As ``perfdeck serve`` does, ``after=0`` returns everything it holds (the client's first request
-backfills history) and no ``after`` returns the newest snapshot only.
+As ``perfdeck serve`` does, ``after=0`` returns everything it holds and no ``after`` returns the
+newest snapshot only.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import socket
-import sys
 import threading
-import time
 import urllib.parse
 from collections import deque
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 from perfdeck import __version__
@@ -149,35 +142,3 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--interval", type=float, default=0.2)
-    parser.add_argument("--token-file", default="")
-    parser.add_argument("--families", default="cpu,mem")
-    parser.add_argument("--host", default="test-agent")
-    args = parser.parse_args(argv)
-    from perfdeck.model.engine import SamplingEngine
-    from perfdeck.model.registry import create_collectors
-
-    engine = SamplingEngine(create_collectors(args.families.split(",")))
-    engine.open()
-    families = {c.family: {"title": c.title, "available": c.family not in engine.family_unavailable}
-                for c in engine.collectors}
-    state = AgentState(host=args.host, interval=args.interval, families=families)
-    if args.token_file:
-        state.token = Path(args.token_file).read_text().strip()
-    state.add(engine.sample())
-    server = serve(state, args.port)
-    print(f"LISTENING {server.server_address[1]}", flush=True)
-    next_tick = time.monotonic() + args.interval
-    while True:
-        time.sleep(max(0.0, next_tick - time.monotonic()))
-        next_tick += args.interval
-        state.add(engine.sample())
-
-
-if __name__ == "__main__":
-    sys.exit(main())
