@@ -1,31 +1,24 @@
-"""A minimal stand-in for ``perfdeck serve``'s snapshot endpoint, to develop and test the window on.
+"""A minimal stand-in for ``perfdeck serve``'s snapshot endpoint, serving documents a test made.
 
 It serves exactly ``model.wire``'s document at ``GET /api/v1/snapshots?after=SEQ&specs=GEN``
-(bearer-token auth when given a token), from ``AgentState``: a bounded buffer of
-``(seq, snapshot)``. Tests use it two ways:
+(bearer-token auth when given a token), from ``AgentState``: a bounded buffer of ``(seq, snapshot)``
+the test fills itself, so every value, sequence hole and restart is known exactly. The tests of the
+window against a real agent run ``perfdeck serve`` itself (``serve_process.py``).
 
-* in process, with snapshots they add themselves (exact values, sequence holes on purpose);
-* as a subprocess (``python tests/remote/agent_server.py --port P``) over a real
-  ``SamplingEngine`` on this machine's collectors, which a test can kill and start again.
-
-As ``perfdeck serve`` does, ``after=0`` returns everything it holds (the client's first request
-backfills history) and no ``after`` returns the newest snapshot only.
+As ``perfdeck serve`` does, ``after=0`` returns everything it holds and no ``after`` returns the
+newest snapshot only.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import socket
-import sys
 import threading
-import time
 import urllib.parse
 from collections import deque
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 from perfdeck import __version__
@@ -44,6 +37,7 @@ class AgentState:
         self.interval = interval
         self.families = dict(families or {})
         self.token: str | None = None
+        self.override: Any = None  # served instead of the document when set
         self.requests: list[str] = []  # paths asked for, for tests
         self._entries: deque[tuple[int, Snapshot]] = deque(maxlen=keep)
         self._next_seq = first_seq
@@ -100,6 +94,9 @@ def make_handler(state: AgentState) -> type[BaseHTTPRequestHandler]:
             if state.token is not None and self.headers.get("Authorization") != f"Bearer {state.token}":
                 self._send(401, b"unauthorized", "text/plain")
                 return
+            if state.override is not None:  # a crafted document, for tests of malformed input
+                self._send(200, json.dumps(state.override).encode())
+                return
             query = urllib.parse.parse_qs(parts.query)
             after = int(query["after"][0]) if "after" in query else None
             specs = int(query["specs"][0]) if "specs" in query else None
@@ -145,35 +142,3 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--interval", type=float, default=0.2)
-    parser.add_argument("--token-file", default="")
-    parser.add_argument("--families", default="cpu,mem")
-    parser.add_argument("--host", default="test-agent")
-    args = parser.parse_args(argv)
-    from perfdeck.model.engine import SamplingEngine
-    from perfdeck.model.registry import create_collectors
-
-    engine = SamplingEngine(create_collectors(args.families.split(",")))
-    engine.open()
-    families = {c.family: {"title": c.title, "available": c.family not in engine.family_unavailable}
-                for c in engine.collectors}
-    state = AgentState(host=args.host, interval=args.interval, families=families)
-    if args.token_file:
-        state.token = Path(args.token_file).read_text().strip()
-    state.add(engine.sample())
-    server = serve(state, args.port)
-    print(f"LISTENING {server.server_address[1]}", flush=True)
-    next_tick = time.monotonic() + args.interval
-    while True:
-        time.sleep(max(0.0, next_tick - time.monotonic()))
-        next_tick += args.interval
-        state.add(engine.sample())
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -127,8 +130,8 @@ def test_agent_killed_and_restarted_gives_a_gap_of_empty_rows_then_recovery(agen
     assert times == sorted(times)  # the History needs time order
     assert result.status.state == "connected"
     assert result.status.message == "reconnected to db-7 after 6 s; 5 missed intervals shown as a gap"
-    assert restarted.requests[0] == "/api/v1/snapshots?after=3"  # no specs held as valid: sent afresh
-    assert restarted.requests[1] == "/api/v1/snapshots?after=0"  # newest seq below ours: start over
+    # A probe (newest only, with specs); its newest seq is below ours: a restart, started over.
+    assert restarted.requests == ["/api/v1/snapshots", "/api/v1/snapshots?after=0&specs=1"]
     assert result.next_delay == 1.0  # back to the agent's pace
 
 
@@ -149,6 +152,7 @@ def test_agent_that_kept_sampling_replays_the_outage_without_a_gap(agent):
         server2.stop()
     assert [s.values.get("cpu.util.total") for s in result.snapshots] == [11.0, 12.0, 13.0, 14.0]
     assert result.status.message == "reconnected to db-7 after 4 s; nothing was missed"
+    assert state.requests[-2:] == ["/api/v1/snapshots", "/api/v1/snapshots?after=1&specs=1"]
 
 
 def test_a_skipped_sequence_inside_one_document_is_a_gap(agent):
@@ -282,3 +286,128 @@ def test_recent_hosts_blocked_by_a_file_is_a_message(tmp_path):
     message = RecentHosts(blocker / "remote-hosts.json").remember(ConnectOptions("http://a:1"))
     assert message.startswith(f"recent hosts could not be saved to {blocker}/remote-hosts.json")
     assert Path(blocker).read_text() == "a file where the folder should be"
+
+
+def test_older_history_is_prepended_once_with_a_gap_at_the_seam(agent):
+    state, server = agent
+    for i in range(20, 23):
+        state.add(snap(i))
+    calls = []
+
+    def loader(specs, first_timestamp, seconds):
+        calls.append((set(specs), first_timestamp, seconds))
+        # Prometheus rows every 2 s up to 8 s before the agent's first snapshot, and one at it.
+        return [Snapshot(timestamp=T0 + t, monotonic=T0 + t, values={"mem.total": 7e9}, specs=specs)
+                for t in (4.0, 6.0, 8.0, 10.0, 12.0, 20.0)]
+
+    source = RemoteSource(ConnectOptions(f"127.0.0.1:{server.server_address[1]}"), history=loader)
+    source.open()
+    result = source.poll(now=0.0)
+    assert calls == [(set(SPECS), T0 + 20, 3600.0)]  # the window sets how far back it holds
+    times = [s.timestamp for s in result.snapshots]
+    assert times == [T0 + 4, T0 + 6, T0 + 8, T0 + 10, T0 + 12, T0 + 16, T0 + 20, T0 + 21, T0 + 22]
+    assert [s.values.get("mem.total") for s in result.snapshots[:6]] == [7e9] * 5 + [None]  # the seam
+    assert "0 min of older history loaded (6 rows)" in result.status.message
+    state.add(snap(23))
+    assert len(source.poll(now=1.0).snapshots) == 1 and len(calls) == 1  # asked once
+
+
+def test_older_history_that_meets_the_agent_has_no_seam_and_a_failure_is_said(agent):
+    state, server = agent
+    state.add(snap(10))
+
+    def meets(specs, first_timestamp, _seconds):
+        return [Snapshot(timestamp=first_timestamp - k, monotonic=0.0, values={"mem.total": 1.0}, specs=specs)
+                for k in (3, 2, 1)]
+
+    source = RemoteSource(ConnectOptions(f"127.0.0.1:{server.server_address[1]}"), history=meets)
+    source.open()
+    assert all(s.values for s in source.poll(now=0.0).snapshots)
+
+    def fails(specs, first_timestamp, _seconds):
+        raise RemoteError("nothing listens at prometheus:9090 (connection refused)")
+
+    failing = RemoteSource(ConnectOptions(f"127.0.0.1:{server.server_address[1]}"), history=fails)
+    failing.open()
+    result = failing.poll(now=0.0)
+    assert len(result.snapshots) == 1  # live data regardless
+    assert result.status.message.endswith("; no older history: nothing listens at prometheus:9090 "
+                                          "(connection refused)")
+
+
+def test_interrupt_ends_a_request_the_agent_never_answers():
+    """A window closing while its agent hangs must not wait for the request timeout."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts the connection (the kernel does) and never answers
+    try:
+        source = RemoteSource(ConnectOptions(f"127.0.0.1:{silent.getsockname()[1]}", timeout=120.0))
+        source.open()
+        results = []
+        worker = threading.Thread(target=lambda: results.append(source.poll(now=0.0)))
+        worker.start()
+        for _attempt in range(1000):  # until the request is on the wire
+            if source._client._connection is not None and source._client._connection.sock is not None:
+                break
+            time.sleep(0.01)
+        source.interrupt()
+        worker.join(30)  # far below the 120 s timeout: only the interrupt can end it this soon
+        assert not worker.is_alive()
+        assert results[0].snapshots == ()
+        assert source.poll(now=1.0).status is None  # interrupted: no more requests
+    finally:
+        silent.close()
+
+
+def test_catching_up_asks_for_at_most_the_point_budget(agent, monkeypatch):
+    """A many-series host's whole ring would be tens of megabytes: only its newest part is asked for."""
+    state, server = agent
+    for i in range(100):
+        state.add(snap(i))  # two series each
+    monkeypatch.setattr(remote, "POINT_BUDGET", 60)
+    source = source_for(server)
+    result = source.poll(now=0.0)
+    assert [s.values["cpu.util.total"] for s in result.snapshots] == [10.0 + i for i in range(70, 100)]
+    assert state.requests == ["/api/v1/snapshots", "/api/v1/snapshots?after=70&specs=1"]
+
+
+FMT = {"format": "perfdeck-snapshots/1", "seq": 5, "specs_generation": 1}
+
+
+@pytest.mark.parametrize(("document", "expected"), [
+    ([1, 2, 3], "not a PerfDeck agent document"),
+    ({**FMT, "snapshots": [{"timestamp": 1.0}]}, "sent a malformed document"),
+    ({**FMT, "specs": {"a.b": {"kind": "nonsense"}}, "snapshots": []}, "sent a malformed document"),
+    ({**FMT, "snapshots": [{"seq": "x", "timestamp": 1.0, "monotonic": 1.0}]}, "sent a malformed document"),
+])
+def test_a_malformed_document_is_a_message_and_a_retry(agent, document, expected):
+    state, server = agent
+    state.override = document
+    result = source_for(server).poll(now=0.0)
+    assert result.snapshots == ()
+    assert result.status.state == "connecting" and result.status.retry_in
+    assert expected in result.status.message
+
+
+def test_a_new_series_on_the_agent_brings_its_specs(agent):
+    """A NIC plugged in on the host: the agent's specs generation moves and the window learns the series."""
+    state, server = agent
+    state.add(snap(0))
+    source = source_for(server)
+    source.poll(now=0.0)
+    nic = SeriesSpec("net.rx.eth1", "eth1 received", "B/s", group="net.rx", metric="net.rx",
+                     labels=(("interface", "eth1"),))
+    grown = Snapshot(timestamp=T0 + 1, monotonic=5001.0, specs={**SPECS, "net.rx.eth1": nic},
+                     values={"cpu.util.total": 11.0, "net.rx.eth1": 512.0})
+    state.add(grown)
+    result = source.poll(now=1.0)
+    assert state.requests[-1] == "/api/v1/snapshots?after=1&specs=1"  # we held generation 1
+    newest = result.snapshots[-1]
+    assert newest.specs["net.rx.eth1"] == nic and newest.values["net.rx.eth1"] == 512.0
+    state.add(snap(2))  # unplugged again: a third generation
+    unplugged = source.poll(now=2.0).snapshots[-1]
+    assert state.requests[-1] == "/api/v1/snapshots?after=2&specs=2"
+    assert "net.rx.eth1" not in unplugged.specs
+    state.add(snap(3))
+    assert source.poll(now=3.0).snapshots[-1].specs == SPECS
+    assert state.requests[-1] == "/api/v1/snapshots?after=3&specs=3"

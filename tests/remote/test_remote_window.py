@@ -7,6 +7,7 @@ on the same port. Waits are on counted events
 
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
@@ -94,6 +95,8 @@ def test_window_shows_the_values_the_agent_served(qtbot, agent, remote_window):
     assert remote.label.text() == f"{HOST} · connected · every {INTERVAL:g} s"
     assert "Every 0.2 s" in window.interval_label.text()  # the agent's pace
     assert not window.interval_menu.isEnabled()
+    # Older history (from Prometheus, when opened from there) only as far back as the window holds.
+    assert window.sampler.source.history_seconds == window.history.capacity * INTERVAL
     titles = [window.tab_widget.tabText(i) for i in range(window.tab_widget.count())]
     assert "Diagnostics" not in titles and "Processes" in titles
 
@@ -103,6 +106,9 @@ def test_window_shows_the_values_the_agent_served(qtbot, agent, remote_window):
     qtbot.waitUntil(lambda: processes.model.rowCount() > 0, timeout=20000)
     assert processes.terminate_button.isHidden() and processes.kill_button.isHidden()
     assert not processes.counters_action.isEnabled()
+    names = getattr(processes.model, "service_names", None)  # the Service column, where the tab has one
+    if names is not None:  # it must not name a remote PID after this machine's process with that PID
+        assert names.lookup(agent.process.pid, "python") is None
     assert processes.select_pid(agent.process.pid)
     message = processes.signal_selected(kill=True)
     assert message.startswith(f"This is the process list of {HOST}")
@@ -112,10 +118,12 @@ def test_window_shows_the_values_the_agent_served(qtbot, agent, remote_window):
     assert perf.process_panel.pid is None  # never counts a local process for a remote PID
 
 
-def test_killing_and_restarting_the_agent_gives_a_gap_then_recovery(qtbot, agent, remote_window):
+def test_killing_and_restarting_the_agent_gives_a_gap_then_recovery(qtbot, agent, remote_window, tmp_path):
     window = remote_window(agent.url, agent.token_file)
     remote = window.remote
     qtbot.waitUntil(lambda: len(window.history) >= 5, timeout=20000)
+    recording = tmp_path / "remote.csv"
+    assert window.recording.start(recording)  # records what the window receives, as for this machine
     agent.kill()
     qtbot.waitUntil(lambda: remote.status.state == "lost", timeout=20000)
     assert f"connection to {HOST} lost: nothing listens at" in remote.status.message
@@ -138,6 +146,14 @@ def test_killing_and_restarting_the_agent_gives_a_gap_then_recovery(qtbot, agent
     resumed = after_kill & ~np.isnan(values["mem.total"])
     assert resumed.any() and times[gap].max() < times[resumed].min()
     assert remote.label.text() == f"{HOST} · connected · every {INTERVAL:g} s"
+    window.recording.stop()
+    with recording.open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    column = "mem.total [B]"
+    cells = [row[column] for row in table]
+    first_empty = cells.index("")  # the gap: empty cells, never 0
+    assert all(cell != "0" for cell in cells)
+    assert float(cells[first_empty - 1]) > 0 and any(float(c) > 0 for c in cells[first_empty:] if c)
 
 
 def test_a_wrong_token_is_a_clear_message(qtbot, agent, remote_window, tmp_path):

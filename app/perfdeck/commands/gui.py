@@ -19,6 +19,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     remote.add_argument("--connect", default=None, metavar="URL",
                         help="show the host whose agent listens at URL (http://HOST:PORT or https://…) "
                              "instead of this machine")
+    remote.add_argument("--prometheus", default=None, metavar="URL",
+                        help="list the PerfDeck agents this Prometheus server scrapes (File → Hosts on "
+                             "Prometheus…); with --host, open one with its history from Prometheus")
+    remote.add_argument("--host", default=None, metavar="INSTANCE",
+                        help="with --prometheus: the agent to open (its instance, e.g. db-7:10147, or db-7)")
     remote.add_argument("--token-file", default="", metavar="FILE", help="bearer token for the agent")
     remote.add_argument("--basic-auth-file", default="", metavar="FILE",
                         help="one line USER:PASSWORD for the agent")
@@ -33,11 +38,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _connect_options(args: argparse.Namespace) -> object:
     """Checked ``ConnectOptions`` for ``--connect`` (None without it); raises ``RemoteError``."""
-    from perfdeck.model.remote import ConnectOptions, check_options
+    from perfdeck.model.remote import ConnectOptions, RemoteError, check_options
 
+    if getattr(args, "host", None) and not getattr(args, "prometheus", None):
+        raise RemoteError("--host needs --prometheus URL", "or use --connect URL for an agent", kind="config")
+    if getattr(args, "prometheus", None) and getattr(args, "host", None):
+        # Resolved here, before any window: an unknown host is one line and exit status 2.
+        from perfdeck.model.prometheus import PrometheusClient, find_host, prometheus_history
+
+        if args.connect:
+            raise RemoteError("give either --connect or --prometheus with --host", kind="config")
+        client = PrometheusClient(args.prometheus)
+        host = find_host(client.hosts(), args.host)
+        return check_options(ConnectOptions(host.agent_url, args.token_file, args.basic_auth_file,
+                                            args.tls_ca, args.tls_insecure,
+                                            history=prometheus_history(client, host)))
+    if getattr(args, "prometheus", None) and not getattr(args, "host", None):
+        from perfdeck.model.remote import normalise_url
+
+        args.prometheus = normalise_url(args.prometheus)  # a bad address is caught before the window
+        # The agents' credentials, for the hosts the user opens from the list.
+        args.agent_options = ConnectOptions("", args.token_file, args.basic_auth_file, args.tls_ca,
+                                            args.tls_insecure)
     if not getattr(args, "connect", None):
         for flag in ("token_file", "basic_auth_file", "tls_ca"):
-            if getattr(args, flag, ""):
+            if getattr(args, flag, "") and not getattr(args, "prometheus", None):
                 print(f"perfdeck: --{flag.replace('_', '-')} is only used with --connect URL; ignored",
                       file=sys.stderr)
         return None

@@ -147,7 +147,13 @@ def run_gui(args: argparse.Namespace) -> int:
     if interval_message:
         print(f"perfdeck: {interval_message}", file=sys.stderr)
     remote = getattr(args, "connect_options", None)  # perfdeck --connect URL: an agent, not this machine
-    from perfdeck.gui.connect_dialog import attach_remote, install_connect_action, remote_source, remote_tabs
+    from perfdeck.gui.connect_dialog import (
+        attach_remote,
+        install_connect_action,
+        install_prometheus_action,
+        remote_source,
+        remote_tabs,
+    )
 
     window = build_window(interval=interval, history_seconds=prefs.history_seconds, initial_tab=args.tab,
                           window_seconds=prefs.window_seconds, families=prefs.families,
@@ -157,6 +163,10 @@ def run_gui(args: argparse.Namespace) -> int:
 
     install_recording(window)  # File > Open recording / Export CSV / Record; before the tray reads it
     install_connect_action(window)  # File > Connect to host…
+    # File > Hosts on Prometheus…; perfdeck --prometheus URL shows its hosts once the window runs.
+    install_prometheus_action(window, getattr(args, "prometheus", None) or "",
+                              getattr(args, "agent_options", None) or remote,
+                              show_at_start=bool(getattr(args, "prometheus", None)) and remote is None)
     attach_remote(window)  # the host in the title and status bar, when it shows one
     desktop = install_desktop(window, stored, store)  # settings, alerts, notifications, tray
     if os.environ.get("PERFDECK_BENCH") == "1":

@@ -18,12 +18,14 @@ same tabs, recording and export. What this module adds:
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QApplication,
     QCheckBox,
     QComboBox,
@@ -36,13 +38,17 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from perfdeck.gui.views.base import fix_label_size
+from perfdeck.model.prometheus import INFO_METRIC, PrometheusClient, PrometheusHost, prometheus_history
 from perfdeck.model.remote import (
     ConnectOptions,
+    HistoryLoader,
     RecentHosts,
     RemoteError,
     RemoteSource,
@@ -170,7 +176,7 @@ class RemoteWindowController(QObject):
         self.status: RemoteStatus = source.status
         self.messages: list[str] = []  # every status message shown (tests read them)
         self.label = QLabel(self.window)
-        fix_label_size(self.label, "db-7.example.org · connection lost · retry in 30 s")
+        fix_label_size(self.label, "db-7 · credentials refused · retry in 30 s")
         window.add_status_widget(self.label)
         # The agent sets the pace: a local interval would change nothing but the label.
         window.interval_menu.setEnabled(False)
@@ -198,8 +204,7 @@ class RemoteWindowController(QObject):
         bad = status.state in ("lost", "failed") or (status.state == "connecting" and status.retry_in)
         self.label.setStyleSheet(f"color: {LOST_COLOUR}; font-weight: bold;" if bad else "")
         if status.interval:
-            # The label under the plots says the pace the data really comes at (the agent's).
-            self.window.sampler._interval = status.interval
+            # The sampler now reports the agent's pace; the window's interval label shows it.
             self.window._update_interval_label()
         self.messages.append(status.message)
         # A problem stays in the status bar until the next change; good news fades.
@@ -222,6 +227,9 @@ class RemoteWindowController(QObject):
 
             view.signal_selected = refuse  # type: ignore[method-assign]  # the context menu calls it
             view._update_buttons = lambda: None  # type: ignore[method-assign]  # keeps them off
+            names = getattr(getattr(view, "model", None), "service_names", None)
+            if names is not None:  # it reads this machine's /proc/PID/cgroup: another process here
+                names.lookup = lambda _pid, _name="": None
             action = getattr(view, "counters_action", None)
             if action is not None:
                 action.setEnabled(False)
@@ -243,12 +251,16 @@ def attach_remote(window: Any) -> RemoteWindowController | None:
         return None
     controller = RemoteWindowController(window, source)
     window.remote = controller
+    # Older history (from Prometheus) only as far back as this window's History holds.
+    source.history_seconds = window.history.capacity * window.sampler.interval
     return controller
 
 
-def remote_source(options: ConnectOptions, interval: float = 1.0) -> RemoteSource:
-    """The sampler source for an agent; ``interval`` paces polls until the agent has said its own."""
-    return RemoteSource(options, fallback_interval=interval)
+def remote_source(options: ConnectOptions, interval: float = 1.0,
+                  history: HistoryLoader | None = None) -> RemoteSource:
+    """The sampler source for an agent; ``interval`` paces polls until the agent has said its own;
+    ``history`` loads what came before the agent's first snapshot (from Prometheus)."""
+    return RemoteSource(options, fallback_interval=interval, history=history)
 
 
 def remote_tabs() -> list[Any]:
@@ -257,24 +269,24 @@ def remote_tabs() -> list[Any]:
     return [entry for entry in TABS if entry.title not in LOCAL_ONLY_TABS]
 
 
-def open_remote_window(parent: Any, options: ConnectOptions) -> Any:
+def open_remote_window(parent: Any, options: ConnectOptions, history: HistoryLoader | None = None,
+                       history_seconds: float | None = None) -> Any:
     """A new window on the agent at ``options.url``, started and shown; ``parent`` keeps it alive."""
     from perfdeck.gui.app import build_window
     from perfdeck.gui.recording import install_recording
 
-    history_seconds = 3600.0
-    desktop = getattr(parent, "desktop", None)
-    settings = getattr(desktop, "settings", None)
-    if settings is not None:
-        history_seconds = settings.history_seconds
+    settings = getattr(getattr(parent, "desktop", None), "settings", None)
+    length = settings.history_seconds if settings is not None else 3600.0
     interval = parent.sampler.interval if parent is not None else 1.0
-    source = remote_source(options, interval)
+    source = remote_source(options, interval, history)
     window_seconds = getattr(getattr(parent, "context", None), "window_seconds", 300.0)
-    window = build_window(interval=interval, history_seconds=history_seconds, source=source,
-                          tabs=remote_tabs(), window_seconds=window_seconds)
+    window = build_window(interval=interval, history_seconds=length, source=source, tabs=remote_tabs(),
+                          window_seconds=window_seconds)
     install_recording(window)
     install_connect_action(window)
     attach_remote(window)
+    if history_seconds is not None:
+        source.history_seconds = history_seconds
     window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     if parent is not None:
         children = parent.__dict__.setdefault("remote_windows", [])
@@ -331,4 +343,169 @@ def install_connect_action(window: Any, recent: RecentHosts | None = None) -> QA
     window.connect_action = action
     window.connect_to = connect  # for tests
     window.recent_hosts_menu = recent_menu
+    return action
+
+
+# --- hosts a Prometheus server scrapes (perfdeck --prometheus URL) ------------------------------------
+
+
+class _Listing(QObject):
+    """Carries a host listing from its worker thread to the GUI thread."""
+
+    done = Signal(object)
+    failed = Signal(str)
+
+
+class PrometheusHostsDialog(QDialog):
+    """Lists the PerfDeck agents a Prometheus server scrapes; Open shows one with its history.
+
+    The listing runs on a worker thread (HTTP with a timeout); the dialog stays responsive.
+    """
+
+    def __init__(self, window: Any, url: str = "", agent_options: ConnectOptions | None = None) -> None:
+        super().__init__(window)
+        self.window = window
+        self.setWindowTitle("Hosts on Prometheus")
+        self.setMinimumSize(640, 360)
+        self.agent_options = agent_options or ConnectOptions("")
+        self.history_seconds: float | None = None  # older history to load; None: what the window holds
+        self.client: PrometheusClient | None = None
+        self.hosts: list[PrometheusHost] = []
+        self.opened: list[Any] = []  # windows opened from here (tests read them)
+        layout = QVBoxLayout(self)
+        row = QHBoxLayout()
+        self.url_edit = QLineEdit(url, self)
+        self.url_edit.setPlaceholderText("http://PROMETHEUS:9090")
+        self.list_button = QPushButton("&List hosts", self)
+        self.list_button.clicked.connect(self.refresh)
+        row.addWidget(QLabel("Prometheus:"))
+        row.addWidget(self.url_edit, 1)
+        row.addWidget(self.list_button)
+        layout.addLayout(row)
+        self.table = QTableWidget(0, 5, self)
+        self.table.setHorizontalHeaderLabels(["Instance", "Job", "Scrape", "Agent", "Version"])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.doubleClicked.connect(lambda _index: self.open_selected())
+        layout.addWidget(self.table, 1)
+        self.state_label = QLabel("")
+        self.state_label.setWordWrap(True)
+        layout.addWidget(self.state_label)
+        self.token_field = _FileField("the agents' bearer token, if they need one", "Token file")
+        self.token_field.edit.setText(self.agent_options.token_file)
+        form = QFormLayout()
+        form.addRow("Agent &token file:", self.token_field)
+        layout.addLayout(form)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.open_button = buttons.addButton("&Open", QDialogButtonBox.ButtonRole.ActionRole)
+        self.open_button.setEnabled(False)
+        self.open_button.clicked.connect(self.open_selected)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self._listing = _Listing(self)
+        self._listing.done.connect(self._show_hosts)
+        self._listing.failed.connect(self._show_failure)
+        self.table.itemSelectionChanged.connect(
+            lambda: self.open_button.setEnabled(bool(self.table.selectionModel().selectedRows())))
+
+    def refresh(self) -> None:
+        """List the hosts, in the background."""
+        try:
+            client = PrometheusClient(self.url_edit.text())
+        except RemoteError as exc:
+            self._show_failure(str(exc))
+            return
+        self.client = client
+        self.list_button.setEnabled(False)
+        self.state_label.setText(f"Asking {client.url}…")
+        listing = self._listing
+
+        def work() -> None:
+            try:
+                hosts = client.hosts()
+            except RemoteError as exc:
+                listing.failed.emit(str(exc))
+                return
+            except Exception as exc:  # a bug must not leave the dialog waiting forever
+                log.exception("listing the hosts on Prometheus failed")
+                listing.failed.emit(f"{type(exc).__name__}: {exc}")
+                return
+            listing.done.emit(hosts)
+
+        threading.Thread(target=work, name="perfdeck-prometheus-hosts", daemon=True).start()
+
+    def _show_hosts(self, hosts: list[PrometheusHost]) -> None:
+        self.list_button.setEnabled(True)
+        self.hosts = list(hosts)
+        self.table.setRowCount(len(self.hosts))
+        for row, host in enumerate(self.hosts):
+            state = host.health or "no longer scraped"
+            if host.scrape_interval:
+                state += f", every {host.scrape_interval:g} s"
+            cells = (host.instance, host.job, state, host.agent_url, host.version)
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if host.last_error:
+                    item.setToolTip(host.last_error)
+                self.table.setItem(row, column, item)
+        self.table.resizeColumnsToContents()
+        if self.hosts:
+            self.table.selectRow(0)
+            where = self.client.url if self.client else ""
+            agents = "1 PerfDeck agent" if len(self.hosts) == 1 else f"{len(self.hosts)} PerfDeck agents"
+            self.state_label.setText(f"{agents} on {where}. Open shows one: its history from Prometheus, "
+                                     "then live from its agent.")
+        else:
+            self.state_label.setText("This Prometheus scraped no PerfDeck agent in the last hour "
+                                     f"(no {INFO_METRIC} series).")
+
+    def _show_failure(self, message: str) -> None:
+        self.list_button.setEnabled(True)
+        self.state_label.setText(f"Cannot list hosts: {message}")
+
+    def open_selected(self) -> Any:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows or self.client is None:
+            return None
+        host = self.hosts[rows[0].row()]
+        base = self.agent_options
+        try:
+            options = check_options(ConnectOptions(host.agent_url, self.token_field.text(),
+                                                   base.basic_auth_file, base.tls_ca, base.insecure))
+        except RemoteError as exc:
+            self._show_failure(str(exc))
+            return None
+        window = open_remote_window(self.window, options, prometheus_history(self.client, host),
+                                    self.history_seconds)
+        self.opened.append(window)
+        return window
+
+
+def install_prometheus_action(window: Any, url: str = "", agent_options: ConnectOptions | None = None,
+                              show_at_start: bool = False) -> QAction:
+    """File → Hosts on Prometheus…; returns the action (its dialog is ``window.prometheus_dialog``).
+
+    ``show_at_start`` opens the dialog once the event loop runs (``perfdeck --prometheus URL``)."""
+    action = QAction("Hosts on &Prometheus…", window)
+    action.setToolTip("List the PerfDeck agents a Prometheus server scrapes and open one with its history")
+
+    def show() -> PrometheusHostsDialog:
+        dialog = getattr(window, "prometheus_dialog", None)
+        if dialog is None:
+            dialog = PrometheusHostsDialog(window, url, agent_options)
+            window.prometheus_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+        if dialog.url_edit.text() and not dialog.hosts:
+            dialog.refresh()
+        return dialog
+
+    action.triggered.connect(show)
+    window.add_file_action(action)
+    window.show_prometheus_hosts = show
+    if show_at_start:
+        QTimer.singleShot(0, show)
     return action

@@ -253,6 +253,9 @@ class Sampler(QObject):
         if self._stopped:
             return not self.thread.isRunning()
         self._stopped = True
+        interrupt = getattr(self.source, "interrupt", None)
+        if interrupt is not None:
+            interrupt()  # a remote source waiting on the network gives up now, not at its timeout
         if self.thread.isRunning():
             # Blocking: the worker stops its timer and closes the collectors in its own thread
             # before we ask the thread's event loop to quit.
@@ -277,5 +280,9 @@ class Sampler(QObject):
 
     @Slot(object)
     def _on_status(self, status: object) -> None:
-        if not self._stopped:
-            self.source_status.emit(status)
+        if self._stopped:
+            return
+        interval = getattr(status, "interval", None)
+        if interval:  # the pace snapshots really come at (a remote agent's); not a setting to save
+            self._interval = float(interval)
+        self.source_status.emit(status)

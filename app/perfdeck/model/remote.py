@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import http.client
 import json
 import math
@@ -35,7 +36,7 @@ import socket
 import ssl
 import tempfile
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,10 @@ MIN_BACKOFF_SECONDS = 0.5
 MAX_GAP_ROWS = 600
 # Consecutive snapshots further apart than this many intervals have a hole between them.
 GAP_FACTOR = 3.0
+# At most this many values in one catch-up document (or history load): all of an agent's ten-minute
+# ring for an ordinary host (600 x 140 series), about 40 snapshots of a 256-CPU host with its 7000
+# series, whose whole ring would be tens of megabytes of JSON.
+POINT_BUDGET = 300_000
 RECENT_HOSTS_FILE = "remote-hosts.json"
 MAX_RECENT_HOSTS = 10
 
@@ -89,6 +94,8 @@ class ConnectOptions:
     tls_ca: str = ""
     insecure: bool = False
     timeout: float = DEFAULT_TIMEOUT_SECONDS
+    # Where older history comes from (perfdeck --prometheus URL --host H); never saved.
+    history: HistoryLoader | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         # File paths only: a secret never goes into the recent-hosts file.
@@ -189,8 +196,7 @@ def check_options(options: ConnectOptions) -> ConnectOptions:
     source reads them again when it connects.
     """
     url = normalise_url(options.url)
-    checked = ConnectOptions(url, options.token_file, options.basic_auth_file, options.tls_ca,
-                             options.insecure, options.timeout)
+    checked = dataclasses.replace(options, url=url)
     auth_header(checked)
     if url.startswith("https://"):
         tls_context(checked)
@@ -212,11 +218,21 @@ class AgentClient:
         self._auth = auth_header(options)
         self._tls = tls_context(options) if self._https else None
         self._connection: http.client.HTTPConnection | None = None
+        self._aborted = False
 
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+    def abort(self) -> None:
+        """From another thread: make a request blocked on the socket fail now."""
+        self._aborted = True
+        connection = self._connection
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _connect(self) -> http.client.HTTPConnection:
         if self._connection is None:
@@ -244,7 +260,7 @@ class AgentClient:
             response, body = self._get(path, headers)
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
             self.close()  # a broken keep-alive connection is never reused
-            if not reused:
+            if not reused or self._aborted:
                 raise self._network_error(exc) from None
             # The agent may simply have closed an idle keep-alive connection: one fresh try.
             try:
@@ -361,6 +377,11 @@ class _Cursor:
     counter_specs: dict[str, CounterSpec] = field(default_factory=dict)
 
 
+# (the agent's specs, the time of its first snapshot, how many seconds before it) -> older
+# snapshots, oldest first.
+HistoryLoader = Callable[[Mapping[str, SeriesSpec], float, float], Sequence[Snapshot]]
+
+
 class RemoteSource:
     """Polls one agent and turns its documents into snapshots for the window. See the module docstring.
 
@@ -376,7 +397,7 @@ class RemoteSource:
         return self
 
     def __init__(self, options: ConnectOptions, client: AgentClient | None = None,
-                 fallback_interval: float = 1.0) -> None:
+                 fallback_interval: float = 1.0, history: HistoryLoader | None = None) -> None:
         self.options = options
         self.url = options.url
         with contextlib.suppress(RemoteError):
@@ -390,7 +411,14 @@ class RemoteSource:
         self._lost_since: float | None = None
         self._failed: RemoteError | None = None
         self._families: dict[str, Any] = {}
+        # Older history from elsewhere (Prometheus), asked once, before the agent's first snapshot:
+        # ``history_seconds`` of it (the window sets what its History holds).
+        self._history = history if history is not None else options.history
+        self.history_seconds = 3600.0
+        self._interrupted = False
+        self._catching_up = True  # the next request follows a (re)connection: see _catch_up
         self.status = RemoteStatus("connecting", self.url, self.host, f"connecting to {self.url}…")
+        self.history_note = ""  # what the history loader gave, for the connected message
 
     # --- the sampler-facing protocol ---------------------------------------------------------------
     def open(self) -> None:
@@ -404,6 +432,12 @@ class RemoteSource:
         if self._client is not None:
             self._client.close()
 
+    def interrupt(self) -> None:
+        """Thread-safe: stop polling; a request in flight fails at once instead of at its timeout."""
+        self._interrupted = True
+        if self._client is not None:
+            self._client.abort()
+
     def static_facts(self) -> dict[str, dict[str, str]]:
         """What the views may say about the remote host's counting mode: only what the agent told."""
         perf = self._families.get("perf")
@@ -416,16 +450,14 @@ class RemoteSource:
     def poll(self, now: float, timestamp: float | None = None) -> PollResult:
         """One request to the agent. ``now`` is this machine's monotonic clock (for the outage length)."""
         del timestamp  # the agent's snapshots carry their own times
+        if self._interrupted:
+            return PollResult((), None, MAX_BACKOFF_SECONDS)
         if self._failed is not None:
             return self._give_up(self._failed)
         assert self._client is not None, "open() first"
         interval = self.interval or self._fallback_interval
         try:
-            doc = self._fetch()
-            if self._restarted(doc):
-                # A restarted agent counts from the beginning again: start over, specs included.
-                self._cursor = _Cursor(timestamp=self._cursor.timestamp, monotonic=self._cursor.monotonic)
-                doc = self._fetch()
+            doc = self._catch_up() if self._catching_up else self._fetch()
             pairs, specs, counter_specs = wire.decode_document(doc, self._cursor.specs,
                                                                self._cursor.counter_specs)
         except RemoteError as exc:
@@ -433,10 +465,12 @@ class RemoteSource:
                 self._failed = exc
                 return self._give_up(exc)
             return self._lost(exc, now, interval)
-        except wire.WireFormatError as exc:
+        except (wire.WireFormatError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            # Whatever a peer sends, it is one message and a retry, never an exception in the sampler.
             return self._lost(RemoteError(f"{self.url} sent a malformed document: {exc}",
                                           "check that both ends run compatible perfdeck versions",
                                           kind="protocol"), now, interval)
+        self._catching_up = False
         self._cursor.specs, self._cursor.counter_specs = specs, counter_specs
         generation = doc.get("specs_generation")
         self._cursor.specs_generation = int(generation) if isinstance(generation, int) else None
@@ -447,7 +481,11 @@ class RemoteSource:
         if isinstance(agent_interval, (int, float)) and math.isfinite(agent_interval) and agent_interval > 0:
             self.interval = float(agent_interval)
         interval = self.interval or self._fallback_interval
+        older: list[Snapshot] = []
+        if self._history is not None and pairs:
+            older = self._older_history(specs, pairs[0][1], interval)
         snapshots, missed = self._with_gaps(pairs, interval)
+        snapshots = older + snapshots
         status = None
         if self._failures or self.status.state != "connected":
             status = self._connected(now, missed, interval)
@@ -464,15 +502,32 @@ class RemoteSource:
     def _fetch(self) -> Any:
         assert self._client is not None
         cursor = self._cursor
-        # Specs are asked for whenever we hold none, so a reconnection always refreshes them.
         generation = cursor.specs_generation if cursor.specs else None
-        # after=0 the first time: everything the agent still holds (perfdeck serve keeps ten
-        # minutes), so the window opens with recent history rather than one point.
-        return self._client.fetch(after=0 if cursor.seq is None else cursor.seq, specs_generation=generation)
+        return self._client.fetch(after=cursor.seq, specs_generation=generation)
 
-    def _restarted(self, doc: Any) -> bool:
-        newest = doc.get("seq") if isinstance(doc, Mapping) else None
-        return isinstance(newest, int) and self._cursor.seq is not None and newest < self._cursor.seq
+    def _catch_up(self) -> Any:
+        """The first request after (re)connecting: what the agent still holds since our last snapshot.
+
+        A probe (``after`` omitted: the newest snapshot, with the specs) says how far behind we are
+        and how many series a snapshot has; then one request asks for at most ``POINT_BUDGET``
+        values: all the agent holds (``perfdeck serve`` keeps ten minutes) for a small host, the
+        newest part of it for a 256-CPU one (the rest is a gap). A restarted agent whose numbers
+        went down is started over, specs included.
+        """
+        assert self._client is not None
+        probe = self._client.fetch(after=None, specs_generation=None)
+        cursor = self._cursor
+        _newest_only, specs, counter_specs = wire.decode_document(probe, cursor.specs, cursor.counter_specs)
+        newest = probe.get("seq")
+        generation = probe.get("specs_generation")
+        if not isinstance(newest, int) or not isinstance(generation, int):
+            return probe  # an agent with nothing sampled yet
+        if cursor.seq is not None and newest < cursor.seq:  # restarted, numbering from the start
+            cursor.seq = None
+        cursor.specs, cursor.counter_specs, cursor.specs_generation = specs, counter_specs, generation
+        floor = max(0, newest - max(1, POINT_BUDGET // max(len(specs), 1)))
+        after = floor if cursor.seq is None else max(cursor.seq, floor)
+        return self._client.fetch(after=after, specs_generation=generation)
 
     def _with_gaps(self, pairs: list[tuple[int, Snapshot]], interval: float) -> tuple[list[Snapshot], int]:
         """The new snapshots in time order, with empty rows where the agent's sequence skips."""
@@ -497,6 +552,31 @@ class RemoteSource:
             cursor.seq, cursor.timestamp, cursor.monotonic = seq, snapshot.timestamp, snapshot.monotonic
         return out, missed_total
 
+    def _older_history(self, specs: Mapping[str, SeriesSpec], first: Snapshot,
+                       interval: float) -> list[Snapshot]:
+        """What the history loader has before the agent's first snapshot, once, with an empty row at
+        the seam when the two do not meet (the agent restarted since Prometheus last scraped it)."""
+        loader, self._history = self._history, None
+        assert loader is not None
+        try:
+            older = [s for s in loader(specs, first.timestamp, self.history_seconds)
+                     if s.timestamp < first.timestamp]
+        except RemoteError as exc:
+            self.history_note = f"no older history: {exc}"
+            return []
+        if not older:
+            self.history_note = "no older history"
+            return []
+        span = first.timestamp - older[-1].timestamp
+        step = (older[-1].timestamp - older[0].timestamp) / max(len(older) - 1, 1)
+        # Rows from a continuous history end within one step of the agent's first snapshot.
+        if span > 1.5 * max(interval, step):
+            seam = older[-1].timestamp + span / 2
+            older.append(Snapshot(timestamp=seam, monotonic=seam, values={}, specs=specs))
+        minutes = (first.timestamp - older[0].timestamp) / 60
+        self.history_note = f"{minutes:.0f} min of older history loaded ({len(older)} rows)"
+        return older
+
     def _gap_rows(self, cursor: _Cursor, after: Snapshot, interval: float) -> list[Snapshot]:
         assert cursor.timestamp is not None
         span = after.timestamp - cursor.timestamp
@@ -514,14 +594,16 @@ class RemoteSource:
             message = f"reconnected to {self.host} after {outage:.0f} s"
             message += f"; {missed} missed intervals shown as a gap" if missed else "; nothing was missed"
         else:
-            message = f"connected to {self.host} ({self.url}), agent samples every {interval:g} s"
+            message = f"connected to {self.host}, every {interval:g} s"
+            if self.history_note:
+                message += f"; {self.history_note}"
         self.status = RemoteStatus("connected", self.url, self.host, message, interval,
                                    missed_intervals=missed)
         return self.status
 
     def _lost(self, error: RemoteError, now: float, interval: float) -> PollResult:
         self._failures += 1
-        self._cursor.specs_generation = None  # the agent may have restarted: ask for its specs again
+        self._catching_up = True  # the agent may have restarted: probe it again, specs included
         if self._lost_since is None:
             self._lost_since = now
         self.close()
