@@ -98,3 +98,23 @@ def test_promtool_finds_no_lint_problem_with_256_cpus() -> None:
     text = generate_latest(build_registry(agent))
     result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, check=False)
     assert result.returncode == 0 and not result.stdout and not result.stderr, (result.stdout, result.stderr)
+
+
+class _TableEngine(SamplingEngine):
+    def __init__(self) -> None:
+        super().__init__([FakeCounterCollector()])
+        self.wanted: list[bool] = []
+
+    def set_tables_wanted(self, wanted: bool) -> None:
+        self.wanted.append(wanted)
+
+
+def test_tables_are_wanted_only_while_a_remote_window_reads_them() -> None:
+    engine = _TableEngine()
+    agent = Agent(engine, {"fake": "Fake"}, interval=1.0, version="9.9", host="test")
+    agent.tick(now=1.0)
+    assert engine.wanted == [False]  # Prometheus alone: counts only, no process walk
+    agent.note_table_reader()
+    agent.tick(now=2.0)
+    agent.tick(now=3.0)
+    assert engine.wanted == [False, True]

@@ -24,6 +24,10 @@ from perfdeck.model.series import Snapshot, Unavailable
 log = logging.getLogger(__name__)
 
 RING_SIZE = 600  # ten minutes at 1 s: enough for a window that reconnects after a short outage
+# Tables (the process list) are read only while a remote window polled this recently: /metrics
+# exports counts only, and the process family counts without walking every process when no one
+# wants its table (SamplingEngine.set_tables_wanted, where the engine has it).
+TABLE_READER_SECONDS = 30.0
 
 
 class Agent:
@@ -52,11 +56,26 @@ class Agent:
         self._failures: dict[str, str] = {}
         self._last_duration: float | None = None
         self._collections = 0
+        self._table_reader_at = float("-inf")
+        self._tables_wanted: bool | None = None
+        self._want_tables(False)
+
+    def _want_tables(self, wanted: bool) -> None:
+        if wanted != self._tables_wanted:
+            self._tables_wanted = wanted
+            set_tables_wanted = getattr(self.engine, "set_tables_wanted", None)
+            if set_tables_wanted is not None:
+                set_tables_wanted(wanted)
+
+    def note_table_reader(self) -> None:
+        """A remote window asked for snapshots: keep its tables (the process list) coming for a while."""
+        self._table_reader_at = time.monotonic()
 
     # --- sampling ---------------------------------------------------------------------------
 
     def tick(self, now: float | None = None, timestamp: float | None = None) -> Snapshot:
         """Sample once, store the snapshot with the next sequence number, and return it."""
+        self._want_tables(time.monotonic() - self._table_reader_at < TABLE_READER_SECONDS)
         started = time.perf_counter()
         snapshot = self.engine.sample(now, timestamp)
         duration = time.perf_counter() - started

@@ -260,6 +260,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send(400, b"after and specs must be integers\n", "text/plain; charset=utf-8")
             return
+        self.server.agent.note_table_reader()
         document = self.server.agent.document(after, generation)
         body, extra = self._maybe_gzip(json.dumps(document, allow_nan=False, separators=(",", ":")).encode())
         self._send(200, body, "application/json", extra)
