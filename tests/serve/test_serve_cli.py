@@ -177,3 +177,12 @@ def test_listening_beyond_loopback_without_auth_or_tls_warns() -> None:
         process.stderr.close()
     assert line.startswith("perfdeck serve: warning: listening on 0.0.0.0")
     assert "TLS or authentication" in line
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (("--metrics", "cpu,nonsense"), "unknown metric family 'nonsense'"),
+    (("--interval", "0"), "--interval 0 is out of range"),
+    (("--token-file", "/nonexistent/token"), "cannot read the token file /nonexistent/token"),
+])
+def test_bad_options_are_one_line_and_exit_2(args: tuple[str, ...], words: str) -> None:
+    assert words in _one_clean_error_line(_run(*args))
