@@ -118,3 +118,31 @@ def test_tables_are_wanted_only_while_a_remote_window_reads_them() -> None:
     agent.tick(now=2.0)
     agent.tick(now=3.0)
     assert engine.wanted == [False, True]
+
+
+def test_an_idle_agent_ticks_slowly_until_a_window_attaches() -> None:
+    import threading
+    import time
+
+    engine = SamplingEngine([FakeCounterCollector()])
+    agent = Agent(engine, {"fake": "Fake"}, interval=0.1, idle_interval=3600, version="9.9", host="test")
+    stop = threading.Event()
+    runner = threading.Thread(target=agent.run, args=(stop,))
+    runner.start()
+    try:
+        for _ in range(100):  # bounded polling for the first tick
+            if agent.collections() >= 1:
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)  # five window intervals pass: idle, the agent must not tick again
+        assert agent.collections() == 1
+        agent.note_table_reader()  # a window polls: woken at once, then every 0.1 s
+        for _ in range(200):
+            if agent.collections() >= 4:
+                break
+            time.sleep(0.05)
+        assert agent.collections() >= 4
+    finally:
+        agent.request_stop()
+        runner.join(30)
+    assert not runner.is_alive()

@@ -40,8 +40,12 @@ class Agent:
 
     def __init__(self, engine: SamplingEngine, families: Mapping[str, str], *, interval: float,
                  version: str, host: str, load_errors: Mapping[str, Unavailable] | None = None,
-                 ring_size: int = RING_SIZE, clock: Callable[[], float] = time.time) -> None:
+                 ring_size: int = RING_SIZE, clock: Callable[[], float] = time.time,
+                 idle_interval: float | None = None) -> None:
         self.engine = engine
+        # Without a remote window only Prometheus reads the agent, and its counters make rate() right
+        # at any tick; --idle-interval lets the agent tick less often then (docs/prometheus.md).
+        self.idle_interval = max(interval, idle_interval if idle_interval is not None else interval)
         self.families = dict(families)  # name -> title, in registry order
         self.load_errors = dict(load_errors or {})
         self.interval = interval
@@ -57,6 +61,8 @@ class Agent:
         self._last_duration: float | None = None
         self._collections = 0
         self._table_reader_at = float("-inf")
+        self._wake = threading.Event()
+        self._stop: threading.Event | None = None
         self._tables_wanted: bool | None = None
         self._want_tables(False)
 
@@ -68,8 +74,12 @@ class Agent:
                 set_tables_wanted(wanted)
 
     def note_table_reader(self) -> None:
-        """A remote window asked for snapshots: keep its tables (the process list) coming for a while."""
+        """A remote window asked for snapshots: keep its tables (the process list) and every
+        ``interval`` tick coming for a while; wake an idle agent."""
+        idle = not self.window_attached()
         self._table_reader_at = time.monotonic()
+        if idle and self.idle_interval > self.interval:
+            self._wake.set()
 
     # --- sampling ---------------------------------------------------------------------------
 
@@ -91,20 +101,41 @@ class Agent:
             self._collections += 1
         return snapshot
 
+    def window_attached(self) -> bool:
+        """Whether a remote window polled recently (it then gets every ``interval`` tick)."""
+        return time.monotonic() - self._table_reader_at < TABLE_READER_SECONDS
+
+    def current_interval(self) -> float:
+        """``interval`` while a remote window is attached, ``idle_interval`` otherwise."""
+        return self.interval if self.window_attached() else self.idle_interval
+
     def run(self, stop: threading.Event) -> None:
-        """Tick every ``interval`` seconds until ``stop`` is set (on the interval grid; a late
-        tick skips the missed slots instead of bunching up)."""
+        """Tick until ``stop`` is set: every ``interval`` seconds while a window is attached, every
+        ``idle_interval`` otherwise (on the grid; a late tick skips missed slots instead of bunching
+        up). A window attaching to an idle agent wakes it at once. Set ``stop`` with ``request_stop``."""
+        self._stop = stop
         next_at = time.monotonic()
         while not stop.is_set():
             try:
                 self.tick()
             except Exception:  # the engine isolates collectors; this is a last resort, keep serving
                 log.exception("sampling tick failed")
-            next_at += self.interval
+            interval = self.current_interval()
+            next_at += interval
             now = time.monotonic()
             if next_at < now:
-                next_at = now + self.interval - (now - next_at) % self.interval
-            stop.wait(next_at - now)
+                next_at = now + interval - (now - next_at) % interval
+            self._wake.clear()
+            if not stop.is_set():
+                self._wake.wait(next_at - now)
+            if self._wake.is_set() and not stop.is_set():
+                next_at = time.monotonic()  # a window attached to an idle agent: tick now
+
+    def request_stop(self) -> None:
+        """Stop ``run`` (safe from a signal handler)."""
+        if self._stop is not None:
+            self._stop.set()
+        self._wake.set()
 
     # --- what the HTTP side reads ----------------------------------------------------------
 
