@@ -38,8 +38,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
                         help=f"sampling interval, {MIN_INTERVAL:g} to {MAX_INTERVAL:g} s (default 1)")
     parser.add_argument("--idle-interval", type=float, default=None, metavar="SECONDS",
-                        help="sampling interval while no PerfDeck window is connected (default: --interval); "
-                        "e.g. your Prometheus scrape interval, to sample no more often than it reads")
+                        help="sampling interval while no PerfDeck window is connected (default and minimum: "
+                        "--interval); e.g. your Prometheus scrape interval, to sample no more often than it "
+                        "reads")
     parser.add_argument("--metrics", default=None, metavar="FAMILIES",
                         help="comma-separated metric families (default: all; known: "
                         f"{', '.join(registry.family_names())})")
@@ -76,9 +77,10 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"--interval {interval:g} is out of range; "
                      f"use {MIN_INTERVAL:g} to {MAX_INTERVAL:g} seconds")
     idle = args.idle_interval
-    if idle is not None and not (math.isfinite(idle) and interval <= idle <= MAX_INTERVAL):
-        return _fail(f"--idle-interval {idle:g} is out of range; use --interval ({interval:g}) to "
-                     f"{MAX_INTERVAL:g} seconds")
+    if idle is not None and not (math.isfinite(idle) and MIN_INTERVAL <= idle <= MAX_INTERVAL):
+        # Below --interval it simply means --interval (the agent never ticks slower with a window).
+        return _fail(f"--idle-interval {idle:g} is out of range; use {MIN_INTERVAL:g} to {MAX_INTERVAL:g} "
+                     "seconds")
     try:
         families = parse_families(args.metrics)
         host, port = http.parse_listen(args.listen)
