@@ -146,3 +146,15 @@ def test_an_idle_agent_ticks_slowly_until_a_window_attaches() -> None:
         agent.request_stop()
         runner.join(30)
     assert not runner.is_alive()
+
+
+def test_the_agent_imports_no_qt() -> None:
+    """`perfdeck serve` runs on servers without a display: the exporter and its command load no Qt."""
+    import sys
+
+    code = ("import sys, perfdeck.exporter.agent, perfdeck.exporter.prometheus, perfdeck.exporter.server, "
+            "perfdeck.exporter.service, perfdeck.exporter.naming, perfdeck.commands.serve\n"
+            "qt = ('PySide6', 'pyqtgraph', 'shiboken6')\n"
+            "print(','.join(sorted(m for m in sys.modules if m.startswith(qt))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
