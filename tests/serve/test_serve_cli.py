@@ -158,11 +158,15 @@ def test_tls(tmp_path: Path) -> None:
                    check=True, capture_output=True)
     context = ssl.create_default_context(cafile=str(cert))
     with running_agent("--metrics", "mem", "--tls-cert", str(cert), "--tls-key", str(key), scheme="https",
-                       context=context) as (_p, base):
+                       context=context) as (process, base):
         reply = get(base + "/metrics", context=context)
         assert reply.status == 200 and b"perfdeck_family_available" in reply.body
         with pytest.raises(OSError):  # plain HTTP to a TLS port gets no HTTP answer
             get(base.replace("https", "http") + "/metrics")
+        with pytest.raises(OSError):  # neither does a client that does not trust the certificate
+            get(base + "/metrics", context=ssl.create_default_context())
+        assert get(base + "/metrics", context=context).status == 200  # and the agent goes on
+    assert "Traceback" not in process.stderr_text, process.stderr_text  # a client's mistake is not ours
 
 
 def test_listening_beyond_loopback_without_auth_or_tls_warns() -> None:
