@@ -31,7 +31,8 @@ TABLE_READER_SECONDS = 30.0
 
 
 class Agent:
-    """Runs a ``SamplingEngine`` every ``interval`` seconds and keeps the last ``ring_size`` snapshots.
+    """Runs a ``SamplingEngine`` every ``interval`` seconds (``idle_interval`` while no remote window
+    polls) and keeps the last ``ring_size`` snapshots.
 
     Sequence numbers and ``specs_generation`` start from the wall clock in milliseconds, so they keep
     increasing across agent restarts: a window that reconnects with ``after=`` from the old process
