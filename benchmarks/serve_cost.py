@@ -2,8 +2,9 @@
 
     PYTHONPATH=app .venv/bin/python benchmarks/serve_cost.py [--slow-seconds 180] [--fast-seconds 120]
 
-1. Live, side by side in one run: `perfdeck serve --interval 1` (every family) and
-   `prometheus-node-exporter` (Debian's defaults), both scraped by one real Prometheus, first every
+1. Live, side by side in one run: `perfdeck serve --interval 1` (every family), the same with
+   `--idle-interval 15` (no window connects, so it ticks every 15 s) and `prometheus-node-exporter`
+   (Debian's defaults), all scraped by one real Prometheus, first every
    15 s for ``--slow-seconds``, then every 1 s for ``--fast-seconds``. For each phase: CPU % of one
    core (utime + stime from /proc/PID/stat over the phase), RSS at the end, the mean scrape duration
    and samples per scrape as Prometheus saw them.
@@ -90,14 +91,18 @@ def live(slow_seconds: float, fast_seconds: float) -> None:
         print("live part skipped: needs Debian's prometheus and prometheus-node-exporter", file=sys.stderr)
         return
     work = Path(tempfile.mkdtemp(prefix="serve-cost-"))
-    serve_port, node_port = free_port(), free_port()
+    serve_port, idle_port, node_port = free_port(), free_port(), free_port()
     env = dict(os.environ)
     serve = subprocess.Popen([sys.executable, "-m", "perfdeck", "serve", "--quiet", "--interval", "1",
                               "--listen", f"127.0.0.1:{serve_port}"], env=env)
+    # The same agent ticking every 15 s while no window is connected (--idle-interval).
+    idle = subprocess.Popen([sys.executable, "-m", "perfdeck", "serve", "--quiet", "--interval", "1",
+                             "--idle-interval", "15", "--listen", f"127.0.0.1:{idle_port}"], env=env)
     node = subprocess.Popen([exporter, f"--web.listen-address=127.0.0.1:{node_port}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{serve_port}/")
+        wait_http(f"http://127.0.0.1:{idle_port}/")
         wait_http(f"http://127.0.0.1:{node_port}/metrics")
         time.sleep(5)  # past start-up (imports, first reads)
         print("\n## live: perfdeck serve (1 s ticks, every family) vs prometheus-node-exporter (defaults)")
@@ -111,6 +116,7 @@ def live(slow_seconds: float, fast_seconds: float) -> None:
                 f"global:\n  scrape_interval: {interval}s\n  scrape_timeout: {min(interval, 10)}s\n"
                 "scrape_configs:\n"
                 f"  - job_name: perfdeck\n    static_configs:\n      - targets: ['127.0.0.1:{serve_port}']\n"
+                f"  - job_name: idle\n    static_configs:\n      - targets: ['127.0.0.1:{idle_port}']\n"
                 f"  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{node_port}']\n")
             prom = subprocess.Popen([prometheus, f"--config.file={config}",
                                      f"--storage.tsdb.path={work / f'data-{interval}'}",
@@ -119,13 +125,14 @@ def live(slow_seconds: float, fast_seconds: float) -> None:
             base = f"http://127.0.0.1:{prom_port}"
             try:
                 wait_http(base + "/-/ready", attempts=600)
-                start = {pid: cpu_seconds(pid) for pid in (serve.pid, node.pid)}
+                start = {pid: cpu_seconds(pid) for pid in (serve.pid, idle.pid, node.pid)}
                 started = time.monotonic()
                 time.sleep(seconds)
                 elapsed = time.monotonic() - started
                 used = {pid: cpu_seconds(pid) - start[pid] for pid in start}
                 window = f"{int(seconds)}s"
                 for name, pid, job in (("perfdeck serve", serve.pid, "perfdeck"),
+                                       ("perfdeck serve --idle-interval 15", idle.pid, "idle"),
                                        ("node_exporter", node.pid, "node")):
                     duration = prom_query(
                         base, f'avg_over_time(scrape_duration_seconds{{job="{job}"}}[{window}])')
@@ -138,7 +145,7 @@ def live(slow_seconds: float, fast_seconds: float) -> None:
                 prom.send_signal(signal.SIGTERM)
                 prom.wait(60)
     finally:
-        for process in (serve, node):
+        for process in (serve, idle, node):
             process.send_signal(signal.SIGTERM)
             process.wait(60)
         shutil.rmtree(work, ignore_errors=True)

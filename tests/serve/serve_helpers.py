@@ -88,6 +88,7 @@ def running_agent(*args: str, port: int | None = None, scheme: str = "http",
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        process.stderr_text = process.stderr.read()  # type: ignore[attr-defined] - for the tests
         process.stdout.close()
         process.stderr.close()
 

@@ -98,3 +98,63 @@ def test_promtool_finds_no_lint_problem_with_256_cpus() -> None:
     text = generate_latest(build_registry(agent))
     result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, check=False)
     assert result.returncode == 0 and not result.stdout and not result.stderr, (result.stdout, result.stderr)
+
+
+class _TableEngine(SamplingEngine):
+    def __init__(self) -> None:
+        super().__init__([FakeCounterCollector()])
+        self.wanted: list[bool] = []
+
+    def set_tables_wanted(self, wanted: bool) -> None:
+        self.wanted.append(wanted)
+
+
+def test_tables_are_wanted_only_while_a_remote_window_reads_them() -> None:
+    engine = _TableEngine()
+    agent = Agent(engine, {"fake": "Fake"}, interval=1.0, version="9.9", host="test")
+    agent.tick(now=1.0)
+    assert engine.wanted == [False]  # Prometheus alone: counts only, no process walk
+    agent.note_table_reader()
+    agent.tick(now=2.0)
+    agent.tick(now=3.0)
+    assert engine.wanted == [False, True]
+
+
+def test_an_idle_agent_ticks_slowly_until_a_window_attaches() -> None:
+    import threading
+    import time
+
+    engine = SamplingEngine([FakeCounterCollector()])
+    agent = Agent(engine, {"fake": "Fake"}, interval=0.1, idle_interval=3600, version="9.9", host="test")
+    stop = threading.Event()
+    runner = threading.Thread(target=agent.run, args=(stop,))
+    runner.start()
+    try:
+        for _ in range(100):  # bounded polling for the first tick
+            if agent.collections() >= 1:
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)  # five window intervals pass: idle, the agent must not tick again
+        assert agent.collections() == 1
+        agent.note_table_reader()  # a window polls: woken at once, then every 0.1 s
+        for _ in range(200):
+            if agent.collections() >= 4:
+                break
+            time.sleep(0.05)
+        assert agent.collections() >= 4
+    finally:
+        agent.request_stop()
+        runner.join(30)
+    assert not runner.is_alive()
+
+
+def test_the_agent_imports_no_qt() -> None:
+    """`perfdeck serve` runs on servers without a display: the exporter and its command load no Qt."""
+    import sys
+
+    code = ("import sys, perfdeck.exporter.agent, perfdeck.exporter.prometheus, perfdeck.exporter.server, "
+            "perfdeck.exporter.service, perfdeck.exporter.naming, perfdeck.commands.serve\n"
+            "qt = ('PySide6', 'pyqtgraph', 'shiboken6')\n"
+            "print(','.join(sorted(m for m in sys.modules if m.startswith(qt))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""

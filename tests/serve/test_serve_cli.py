@@ -158,11 +158,15 @@ def test_tls(tmp_path: Path) -> None:
                    check=True, capture_output=True)
     context = ssl.create_default_context(cafile=str(cert))
     with running_agent("--metrics", "mem", "--tls-cert", str(cert), "--tls-key", str(key), scheme="https",
-                       context=context) as (_p, base):
+                       context=context) as (process, base):
         reply = get(base + "/metrics", context=context)
         assert reply.status == 200 and b"perfdeck_family_available" in reply.body
         with pytest.raises(OSError):  # plain HTTP to a TLS port gets no HTTP answer
             get(base.replace("https", "http") + "/metrics")
+        with pytest.raises(OSError):  # neither does a client that does not trust the certificate
+            get(base + "/metrics", context=ssl.create_default_context())
+        assert get(base + "/metrics", context=context).status == 200  # and the agent goes on
+    assert "Traceback" not in process.stderr_text, process.stderr_text  # a client's mistake is not ours
 
 
 def test_listening_beyond_loopback_without_auth_or_tls_warns() -> None:
@@ -177,3 +181,12 @@ def test_listening_beyond_loopback_without_auth_or_tls_warns() -> None:
         process.stderr.close()
     assert line.startswith("perfdeck serve: warning: listening on 0.0.0.0")
     assert "TLS or authentication" in line
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (("--metrics", "cpu,nonsense"), "unknown metric family 'nonsense'"),
+    (("--interval", "0"), "--interval 0 is out of range"),
+    (("--token-file", "/nonexistent/token"), "cannot read the token file /nonexistent/token"),
+])
+def test_bad_options_are_one_line_and_exit_2(args: tuple[str, ...], words: str) -> None:
+    assert words in _one_clean_error_line(_run(*args))

@@ -37,6 +37,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "[::]:PORT or 0.0.0.0:PORT for every interface)")
     parser.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
                         help=f"sampling interval, {MIN_INTERVAL:g} to {MAX_INTERVAL:g} s (default 1)")
+    parser.add_argument("--idle-interval", type=float, default=None, metavar="SECONDS",
+                        help="sampling interval while no PerfDeck window is connected (default and minimum: "
+                        "--interval); e.g. your Prometheus scrape interval, to sample no more often than it "
+                        "reads")
     parser.add_argument("--metrics", default=None, metavar="FAMILIES",
                         help="comma-separated metric families (default: all; known: "
                         f"{', '.join(registry.family_names())})")
@@ -72,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
     if not (math.isfinite(interval) and MIN_INTERVAL <= interval <= MAX_INTERVAL):
         return _fail(f"--interval {interval:g} is out of range; "
                      f"use {MIN_INTERVAL:g} to {MAX_INTERVAL:g} seconds")
+    idle = args.idle_interval
+    if idle is not None and not (math.isfinite(idle) and MIN_INTERVAL <= idle <= MAX_INTERVAL):
+        # Below --interval it simply means --interval (the agent never ticks slower with a window).
+        return _fail(f"--idle-interval {idle:g} is out of range; use {MIN_INTERVAL:g} to {MAX_INTERVAL:g} "
+                     "seconds")
     try:
         families = parse_families(args.metrics)
         host, port = http.parse_listen(args.listen)
@@ -91,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     engine = SamplingEngine(collectors)
     titles = {name: registry.family(name).title for name in families}
     agent = Agent(engine, titles, interval=interval, version=__version__, host=socket.gethostname(),
-                  load_errors=load_errors)
+                  load_errors=load_errors, idle_interval=idle)
     try:
         server = http.AgentServer((host, port), agent, build_registry(agent), auth, tls)
     except http.ServeConfigError as exc:
@@ -109,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
+        agent.request_stop()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     engine.open()
@@ -118,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
     http_thread.start()
     if not args.quiet:
         available = [f.name for f in agent.family_status().values() if f.available]
-        print(f"perfdeck serve: {server.url}/metrics every {interval:g} s; families: "
+        idle_note = (f" ({agent.idle_interval:g} s with no window connected)"
+                     if agent.idle_interval > interval else "")
+        print(f"perfdeck serve: {server.url}/metrics every {interval:g} s{idle_note}; families: "
               f"{', '.join(available) or 'none'} (unavailable ones and why: {server.url}/)", file=sys.stderr,
               flush=True)
     try:

@@ -24,10 +24,15 @@ from perfdeck.model.series import Snapshot, Unavailable
 log = logging.getLogger(__name__)
 
 RING_SIZE = 600  # ten minutes at 1 s: enough for a window that reconnects after a short outage
+# Tables (the process list) are read only while a remote window polled this recently: /metrics
+# exports counts only, and the process family counts without walking every process when no one
+# wants its table (SamplingEngine.set_tables_wanted, where the engine has it).
+TABLE_READER_SECONDS = 30.0
 
 
 class Agent:
-    """Runs a ``SamplingEngine`` every ``interval`` seconds and keeps the last ``ring_size`` snapshots.
+    """Runs a ``SamplingEngine`` every ``interval`` seconds (``idle_interval`` while no remote window
+    polls) and keeps the last ``ring_size`` snapshots.
 
     Sequence numbers and ``specs_generation`` start from the wall clock in milliseconds, so they keep
     increasing across agent restarts: a window that reconnects with ``after=`` from the old process
@@ -36,8 +41,12 @@ class Agent:
 
     def __init__(self, engine: SamplingEngine, families: Mapping[str, str], *, interval: float,
                  version: str, host: str, load_errors: Mapping[str, Unavailable] | None = None,
-                 ring_size: int = RING_SIZE, clock: Callable[[], float] = time.time) -> None:
+                 ring_size: int = RING_SIZE, clock: Callable[[], float] = time.time,
+                 idle_interval: float | None = None) -> None:
         self.engine = engine
+        # Without a remote window only Prometheus reads the agent, and its counters make rate() right
+        # at any tick; --idle-interval lets the agent tick less often then (docs/prometheus.md).
+        self.idle_interval = max(interval, idle_interval if idle_interval is not None else interval)
         self.families = dict(families)  # name -> title, in registry order
         self.load_errors = dict(load_errors or {})
         self.interval = interval
@@ -52,11 +61,32 @@ class Agent:
         self._failures: dict[str, str] = {}
         self._last_duration: float | None = None
         self._collections = 0
+        self._table_reader_at = float("-inf")
+        self._wake = threading.Event()
+        self._stop: threading.Event | None = None
+        self._tables_wanted: bool | None = None
+        self._want_tables(False)
+
+    def _want_tables(self, wanted: bool) -> None:
+        if wanted != self._tables_wanted:
+            self._tables_wanted = wanted
+            set_tables_wanted = getattr(self.engine, "set_tables_wanted", None)
+            if set_tables_wanted is not None:
+                set_tables_wanted(wanted)
+
+    def note_table_reader(self) -> None:
+        """A remote window asked for snapshots: keep its tables (the process list) and every
+        ``interval`` tick coming for a while; wake an idle agent."""
+        idle = not self.window_attached()
+        self._table_reader_at = time.monotonic()
+        if idle and self.idle_interval > self.interval:
+            self._wake.set()
 
     # --- sampling ---------------------------------------------------------------------------
 
     def tick(self, now: float | None = None, timestamp: float | None = None) -> Snapshot:
         """Sample once, store the snapshot with the next sequence number, and return it."""
+        self._want_tables(time.monotonic() - self._table_reader_at < TABLE_READER_SECONDS)
         started = time.perf_counter()
         snapshot = self.engine.sample(now, timestamp)
         duration = time.perf_counter() - started
@@ -72,20 +102,41 @@ class Agent:
             self._collections += 1
         return snapshot
 
+    def window_attached(self) -> bool:
+        """Whether a remote window polled recently (it then gets every ``interval`` tick)."""
+        return time.monotonic() - self._table_reader_at < TABLE_READER_SECONDS
+
+    def current_interval(self) -> float:
+        """``interval`` while a remote window is attached, ``idle_interval`` otherwise."""
+        return self.interval if self.window_attached() else self.idle_interval
+
     def run(self, stop: threading.Event) -> None:
-        """Tick every ``interval`` seconds until ``stop`` is set (on the interval grid; a late
-        tick skips the missed slots instead of bunching up)."""
+        """Tick until ``stop`` is set: every ``interval`` seconds while a window is attached, every
+        ``idle_interval`` otherwise (on the grid; a late tick skips missed slots instead of bunching
+        up). A window attaching to an idle agent wakes it at once. Set ``stop`` with ``request_stop``."""
+        self._stop = stop
         next_at = time.monotonic()
         while not stop.is_set():
             try:
                 self.tick()
             except Exception:  # the engine isolates collectors; this is a last resort, keep serving
                 log.exception("sampling tick failed")
-            next_at += self.interval
+            interval = self.current_interval()
+            next_at += interval
             now = time.monotonic()
             if next_at < now:
-                next_at = now + self.interval - (now - next_at) % self.interval
-            stop.wait(next_at - now)
+                next_at = now + interval - (now - next_at) % interval
+            self._wake.clear()
+            if not stop.is_set():
+                self._wake.wait(next_at - now)
+            if self._wake.is_set() and not stop.is_set():
+                next_at = time.monotonic()  # a window attached to an idle agent: tick now
+
+    def request_stop(self) -> None:
+        """Stop ``run`` (safe from a signal handler)."""
+        if self._stop is not None:
+            self._stop.set()
+        self._wake.set()
 
     # --- what the HTTP side reads ----------------------------------------------------------
 

@@ -11,6 +11,7 @@ One generic mapping, no per-family code (docs/prometheus.md has the table):
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -73,6 +74,7 @@ def unit_suffix(unit: str) -> tuple[str, float]:
     return sanitise(unit.replace("/", "_per_")).lower(), 1.0
 
 
+@functools.lru_cache(maxsize=65536)  # a pure function called per series per scrape: 256 CPUs make 12 000
 def metric_name(metric: str, unit: str, *, counter: bool = False) -> Naming:
     """``cpu.freq.core`` in MHz -> ``perfdeck_cpu_freq_core_hertz`` with factor 1e6.
 

@@ -11,6 +11,7 @@ costs only the formatting, and two Prometheus servers scraping the same agent se
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Iterable, Iterator, Mapping
@@ -26,8 +27,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector as PromCollector
 from prometheus_client.registry import CollectorRegistry
 
-from perfdeck.exporter.naming import PREFIX, metric_name
-from perfdeck.model.series import Snapshot
+from perfdeck.exporter.naming import PREFIX, Naming, metric_name
+from perfdeck.model.series import CounterSpec, SeriesSpec, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,17 @@ def _labels(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {str(name): str(value) for name, value in pairs}
 
 
+@functools.lru_cache(maxsize=65536)  # specs are frozen and repeat every scrape; samples only read the dict
+def _series_entry(spec: SeriesSpec) -> tuple[Naming, dict[str, str], tuple[tuple[str, str], ...]]:
+    return metric_name(spec.metric_name, spec.unit), _labels(spec.labels), tuple(sorted(spec.labels))
+
+
+@functools.lru_cache(maxsize=65536)
+def _counter_entry(spec: CounterSpec) -> tuple[Naming, dict[str, str], tuple[tuple[str, str], ...]]:
+    return metric_name(spec.metric or spec.id, spec.unit, counter=True), _labels(spec.labels), \
+        tuple(sorted(spec.labels))
+
+
 def snapshot_metrics(snapshot: Snapshot) -> list[Metric]:
     """Gauges for the series and counters for the totals of one snapshot, in a stable order."""
     gauges: dict[str, GaugeMetricFamily] = {}
@@ -71,23 +83,23 @@ def snapshot_metrics(snapshot: Snapshot) -> list[Metric]:
         spec = snapshot.counter_specs.get(counter_id)
         if spec is None or total is None or not math.isfinite(total):
             continue
-        naming = metric_name(spec.metric or spec.id, spec.unit, counter=True)
+        naming, labels, key_labels = _counter_entry(spec)
         family = counters.get(naming.name)
         if family is None:
             family = counters[naming.name] = CounterMetricFamily(
                 naming.name, spec.help or f"PerfDeck counter {spec.metric}", labels=None)
-        key = (naming.name, tuple(sorted(spec.labels)))
+        key = (naming.name, key_labels)
         if key in seen:
             continue
         seen.add(key)
-        family.add_sample(naming.name + "_total", _labels(spec.labels), total * naming.factor)
+        family.add_sample(naming.name + "_total", labels, total * naming.factor)
     for series_id, value in snapshot.values.items():
         if value is None or not math.isfinite(value):
             continue  # no value this tick: leave the series out, never 0
         spec = snapshot.specs.get(series_id)
         if spec is None:
             continue
-        naming = metric_name(spec.metric_name, spec.unit)
+        naming, labels, key_labels = _series_entry(spec)
         if naming.name in counters:
             # A counter already owns this name (OpenMetrics would see two families): the counter wins.
             continue
@@ -97,11 +109,11 @@ def snapshot_metrics(snapshot: Snapshot) -> list[Metric]:
                 f"{spec.metric_name} ({spec.unit or 'number'} in PerfDeck), "
                 f"one series per {', '.join(name for name, _ in spec.labels)}")
             family = gauges[naming.name] = GaugeMetricFamily(naming.name, help_text, labels=None)
-        key = (naming.name, tuple(sorted(spec.labels)))
+        key = (naming.name, key_labels)
         if key in seen:
             continue  # two series mapping to one name and label set: a duplicate sample would fail the scrape
         seen.add(key)
-        family.add_sample(naming.name, _labels(spec.labels), float(value) * naming.factor)
+        family.add_sample(naming.name, labels, float(value) * naming.factor)
     return [counters[name] for name in sorted(counters)] + [gauges[name] for name in sorted(gauges)]
 
 

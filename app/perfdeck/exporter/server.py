@@ -14,6 +14,7 @@ import json
 import logging
 import socket
 import ssl
+import sys
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -194,6 +195,15 @@ class AgentServer(ThreadingHTTPServer):
             # The handshake runs lazily in the request thread, so a slow client cannot block accept().
             self.socket = tls.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
 
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        """A client that breaks off, speaks plain HTTP to the TLS port or fails the handshake is the
+        client's problem: one debug line, not socketserver's traceback on stderr (the journal)."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):  # ssl.SSLError, ConnectionResetError, TimeoutError...
+            log.debug("request from %s failed: %s", client_address[0], error)
+        else:
+            log.error("request from %s failed", client_address[0], exc_info=error)
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
@@ -247,6 +257,9 @@ class _Handler(BaseHTTPRequestHandler):
                            "text/plain; charset=utf-8")
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client went away
+        except Exception:  # a bug while answering: a 500 and one logged error, the agent goes on
+            log.exception("answering %s failed", url.path)
+            self._send(500, b"internal error: see the agent's log\n", "text/plain; charset=utf-8")
 
     def _metrics(self) -> None:
         encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
@@ -260,6 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send(400, b"after and specs must be integers\n", "text/plain; charset=utf-8")
             return
+        self.server.agent.note_table_reader()
         document = self.server.agent.document(after, generation)
         body, extra = self._maybe_gzip(json.dumps(document, allow_nan=False, separators=(",", ":")).encode())
         self._send(200, body, "application/json", extra)
