@@ -106,6 +106,22 @@ def make_cpu_tree(root: Path, *, online: str, present: str | None = None,
     write(root / "proc/cpuinfo", cpuinfo)
 
 
+def proc_stat_text(total: scputimes, per_cpu: Mapping[int, scputimes] | Sequence[scputimes],
+                   ctxt: int = 0, intr: int = 0, btime: int = 1_700_000_000) -> str:
+    """/proc/stat as fs/proc/stat.c writes it: times in clock ticks, one line per online CPU
+    (``per_cpu`` maps CPU numbers to times; a sequence numbers them 0..n-1)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    numbered = per_cpu.items() if isinstance(per_cpu, Mapping) else enumerate(per_cpu)
+
+    def line(name: str, times: scputimes) -> str:
+        return name + " " + " ".join(str(round(value * ticks)) for value in times)
+
+    lines = [line("cpu ", total), *(line(f"cpu{n}", times) for n, times in numbered)]
+    lines += [f"intr {intr} 0 9 0 0", f"ctxt {ctxt}", f"btime {btime}", "processes 4242",
+              "procs_running 1", "procs_blocked 0", "softirq 1 0 0 0"]
+    return "\n".join(lines) + "\n"
+
+
 def make_block_tree(root: Path, devices: Mapping[str, str]) -> None:
     """/sys/block/<name> symlinks into /sys/devices, as the kernel lays them out.
 

@@ -20,8 +20,7 @@ from psutil_fakes import (
     make_net_tree,
     make_proc_tree,
     net_io,
-    per_cpu_switch,
-    scpustats,
+    proc_stat_text,
     sswap,
     svmem,
 )
@@ -50,15 +49,12 @@ def test_monotonic_totals_leave_out_a_step_back_until_it_catches_up() -> None:
     assert guard.accept({"a": 1.0, "b": 8.0}) == {"a": 1.0, "b": 8.0}  # a re-created device starts afresh
 
 
-def test_cpu_seconds_by_mode_per_cpu_and_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cpu_seconds_by_mode_per_cpu_and_machine(tmp_path: Path) -> None:
     make_cpu_tree(tmp_path, online="0,2")  # CPU 1 offline: labels carry CPU numbers, not positions
-    monkeypatch.setattr(psutil, "cpu_times", per_cpu_switch(
-        Script([cpu_times(user=10, nice=1, system=3, idle=50, iowait=4, irq=0.5, softirq=0.25, steal=2,
-                          guest=7),
-                cpu_times(user=20, nice=1, system=4, idle=60, iowait=3, irq=0.5, softirq=0.5, steal=2)]),
-        Script([[cpu_times(user=6, idle=20), cpu_times(user=4, idle=30, iowait=2)],
-                [cpu_times(user=12, idle=25), cpu_times(user=8, idle=35, iowait=3)]])))
-    monkeypatch.setattr(psutil, "cpu_stats", Script([scpustats(1000, 500, 0, 0), scpustats(1500, 700, 0, 0)]))
+    stat = tmp_path / "proc/stat"
+    stat.write_text(proc_stat_text(
+        cpu_times(user=10, nice=1, system=3, idle=50, iowait=4, irq=0.5, softirq=0.25, steal=2, guest=7),
+        {0: cpu_times(user=6, idle=20), 2: cpu_times(user=4, idle=30, iowait=2)}, ctxt=1000, intr=500))
     collector = CpuCollector(root=tmp_path)
     collector.open()
     first = collector.read(0.0)
@@ -72,8 +68,12 @@ def test_cpu_seconds_by_mode_per_cpu_and_machine(tmp_path: Path, monkeypatch: py
     assert counters["cpu.context_switches"].unit == "" and counters["cpu.interrupts"].unit == ""
     # Raw kernel modes, in seconds: nice is not folded into user here, guest is not added again.
     assert first.totals["cpu.all.seconds.user"] == 10 and first.totals["cpu.all.seconds.nice"] == 1
+    assert first.totals["cpu.all.seconds.softirq"] == 0.25
     assert first.totals["cpu.seconds.iowait.core2"] == 2
     assert first.totals["cpu.context_switches"] == 1000 and first.totals["cpu.interrupts"] == 500
+    stat.write_text(proc_stat_text(
+        cpu_times(user=20, nice=1, system=4, idle=60, iowait=3, irq=0.5, softirq=0.5, steal=2),
+        {0: cpu_times(user=12, idle=25), 2: cpu_times(user=8, idle=35, iowait=3)}, ctxt=1500, intr=700))
     second = collector.read(1.0)
     # The machine's iowait stepped back 4 -> 3 (NO_HZ accounting): left out, never reported lower.
     assert "cpu.all.seconds.iowait" not in second.totals
@@ -83,8 +83,9 @@ def test_cpu_seconds_by_mode_per_cpu_and_machine(tmp_path: Path, monkeypatch: py
     assert second.values["cpu.ctx_switches"] == pytest.approx(500)
 
 
-def test_cpu_series_metrics_and_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cpu_series_metrics_and_labels(tmp_path: Path) -> None:
     make_cpu_tree(tmp_path, online="0-1", cpufreq_khz={0: 2_000_000, 1: 2_100_000})
+    (tmp_path / "proc/stat").write_text(proc_stat_text(cpu_times(idle=1), [cpu_times(idle=1)] * 2))
     collector = CpuCollector(root=tmp_path)
     collector.open()
     specs = collector.specs()
