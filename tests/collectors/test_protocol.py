@@ -19,6 +19,7 @@ from psutil_fakes import (
     make_cpu_tree,
     make_net_tree,
     make_proc_tree,
+    net_dev_text,
     net_io,
     proc_stat_text,
     sswap,
@@ -137,11 +138,11 @@ def test_disk_counters_and_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert collector.specs()["disk.busy.sda"].metric == "disk.busy"
 
 
-def test_network_counters_and_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_network_counters_and_labels(tmp_path: Path) -> None:
     make_net_tree(tmp_path, {"eth0.100": False, "lo": True})
-    monkeypatch.setattr(psutil, "net_io_counters", Script([
-        {"eth0.100": net_io(100, 200, 3, 4, 5, 6, 7, 8), "lo": net_io(9, 9, 1, 1)},
-    ]))
+    (tmp_path / "proc/net").mkdir(parents=True)
+    (tmp_path / "proc/net/dev").write_text(net_dev_text(
+        {"eth0.100": net_io(100, 200, 3, 4, 5, 6, 7, 8), "lo": net_io(9, 9, 1, 1)}))
     collector = NetworkCollector(root=tmp_path)
     reading = collector.read(0.0)
     assert reading.totals["net.receive_bytes.eth0_100"] == 200
