@@ -15,6 +15,7 @@ from psutil_fakes import (
     Script,
     cpu_times,
     disk_io,
+    diskstats_text,
     make_block_tree,
     make_cpu_tree,
     make_net_tree,
@@ -117,10 +118,10 @@ def test_memory_swap_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_disk_counters_and_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_block_tree(tmp_path, {"sda": "hw", "dm-0": "dm:vg0-root", "loop0": "virtual"})
-    monkeypatch.setattr(psutil, "disk_io_counters", Script([
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/diskstats").write_text(diskstats_text(
         {"sda": disk_io(10, 20, 4096, 8192, busy_time=1500), "dm-0": disk_io(1, 2, 512, 1024, 10),
-         "loop0": disk_io(1, 1, 1, 1, 1)},
-    ]))
+         "loop0": disk_io(1, 1, 512, 512, 1)}))
     monkeypatch.setattr(psutil, "disk_partitions", Script([[]]))
     collector = DiskCollector(root=tmp_path)
     reading = collector.read(0.0)
