@@ -23,8 +23,6 @@ from psutil_fakes import (
     net_dev_text,
     net_io,
     proc_stat_text,
-    sswap,
-    svmem,
 )
 
 from perfdeck.collectors.cpu import COUNTER_MODES, CpuCollector
@@ -39,6 +37,7 @@ from perfdeck.model.series import INSTANCE_LABELS
 
 CORE = ["cpu", "mem", "disk", "net", "sensors", "proc"]
 TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def test_monotonic_totals_leave_out_a_step_back_until_it_catches_up() -> None:
@@ -103,17 +102,19 @@ def test_cpu_series_metrics_and_labels(tmp_path: Path) -> None:
     assert specs["cpu.load.5"].metric_name == "cpu.load.5" and specs["cpu.load.5"].labels == ()
 
 
-def test_memory_swap_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
-    vm = svmem(8 << 30, 4 << 30, 50.0, 4 << 30, 1 << 30, 0, 0, 1 << 20, 2 << 30, 1 << 20, 0)
-    monkeypatch.setattr(psutil, "virtual_memory", Script([vm]))
-    monkeypatch.setattr(psutil, "swap_memory", Script([sswap(1 << 30, 0, 1 << 30, 0.0, 4096, 8192),
-                                                       sswap(1 << 30, 0, 1 << 30, 0.0, 12288, 8192)]))
-    collector = MemoryCollector()
-    assert collector.read(0.0).totals == {"mem.swap.in_bytes": 4096.0, "mem.swap.out_bytes": 8192.0}
+def test_memory_swap_bytes(tmp_path: Path) -> None:
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/meminfo").write_text("MemTotal: 8000 kB\nMemAvailable: 4000 kB\nSwapTotal: 1000 kB\n"
+                                           "SwapFree: 1000 kB\n")
+    vmstat = tmp_path / "proc/vmstat"
+    vmstat.write_text("pgpgin 1\npswpin 1\npswpout 2\n")
+    collector = MemoryCollector(tmp_path)
+    assert collector.read(0.0).totals == {"mem.swap.in_bytes": PAGE, "mem.swap.out_bytes": 2 * PAGE}
+    vmstat.write_text("pgpgin 1\npswpin 3\npswpout 2\n")
     second = collector.read(1.0)
-    assert second.totals["mem.swap.in_bytes"] == 12288.0
+    assert second.totals["mem.swap.in_bytes"] == 3 * PAGE
     assert collector.counter_specs()["mem.swap.out_bytes"].unit == "B"
-    assert second.values["mem.swap.in"] == pytest.approx(8192)
+    assert second.values["mem.swap.in"] == pytest.approx(2 * PAGE)
 
 
 def test_disk_counters_and_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
