@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from psutil_fakes import FileScript
 
-from perfdeck.collectors.memory import MemoryCollector, parse_meminfo, vmstat_counter
+from perfdeck.collectors.memory import MemoryCollector, meminfo_fields, parse_meminfo, vmstat_counter
 
 GIB = 1024**3
 KIB = 1024
@@ -111,8 +111,15 @@ def test_swap_counter_going_backwards_gives_none(tmp_path: Path) -> None:
 
 
 def test_parsers() -> None:
+    text = meminfo_text().encode()
+    wanted = (b"MemTotal", b"MemAvailable", b"Buffers", b"Cached", b"SReclaimable", b"Shmem", b"SwapFree")
+    assert meminfo_fields(text, wanted) == {key: value for key, value in parse_meminfo(text).items()
+                                            if key in wanted}
+    assert meminfo_fields(text)[b"MemTotal"] == 16 * GIB and b"MemShared" not in meminfo_fields(text)
     assert parse_meminfo(b"MemTotal:       16318480 kB\nHugePages_Total:       4\n") == {
         b"MemTotal": 16318480 * 1024, b"HugePages_Total": 4}
+    assert meminfo_fields(b"HugePages_Total:       4\nMemTotal: 1 kB", (b"HugePages_Total", b"MemTotal")) == {
+        b"HugePages_Total": 4, b"MemTotal": 1024}
     assert vmstat_counter(b"pswpin 5\npswpout 6", b"pswpout") == 6
     assert vmstat_counter(b"pswpin 5\npswpout 6\n", b"pswpin") == 5
     assert vmstat_counter(b"xpswpin 5\n", b"pswpin") is None
