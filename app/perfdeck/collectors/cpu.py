@@ -76,6 +76,7 @@ def _read_sysfs(path: str) -> str | None:
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")
+KEPT_FREQ_FILES = 64
 _UTIL_IDS = ("cpu.util.total", *(f"cpu.util.{part}" for part in PARTS))
 
 
@@ -180,6 +181,9 @@ class CpuCollector(Collector):
         self._loadavg_file = KeptFile(self.root / "proc/loadavg")
         self._online_path = str(self.root / _CPU_SYSFS / "online")
         self._freq_paths: dict[int, tuple[str, str]] = {}  # CPU -> (scaling_cur_freq, cpuinfo_cur_freq)
+        # scaling_cur_freq kept open per CPU, up to KEPT_FREQ_FILES CPUs: beyond that the
+        # descriptors would crowd the perf counters' fd budget, and files are opened per read.
+        self._freq_files: dict[int, KeptFile] = {}
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -218,6 +222,10 @@ class CpuCollector(Collector):
     def _set_cpus(self, cpus: tuple[int, ...]) -> None:
         self._cpus = cpus
         base = self.root / _CPU_SYSFS
+        for kept in self._freq_files.values():
+            kept.close()
+        self._freq_files = ({n: KeptFile(base / f"cpu{n}/cpufreq/scaling_cur_freq") for n in cpus}
+                            if len(cpus) <= KEPT_FREQ_FILES else {})
         self._freq_paths = {n: (str(base / f"cpu{n}/cpufreq/scaling_cur_freq"),
                                 str(base / f"cpu{n}/cpufreq/cpuinfo_cur_freq")) for n in cpus}
         specs: dict[str, SeriesSpec] = {}
@@ -347,6 +355,8 @@ class CpuCollector(Collector):
     def close(self) -> None:
         self._stat_file.close()
         self._loadavg_file.close()
+        for kept in self._freq_files.values():
+            kept.close()
 
     def _read_frequency(self, values: dict[str, float | None],
                         unavailable: dict[str, Unavailable]) -> None:
@@ -356,13 +366,19 @@ class CpuCollector(Collector):
             unavailable["cpu.freq.avg"] = self._freq_unavailable
             return
         read_mhz: list[float] = []
+        kept_files = self._freq_files
         for n in self._cpus:
             khz = None
-            for path in self._freq_paths[n]:
-                text = _read_sysfs(path)
-                if text and text.isdigit():
-                    khz = int(text)
-                    break
+            kept = kept_files.get(n)
+            data = kept.read() if kept is not None else None
+            if data is not None and data.strip().isdigit():
+                khz = int(data)
+            else:  # not kept, or no scaling_cur_freq: the paths, cpuinfo_cur_freq as the fallback
+                for path in self._freq_paths[n]:
+                    text = _read_sysfs(path)
+                    if text and text.isdigit():
+                        khz = int(text)
+                        break
             if khz is None:
                 unavailable[f"cpu.freq.core{n}"] = Unavailable(
                     f"CPU {n} has no readable cpufreq/scaling_cur_freq")
