@@ -46,11 +46,14 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--per-family", action="store_true", help="also count each family alone")
+    parser.add_argument("--no-tables", action="store_true",
+                        help="no process table wanted (the window on any other tab, perfdeck record)")
     args = parser.parse_args()
     global _counting
     sys.addaudithook(_audit)
     families = args.families.split(",")
     engine = SamplingEngine(create_collectors(families))
+    engine.set_tables_wanted(not args.no_tables)
     now = time.monotonic()
     for _ in range(3):  # warm-up: baselines, caches, first reads
         now += args.interval
@@ -90,6 +93,7 @@ def main() -> int:
         print("\nper family (calls per tick, files opened per tick):")
         for name in families:
             sub = SamplingEngine(create_collectors([name]))
+            sub.set_tables_wanted(not args.no_tables)
             t = time.monotonic()
             for _ in range(3):
                 t += args.interval

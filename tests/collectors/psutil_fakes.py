@@ -106,6 +106,64 @@ def make_cpu_tree(root: Path, *, online: str, present: str | None = None,
     write(root / "proc/cpuinfo", cpuinfo)
 
 
+def proc_stat_text(total: scputimes, per_cpu: Mapping[int, scputimes] | Sequence[scputimes],
+                   ctxt: int = 0, intr: int = 0, btime: int = 1_700_000_000) -> str:
+    """/proc/stat as fs/proc/stat.c writes it: times in clock ticks, one line per online CPU
+    (``per_cpu`` maps CPU numbers to times; a sequence numbers them 0..n-1)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    numbered = per_cpu.items() if isinstance(per_cpu, Mapping) else enumerate(per_cpu)
+
+    def line(name: str, times: scputimes) -> str:
+        return name + " " + " ".join(str(round(value * ticks)) for value in times)
+
+    lines = [line("cpu ", total), *(line(f"cpu{n}", times) for n, times in numbered)]
+    lines += [f"intr {intr} 0 9 0 0", f"ctxt {ctxt}", f"btime {btime}", "processes 4242",
+              "procs_running 1", "procs_blocked 0", "softirq 1 0 0 0"]
+    return "\n".join(lines) + "\n"
+
+
+def net_dev_text(counters: Mapping[str, snetio]) -> str:
+    """/proc/net/dev as net/core/net-procfs.c writes it (two header lines, then one per device)."""
+    lines = ["Inter-|   Receive                                                |  Transmit",
+             " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop "
+             "fifo colls carrier compressed"]
+    for name, io in counters.items():
+        lines.append(f"{name:>6}: {io.bytes_recv:8d} {io.packets_recv:7d} {io.errin:4d} {io.dropin:4d}"
+                     f"    0     0          0         0 {io.bytes_sent:8d} {io.packets_sent:7d} "
+                     f"{io.errout:4d} {io.dropout:4d}    0     0       0          0")
+    return "\n".join(lines) + "\n"
+
+
+def diskstats_text(counters: Mapping[str, sdiskio]) -> str:
+    """/proc/diskstats as block/genhd.c writes it (Linux 5.5+: 20 fields), sectors of 512 bytes."""
+    lines = []
+    for minor, (name, io) in enumerate(counters.items()):
+        lines.append(f" 253 {minor:7d} {name} {io.read_count} 0 {io.read_bytes // 512} {io.read_time} "
+                     f"{io.write_count} 0 {io.write_bytes // 512} {io.write_time} 0 {io.busy_time} "
+                     "0 0 0 0 0 0 0")
+    return "\n".join(lines) + "\n"
+
+
+class FileScript:
+    """A /proc file that moves to its next scripted state before each read of the collector under
+    test (the last state repeats). The collector reads the real file under the fake root; it is
+    rewritten in place, as the kernel regenerates it, so a kept descriptor sees each new state."""
+
+    def __init__(self, path: Path, render: Callable[[Any], str], states: Sequence[Any]) -> None:
+        self.path, self.render, self.states = path, render, list(states)
+        self.index = 0
+        self._write(0)
+
+    def _write(self, index: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(self.render(self.states[min(index, len(self.states) - 1)]))
+
+    def read(self, collector: Any, now: float) -> Any:
+        self._write(self.index)
+        self.index += 1
+        return collector.read(now)
+
+
 def make_block_tree(root: Path, devices: Mapping[str, str]) -> None:
     """/sys/block/<name> symlinks into /sys/devices, as the kernel lays them out.
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from psutil_fakes import Script, cpu_times, make_cpu_tree, per_cpu_switch, scpustats, write
+from psutil_fakes import cpu_times, make_cpu_tree, proc_stat_text, scpustats
 
-from perfdeck.collectors.cpu import PARTS, CpuCollector, split_percentages, split_times
+from perfdeck.collectors.cpu import PARTS, CpuCollector, parse_proc_stat, split_percentages, split_times
+from perfdeck.model.series import Reading
 
 INTEL_CPUINFO = (
     "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Core(TM) i7-8650U CPU @ 1.90GHz\n"
@@ -20,11 +21,33 @@ INTEL_CPUINFO = (
 VM_CPUINFO = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Xeon\nflags\t\t: fpu tsc hypervisor\n"
 
 
-def _install(monkeypatch: pytest.MonkeyPatch, totals: list, per_cpu: list, stats: list | None = None
-             ) -> None:
-    total_script, per_cpu_script = Script(totals), Script(per_cpu)
-    monkeypatch.setattr(psutil, "cpu_times", per_cpu_switch(total_script, per_cpu_script))
-    monkeypatch.setattr(psutil, "cpu_stats", Script(stats or [scpustats(0, 0, 0, 0)]))
+class StatScript:
+    """A fake /proc/stat that moves to its next scripted state before each read of the collector.
+
+    The collector reads the real file under the fake root (through its kept descriptor); the file
+    is rewritten in place between reads, as the kernel regenerates it. The last state repeats.
+    """
+
+    def __init__(self, root: Path, totals: list, per_cpu: list, stats: list | None = None) -> None:
+        self.path = root / "proc/stat"
+        self.totals, self.per_cpu = totals, per_cpu
+        self.stats = stats or [scpustats(0, 0, 0, 0)]
+        self.index = 0
+        self._write(0)  # what open() sees
+
+    def _write(self, index: int) -> None:
+        def pick(sequence: list) -> object:
+            return sequence[min(index, len(sequence) - 1)]
+
+        stats = pick(self.stats)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(proc_stat_text(pick(self.totals), pick(self.per_cpu),  # type: ignore[arg-type]
+                                            stats.ctx_switches, stats.interrupts))  # type: ignore[attr-defined]
+
+    def read(self, collector: CpuCollector, now: float) -> Reading:
+        self._write(self.index)
+        self.index += 1
+        return collector.read(now)
 
 
 # -- arithmetic -------------------------------------------------------------------------------------
@@ -64,10 +87,10 @@ def test_split_percentages_counter_going_backwards() -> None:
 
 # -- the collector on doubles -----------------------------------------------------------------------
 
-def test_first_read_none_then_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_first_read_none_then_exact(tmp_path: Path) -> None:
     make_cpu_tree(tmp_path, online="0-1", cpuinfo=INTEL_CPUINFO)
-    _install(
-        monkeypatch,
+    stat = StatScript(
+        tmp_path,
         totals=[cpu_times(user=10, idle=10), cpu_times(user=40, system=10, idle=70)],
         per_cpu=[
             [cpu_times(user=5, idle=5), cpu_times(user=5, idle=5)],
@@ -77,13 +100,13 @@ def test_first_read_none_then_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     )
     collector = CpuCollector(root=tmp_path)
     collector.open()
-    first = collector.read(100.0)
+    first = stat.read(collector, 100.0)
     for series_id in ("cpu.util.total", "cpu.util.user", "cpu.util.core0", "cpu.util.idle.core1",
                       "cpu.ctx_switches", "cpu.interrupts"):
         assert series_id in first.values
         assert first.values[series_id] is None, series_id  # never a fake 0
 
-    second = collector.read(102.0)
+    second = stat.read(collector, 102.0)
     values = second.values
     # machine: deltas user 30, system 10, idle 60 -> busy 40 %
     assert values["cpu.util.total"] == pytest.approx(40)
@@ -99,9 +122,36 @@ def test_first_read_none_then_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert values["cpu.interrupts"] == pytest.approx(50)
 
 
-def test_specs_groups_and_ranges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parse_proc_stat_as_the_kernel_writes_it() -> None:
+    text = proc_stat_text(cpu_times(user=1, nice=2, system=3, idle=4, iowait=5, irq=6, softirq=7, steal=8,
+                                    guest=9, guest_nice=10),
+                          {0: cpu_times(user=0.5), 3: cpu_times(idle=2.25)}, ctxt=77, intr=99)
+    machine, per_cpu, ctxt, intr = parse_proc_stat(text.encode())
+    assert machine == (1, 2, 3, 4, 5, 6, 7, 8)  # guest is inside user already: not a mode of its own
+    assert sorted(per_cpu) == [0, 3]  # CPU numbers from the line names, not positions
+    assert per_cpu[3][3] == pytest.approx(2.25)
+    assert (ctxt, intr) == (77, 99)
+    # Fewer than eight fields (a very old kernel): that line is left out, nothing is guessed.
+    assert parse_proc_stat(b"cpu  1 2 3 4\ncpu0 1 2 3 4\nctxt 5\n") == (None, {}, 5, None)
+
+
+def test_unreadable_proc_stat_is_unavailable_not_zero(tmp_path: Path) -> None:
     make_cpu_tree(tmp_path, online="0-1", cpuinfo=INTEL_CPUINFO)
-    _install(monkeypatch, [cpu_times(idle=1)], [[cpu_times(idle=1), cpu_times(idle=1)]])
+    stat = StatScript(tmp_path, [cpu_times(idle=1)], [[cpu_times(idle=1), cpu_times(idle=1)]])
+    collector = CpuCollector(root=tmp_path)
+    collector.open()
+    stat.read(collector, 1.0)
+    stat.path.unlink()
+    collector.close()  # the kept descriptor would still read the old file: start afresh
+    reading = collector.read(2.0)
+    assert "cpu.util.total" not in reading.values and "cpu.util.core1" not in reading.values
+    assert "/proc/stat" in reading.unavailable["cpu.util.core1"].reason
+    assert "/proc/stat" in reading.unavailable["cpu.ctx_switches"].reason
+
+
+def test_specs_groups_and_ranges(tmp_path: Path) -> None:
+    make_cpu_tree(tmp_path, online="0-1", cpuinfo=INTEL_CPUINFO)
+    StatScript(tmp_path, [cpu_times(idle=1)], [[cpu_times(idle=1), cpu_times(idle=1)]])
     collector = CpuCollector(root=tmp_path)
     collector.open()
     specs = collector.specs()
@@ -113,83 +163,64 @@ def test_specs_groups_and_ranges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert specs["cpu.ctx_switches"].kind.value == "rate"
 
 
-def test_cpu_going_offline_and_online(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """/proc/stat lists only online CPUs, so positions shift; numbers must not."""
+def test_cpu_going_offline_and_online(tmp_path: Path) -> None:
+    """/proc/stat lists only online CPUs, each by number: numbers, not positions, name the series."""
     make_cpu_tree(tmp_path, online="0-3", cpuinfo=INTEL_CPUINFO)
-    online_file = tmp_path / "sys/devices/system/cpu/online"
     idle = cpu_times(idle=100)
 
     def busy(n: float) -> object:
         return cpu_times(user=n, idle=100)
 
-    per_cpu = Script([
-        [idle, idle, cpu_times(idle=300), busy(0)],  # cpu0..3; cpu2's baseline differs from cpu3's
-        [idle, idle, busy(50)],  # cpu2 went offline: position 2 is now cpu3
-        [idle, idle, busy(0), cpu_times(user=50, idle=150)],  # cpu2 back; cpu3 idled 50 s
+    stat = StatScript(tmp_path, [cpu_times(idle=1)], [
+        {0: idle, 1: idle, 2: cpu_times(idle=300), 3: busy(0)},  # cpu2's baseline differs from cpu3's
+        {0: idle, 1: idle, 3: busy(50)},  # cpu2 went offline: the third line is now cpu3
+        {0: idle, 1: idle, 2: busy(0), 3: cpu_times(user=50, idle=150)},  # cpu2 back; cpu3 idled 50 s
     ])
-    monkeypatch.setattr(psutil, "cpu_times", per_cpu_switch(Script([cpu_times(idle=1)]), per_cpu))
-    monkeypatch.setattr(psutil, "cpu_stats", Script([scpustats(0, 0, 0, 0)]))
     collector = CpuCollector(root=tmp_path)
     collector.open()
-    collector.read(1.0)
+    stat.read(collector, 1.0)
 
-    write(online_file, "0-1,3")
-    reading = collector.read(2.0)
+    reading = stat.read(collector, 2.0)
     assert "cpu.util.core2" not in collector.specs()
     assert "cpu.util.core3" in collector.specs()
     # cpu3 did 50 s user + 0 idle since the last read: 100 % busy, not compared with cpu2's baseline.
     assert reading.values["cpu.util.core3"] == pytest.approx(100)
     assert "cpu.util.core2" not in reading.values
+    assert "cpu.seconds.user.core2" not in reading.totals
 
-    write(online_file, "0-3")
-    reading = collector.read(3.0)
+    reading = stat.read(collector, 3.0)
     assert "cpu.util.core2" in collector.specs()
     assert reading.values["cpu.util.core2"] is None  # back online: re-based, no invented value
     assert reading.values["cpu.util.core3"] == pytest.approx(0)
 
 
-def test_cpu_count_race_gives_none_for_a_tick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """sysfs says 4 CPUs but /proc/stat listed 3: no per-CPU values that tick, no crash."""
-    make_cpu_tree(tmp_path, online="0-3", cpuinfo=INTEL_CPUINFO)
-    four = [cpu_times(user=1, idle=1)] * 4
-    three = [cpu_times(user=2, idle=2)] * 3
-    per_cpu = Script([four, three, [cpu_times(user=3, idle=3)] * 4, [cpu_times(user=4, idle=4)] * 4])
-    monkeypatch.setattr(psutil, "cpu_times", per_cpu_switch(Script([cpu_times(idle=1)]), per_cpu))
-    monkeypatch.setattr(psutil, "cpu_stats", Script([scpustats(0, 0, 0, 0)]))
-    collector = CpuCollector(root=tmp_path)
-    collector.open()
-    collector.read(1.0)
-    race = collector.read(2.0)
-    assert all(race.values[f"cpu.util.core{n}"] is None for n in range(4))
-    assert collector.read(3.0).values["cpu.util.core0"] is None  # fresh baseline after the race
-    assert collector.read(4.0).values["cpu.util.core0"] == pytest.approx(50)
-
-
-def test_frequency_from_cpufreq(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_frequency_from_cpufreq(tmp_path: Path) -> None:
     make_cpu_tree(tmp_path, online="0-1", cpufreq_khz={0: 2400000, 1: 800000}, cpuinfo=INTEL_CPUINFO)
-    _install(monkeypatch, [cpu_times(idle=1)], [[cpu_times(idle=1), cpu_times(idle=1)]])
+    stat = StatScript(tmp_path, [cpu_times(idle=1)], [[cpu_times(idle=1), cpu_times(idle=1)]])
+    (tmp_path / "proc/loadavg").write_text("0.50 0.25 0.10 1/99 1234\n")
     collector = CpuCollector(root=tmp_path)
     collector.open()
-    reading = collector.read(1.0)
+    reading = stat.read(collector, 1.0)
     assert reading.values["cpu.freq.core0"] == 2400.0
     assert reading.values["cpu.freq.core1"] == 800.0
     assert reading.values["cpu.freq.avg"] == 1600.0
+    assert (reading.values["cpu.load.1"], reading.values["cpu.load.15"]) == (0.5, 0.1)
     assert not reading.unavailable
 
 
 @pytest.mark.parametrize(("cpuinfo", "fix_expected"), [(INTEL_CPUINFO, True), (VM_CPUINFO, False)])
-def test_frequency_unavailable_without_cpufreq(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               cpuinfo: str, fix_expected: bool) -> None:
+def test_frequency_unavailable_without_cpufreq(tmp_path: Path, cpuinfo: str, fix_expected: bool) -> None:
     make_cpu_tree(tmp_path, online="0-1", cpuinfo=cpuinfo)
-    _install(monkeypatch, [cpu_times(idle=1)], [[cpu_times(idle=1), cpu_times(idle=1)]])
+    stat = StatScript(tmp_path, [cpu_times(idle=1)], [[cpu_times(idle=1), cpu_times(idle=1)]])
     collector = CpuCollector(root=tmp_path)
     collector.open()
-    reading = collector.read(1.0)
+    reading = stat.read(collector, 1.0)
     for series_id in ("cpu.freq.core0", "cpu.freq.core1", "cpu.freq.avg"):
         assert series_id not in reading.values
         assert "cpufreq" in reading.unavailable[series_id].reason
     assert bool(reading.unavailable["cpu.freq.avg"].fix) is fix_expected
     assert ("virtual machine" in reading.unavailable["cpu.freq.avg"].reason) is not fix_expected
+    assert "/proc/loadavg" in reading.unavailable["cpu.load.5"].reason  # none in this fake tree
 
 
 def test_static_facts_from_sysfs(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from psutil_fakes import Script, disk_io, make_block_tree, sdiskpart, sdiskusage
+from psutil_fakes import FileScript, Script, disk_io, diskstats_text, make_block_tree, sdiskpart, sdiskusage
 
 from perfdeck.collectors.disks import DiskCollector, physical_block_devices
 
@@ -30,35 +30,36 @@ def test_physical_device_rule(tmp_path: Path) -> None:
 
 def test_no_sysfs_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert physical_block_devices(tmp_path) is None
-    monkeypatch.setattr(psutil, "disk_io_counters", Script([{"sda": disk_io()}]))
+    stats = FileScript(tmp_path / "proc/diskstats", diskstats_text, [{"sda": disk_io()}])
     monkeypatch.setattr(psutil, "disk_partitions", Script([[]]))
-    reading = DiskCollector(root=tmp_path).read(1.0)
+    reading = stats.read(DiskCollector(root=tmp_path), 1.0)
     assert "/sys/block" in reading.unavailable["disk.io"].reason
     assert not reading.values
 
 
 def test_rates_iops_busy_and_partitions_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_block_tree(tmp_path, {"sda": "hw", "loop0": "virtual"})
-    monkeypatch.setattr(psutil, "disk_io_counters", Script([
+    stats = FileScript(tmp_path / "proc/diskstats", diskstats_text, [
         {"sda": disk_io(10, 20, 4096, 8192, busy_time=1000), "sda1": disk_io(), "loop0": disk_io()},
-        {"sda": disk_io(110, 70, 4096 + 2_000_000, 8192 + 400_000, busy_time=1500),
+        {"sda": disk_io(110, 70, 4096 + 2_048_000, 8192 + 409_600, busy_time=1500),
          "sda1": disk_io(), "loop0": disk_io()},
-        {"sda": disk_io(110, 70, 4096 + 2_000_000, 8192 + 400_000, busy_time=3600),
+        {"sda": disk_io(110, 70, 4096 + 2_048_000, 8192 + 409_600, busy_time=3600),
          "sda1": disk_io(), "loop0": disk_io()},
-    ]))
+    ])
     monkeypatch.setattr(psutil, "disk_partitions", Script([[]]))
     collector = DiskCollector(root=tmp_path)
-    first = collector.read(0.0)
+    first = stats.read(collector, 0.0)
     assert first.values["disk.read.sda"] is None and first.values["disk.busy.sda"] is None
     assert sorted(collector.specs()) == sorted(
         f"disk.{m}.sda" for m in ("read", "write", "read_iops", "write_iops", "busy"))
-    second = collector.read(2.0)
-    assert second.values["disk.read.sda"] == pytest.approx(1_000_000)
-    assert second.values["disk.write.sda"] == pytest.approx(200_000)
+    second = stats.read(collector, 2.0)
+    # /proc/diskstats counts 512-byte sectors: 4000 and 800 sectors in 2 s.
+    assert second.values["disk.read.sda"] == pytest.approx(1_024_000)
+    assert second.values["disk.write.sda"] == pytest.approx(204_800)
     assert second.values["disk.read_iops.sda"] == pytest.approx(50)
     assert second.values["disk.write_iops.sda"] == pytest.approx(25)
     assert second.values["disk.busy.sda"] == pytest.approx(25)  # 500 ms busy in 2 s
-    third = collector.read(4.0)
+    third = stats.read(collector, 4.0)
     assert third.values["disk.busy.sda"] == 100  # 2100 ms of io_ticks in 2 s: a tick of jitter
     assert collector.specs()["disk.busy.sda"].value_range == (0, 100)
 
@@ -66,28 +67,28 @@ def test_rates_iops_busy_and_partitions_skipped(tmp_path: Path, monkeypatch: pyt
 def test_counter_going_backwards_and_device_removed(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     make_block_tree(tmp_path, {"sda": "hw", "sdb": "hw"})
-    monkeypatch.setattr(psutil, "disk_io_counters", Script([
-        {"sda": disk_io(read_bytes=5000), "sdb": disk_io(read_bytes=100)},
-        {"sda": disk_io(read_bytes=1000), "sdb": disk_io(read_bytes=300)},  # sda re-plugged
-        {"sda": disk_io(read_bytes=3000)},  # sdb pulled out
-        {"sda": disk_io(read_bytes=3000), "sdb": disk_io(read_bytes=900)},  # sdb back
-    ]))
+    stats = FileScript(tmp_path / "proc/diskstats", diskstats_text, [
+        {"sda": disk_io(read_bytes=5120), "sdb": disk_io(read_bytes=512)},
+        {"sda": disk_io(read_bytes=1024), "sdb": disk_io(read_bytes=1536)},  # sda re-plugged
+        {"sda": disk_io(read_bytes=3072)},  # sdb pulled out
+        {"sda": disk_io(read_bytes=3072), "sdb": disk_io(read_bytes=4608)},  # sdb back
+    ])
     monkeypatch.setattr(psutil, "disk_partitions", Script([[]]))
     collector = DiskCollector(root=tmp_path)
-    collector.read(0.0)
-    second = collector.read(1.0)
+    stats.read(collector, 0.0)
+    second = stats.read(collector, 1.0)
     assert second.values["disk.read.sda"] is None
-    assert second.values["disk.read.sdb"] == pytest.approx(200)
-    third = collector.read(2.0)
-    assert third.values["disk.read.sda"] == pytest.approx(2000)
+    assert second.values["disk.read.sdb"] == pytest.approx(1024)
+    third = stats.read(collector, 2.0)
+    assert third.values["disk.read.sda"] == pytest.approx(2048)
     assert "disk.read.sdb" not in collector.specs()
-    assert collector.read(3.0).values["disk.read.sdb"] is None  # re-based, not 600 B over 2 s
+    assert stats.read(collector, 3.0).values["disk.read.sdb"] is None  # re-based, not a rate over 2 s
 
 
 def test_filesystems_skip_squashfs_and_handle_vanishing_and_denied(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_block_tree(tmp_path, {})
-    monkeypatch.setattr(psutil, "disk_io_counters", Script([{}]))
+    FileScript(tmp_path / "proc/diskstats", diskstats_text, [{}])
     monkeypatch.setattr(psutil, "disk_partitions", Script([[
         sdiskpart("/dev/sda2", "/", "ext4", "rw"),
         sdiskpart("/dev/sda3", "/home", "xfs", "rw"),
@@ -132,6 +133,12 @@ def test_real_machine_disk() -> None:
             value = reading.values[f"disk.{metric}.{device}"]
             assert value is not None and value >= 0
         assert reading.values[f"disk.busy.{device}"] <= 100
+    # The same counters psutil reads from /proc/diskstats, read a moment later.
+    later = psutil.disk_io_counters(perdisk=True)
+    for device in devices:
+        name = next(n for n in later if n.replace("/", "_") == device)
+        assert reading.totals[f"disk.reads_completed.{device}"] <= later[name].read_count
+        assert later[name].write_bytes - reading.totals[f"disk.written_bytes.{device}"] < 100 << 20
     assert reading.values["disk.fs_used.root"] <= reading.values["disk.fs_total.root"]
     assert 0 <= reading.values["disk.fs_used_pct.root"] <= 100
 
@@ -139,7 +146,7 @@ def test_real_machine_disk() -> None:
 def test_filesystem_usage_read_every_fs_interval_and_held_between(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_block_tree(tmp_path, {})
-    monkeypatch.setattr(psutil, "disk_io_counters", Script([{}]))
+    FileScript(tmp_path / "proc/diskstats", diskstats_text, [{}])
     partitions = Script([[sdiskpart("/dev/sda2", "/", "ext4", "rw")],
                          [sdiskpart("/dev/sda2", "/", "ext4", "rw"),
                           sdiskpart("/dev/sdb1", "/data", "xfs", "rw")]])
@@ -162,7 +169,7 @@ def test_filesystem_usage_read_every_fs_interval_and_held_between(
 def test_fs_interval_zero_reads_usage_every_time(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     make_block_tree(tmp_path, {})
-    monkeypatch.setattr(psutil, "disk_io_counters", Script([{}]))
+    FileScript(tmp_path / "proc/diskstats", diskstats_text, [{}])
     monkeypatch.setattr(psutil, "disk_partitions", Script([[sdiskpart("/dev/sda2", "/", "ext4", "rw")]]))
     monkeypatch.setattr(psutil, "disk_usage", Script([sdiskusage(100, 40, 60, 40.0),
                                                      sdiskusage(100, 41, 59, 41.0)]))

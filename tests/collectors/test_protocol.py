@@ -15,15 +15,14 @@ from psutil_fakes import (
     Script,
     cpu_times,
     disk_io,
+    diskstats_text,
     make_block_tree,
     make_cpu_tree,
     make_net_tree,
     make_proc_tree,
+    net_dev_text,
     net_io,
-    per_cpu_switch,
-    scpustats,
-    sswap,
-    svmem,
+    proc_stat_text,
 )
 
 from perfdeck.collectors.cpu import COUNTER_MODES, CpuCollector
@@ -38,6 +37,7 @@ from perfdeck.model.series import INSTANCE_LABELS
 
 CORE = ["cpu", "mem", "disk", "net", "sensors", "proc"]
 TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def test_monotonic_totals_leave_out_a_step_back_until_it_catches_up() -> None:
@@ -50,15 +50,12 @@ def test_monotonic_totals_leave_out_a_step_back_until_it_catches_up() -> None:
     assert guard.accept({"a": 1.0, "b": 8.0}) == {"a": 1.0, "b": 8.0}  # a re-created device starts afresh
 
 
-def test_cpu_seconds_by_mode_per_cpu_and_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cpu_seconds_by_mode_per_cpu_and_machine(tmp_path: Path) -> None:
     make_cpu_tree(tmp_path, online="0,2")  # CPU 1 offline: labels carry CPU numbers, not positions
-    monkeypatch.setattr(psutil, "cpu_times", per_cpu_switch(
-        Script([cpu_times(user=10, nice=1, system=3, idle=50, iowait=4, irq=0.5, softirq=0.25, steal=2,
-                          guest=7),
-                cpu_times(user=20, nice=1, system=4, idle=60, iowait=3, irq=0.5, softirq=0.5, steal=2)]),
-        Script([[cpu_times(user=6, idle=20), cpu_times(user=4, idle=30, iowait=2)],
-                [cpu_times(user=12, idle=25), cpu_times(user=8, idle=35, iowait=3)]])))
-    monkeypatch.setattr(psutil, "cpu_stats", Script([scpustats(1000, 500, 0, 0), scpustats(1500, 700, 0, 0)]))
+    stat = tmp_path / "proc/stat"
+    stat.write_text(proc_stat_text(
+        cpu_times(user=10, nice=1, system=3, idle=50, iowait=4, irq=0.5, softirq=0.25, steal=2, guest=7),
+        {0: cpu_times(user=6, idle=20), 2: cpu_times(user=4, idle=30, iowait=2)}, ctxt=1000, intr=500))
     collector = CpuCollector(root=tmp_path)
     collector.open()
     first = collector.read(0.0)
@@ -72,8 +69,12 @@ def test_cpu_seconds_by_mode_per_cpu_and_machine(tmp_path: Path, monkeypatch: py
     assert counters["cpu.context_switches"].unit == "" and counters["cpu.interrupts"].unit == ""
     # Raw kernel modes, in seconds: nice is not folded into user here, guest is not added again.
     assert first.totals["cpu.all.seconds.user"] == 10 and first.totals["cpu.all.seconds.nice"] == 1
+    assert first.totals["cpu.all.seconds.softirq"] == 0.25
     assert first.totals["cpu.seconds.iowait.core2"] == 2
     assert first.totals["cpu.context_switches"] == 1000 and first.totals["cpu.interrupts"] == 500
+    stat.write_text(proc_stat_text(
+        cpu_times(user=20, nice=1, system=4, idle=60, iowait=3, irq=0.5, softirq=0.5, steal=2),
+        {0: cpu_times(user=12, idle=25), 2: cpu_times(user=8, idle=35, iowait=3)}, ctxt=1500, intr=700))
     second = collector.read(1.0)
     # The machine's iowait stepped back 4 -> 3 (NO_HZ accounting): left out, never reported lower.
     assert "cpu.all.seconds.iowait" not in second.totals
@@ -83,8 +84,9 @@ def test_cpu_seconds_by_mode_per_cpu_and_machine(tmp_path: Path, monkeypatch: py
     assert second.values["cpu.ctx_switches"] == pytest.approx(500)
 
 
-def test_cpu_series_metrics_and_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cpu_series_metrics_and_labels(tmp_path: Path) -> None:
     make_cpu_tree(tmp_path, online="0-1", cpufreq_khz={0: 2_000_000, 1: 2_100_000})
+    (tmp_path / "proc/stat").write_text(proc_stat_text(cpu_times(idle=1), [cpu_times(idle=1)] * 2))
     collector = CpuCollector(root=tmp_path)
     collector.open()
     specs = collector.specs()
@@ -100,25 +102,27 @@ def test_cpu_series_metrics_and_labels(tmp_path: Path, monkeypatch: pytest.Monke
     assert specs["cpu.load.5"].metric_name == "cpu.load.5" and specs["cpu.load.5"].labels == ()
 
 
-def test_memory_swap_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
-    vm = svmem(8 << 30, 4 << 30, 50.0, 4 << 30, 1 << 30, 0, 0, 1 << 20, 2 << 30, 1 << 20, 0)
-    monkeypatch.setattr(psutil, "virtual_memory", Script([vm]))
-    monkeypatch.setattr(psutil, "swap_memory", Script([sswap(1 << 30, 0, 1 << 30, 0.0, 4096, 8192),
-                                                       sswap(1 << 30, 0, 1 << 30, 0.0, 12288, 8192)]))
-    collector = MemoryCollector()
-    assert collector.read(0.0).totals == {"mem.swap.in_bytes": 4096.0, "mem.swap.out_bytes": 8192.0}
+def test_memory_swap_bytes(tmp_path: Path) -> None:
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/meminfo").write_text("MemTotal: 8000 kB\nMemAvailable: 4000 kB\nSwapTotal: 1000 kB\n"
+                                           "SwapFree: 1000 kB\n")
+    vmstat = tmp_path / "proc/vmstat"
+    vmstat.write_text("pgpgin 1\npswpin 1\npswpout 2\n")
+    collector = MemoryCollector(tmp_path)
+    assert collector.read(0.0).totals == {"mem.swap.in_bytes": PAGE, "mem.swap.out_bytes": 2 * PAGE}
+    vmstat.write_text("pgpgin 1\npswpin 3\npswpout 2\n")
     second = collector.read(1.0)
-    assert second.totals["mem.swap.in_bytes"] == 12288.0
+    assert second.totals["mem.swap.in_bytes"] == 3 * PAGE
     assert collector.counter_specs()["mem.swap.out_bytes"].unit == "B"
-    assert second.values["mem.swap.in"] == pytest.approx(8192)
+    assert second.values["mem.swap.in"] == pytest.approx(2 * PAGE)
 
 
 def test_disk_counters_and_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_block_tree(tmp_path, {"sda": "hw", "dm-0": "dm:vg0-root", "loop0": "virtual"})
-    monkeypatch.setattr(psutil, "disk_io_counters", Script([
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/diskstats").write_text(diskstats_text(
         {"sda": disk_io(10, 20, 4096, 8192, busy_time=1500), "dm-0": disk_io(1, 2, 512, 1024, 10),
-         "loop0": disk_io(1, 1, 1, 1, 1)},
-    ]))
+         "loop0": disk_io(1, 1, 512, 512, 1)}))
     monkeypatch.setattr(psutil, "disk_partitions", Script([[]]))
     collector = DiskCollector(root=tmp_path)
     reading = collector.read(0.0)
@@ -136,11 +140,11 @@ def test_disk_counters_and_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert collector.specs()["disk.busy.sda"].metric == "disk.busy"
 
 
-def test_network_counters_and_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_network_counters_and_labels(tmp_path: Path) -> None:
     make_net_tree(tmp_path, {"eth0.100": False, "lo": True})
-    monkeypatch.setattr(psutil, "net_io_counters", Script([
-        {"eth0.100": net_io(100, 200, 3, 4, 5, 6, 7, 8), "lo": net_io(9, 9, 1, 1)},
-    ]))
+    (tmp_path / "proc/net").mkdir(parents=True)
+    (tmp_path / "proc/net/dev").write_text(net_dev_text(
+        {"eth0.100": net_io(100, 200, 3, 4, 5, 6, 7, 8), "lo": net_io(9, 9, 1, 1)}))
     collector = NetworkCollector(root=tmp_path)
     reading = collector.read(0.0)
     assert reading.totals["net.receive_bytes.eth0_100"] == 200

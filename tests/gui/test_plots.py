@@ -75,6 +75,22 @@ def test_missing_values_are_drawn_as_gaps_not_zero(qtbot):
     assert plot._curves["s.v"].opts["connect"] == "finite"
 
 
+def test_edge_gaps_are_cut_and_a_gapless_slice_is_drawn_as_one_polyline(qtbot):
+    plot = TimePlot("t", unit="%", y_range=(0, 100))
+    qtbot.addWidget(plot)
+    plot.update_from(_history_with([None, None, 10.0, 20.0, 30.0, None]), ["s.v"], 60)
+    curve = plot._curves["s.v"]
+    _x, y = curve.getData()
+    assert list(y) == [10.0, 20.0, 30.0]  # leading and trailing NaN draw nothing: cut off
+    assert curve.opts["connect"] == "all"  # no gap inside: the cheap path builder
+    plot.update_from(_history_with([None, None, None]), ["s.v"], 60)
+    assert len(curve.getData()[1]) == 0  # nothing to draw, not a line at 0
+    # The bounds are the visible rectangle, not the data's: nothing is computed per frame.
+    assert curve.boundingRect() == plot.plotItem.getViewBox().viewRect()
+    plot.set_window(300)
+    assert curve.boundingRect() == plot.plotItem.getViewBox().viewRect()  # follows range changes
+
+
 def test_fixed_range_never_moves(qtbot):
     plot = TimePlot("t", unit="%", y_range=(0, 100))
     qtbot.addWidget(plot)

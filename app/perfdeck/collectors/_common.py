@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from pathlib import Path
 
@@ -75,3 +77,42 @@ def is_virtual_machine(root: Path) -> bool:
         if line.startswith("flags"):
             return "hypervisor" in line.split(":", 1)[-1].split()
     return False
+
+
+class KeptFile:
+    """A procfs or sysfs file opened once and re-read with ``pread`` at offset 0 on every tick.
+
+    An open/read/close of /proc/stat costs three system calls and a path walk; ``pread`` at 0 is
+    one call, and the kernel regenerates the content for it (seq_file restarts at offset 0;
+    sysfs attributes call their ``show`` again), so every read is fresh. The buffer grows until
+    one read returns the whole file (/proc/stat on a 256-CPU machine is tens of KiB).
+    The descriptor is opened lazily and re-opened after an error (a file that went away and
+    came back); ``read`` returns None while it cannot be read. Close it with ``close``.
+    """
+
+    __slots__ = ("_fd", "_size", "path")
+
+    def __init__(self, path: str | Path, size: int = 4096) -> None:
+        self.path = str(path)
+        self._fd: int | None = None
+        self._size = size
+
+    def read(self) -> bytes | None:
+        fd = self._fd
+        try:
+            if fd is None:
+                fd = self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            data = os.pread(fd, self._size, 0)
+            while len(data) >= self._size:  # maybe more: read it all again with room to spare
+                self._size *= 4
+                data = os.pread(fd, self._size, 0)
+        except OSError:
+            self.close()
+            return None
+        return data
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -1,13 +1,18 @@
 """CPU utilisation (whole machine and per logical CPU), frequency, load and event rates.
 
-Utilisation is computed here from ``psutil.cpu_times`` deltas rather than ``psutil.cpu_percent``,
-whose hidden module-level state would be shared with (and reset by) any other caller. The first
-read therefore gives None for every utilisation series; later reads are exact over the interval.
+Utilisation is computed here from the CPU time counters of ``/proc/stat`` (deltas between two
+reads), as ``psutil.cpu_times`` reports them, rather than with ``psutil.cpu_percent``, whose hidden
+module-level state would be shared with (and reset by) any other caller. The first read therefore
+gives None for every utilisation series; later reads are exact over the interval.
+
+/proc/stat is read once per tick through a kept descriptor (``KeptFile``: one ``pread``), and that
+one read gives the machine line, every CPU line, the context switches and the interrupts. psutil
+would read and parse the file three times (machine times, per-CPU times, ``cpu_stats``).
 
 Logical CPUs can go offline and online while we run (``echo 0 > /sys/devices/system/cpu/cpuN/online``).
-``/proc/stat`` then lists only the online ones, so psutil's per-CPU list is indexed by position,
-not by CPU number; we map positions to numbers through ``/sys/devices/system/cpu/online`` and drop
-the per-CPU values for one tick when the two disagree (a CPU changed state between the reads).
+``/proc/stat`` then lists only the online ones, each line named by its CPU number (``cpu3``), so the
+set of CPUs and their numbers come from the same read as their times: a CPU that went offline
+loses its series, and one that comes back starts again from a fresh baseline.
 
 Per-CPU frequency is read from ``/sys/devices/system/cpu/cpuN/cpufreq/scaling_cur_freq`` instead
 of ``psutil.cpu_freq(percpu=True)``: psutil returns one entry per cpufreq *policy* (shared by
@@ -18,14 +23,11 @@ a virtual machine is the fixed nominal clock. Without cpufreq the series are rep
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
-import psutil
-
-from perfdeck.collectors._common import is_virtual_machine, parse_cpu_list, read_text
+from perfdeck.collectors._common import KeptFile, is_virtual_machine, parse_cpu_list, read_text
 from perfdeck.model.collector import Collector
 from perfdeck.model.rates import MonotonicTotals, RateTracker
 from perfdeck.model.series import CounterSpec, Kind, Reading, SeriesSpec, Unavailable
@@ -73,23 +75,51 @@ def _read_sysfs(path: str) -> str | None:
         os.close(fd)
 
 
-def split_times(times: Any) -> dict[str, float]:
-    """Seconds spent in each of ``PARTS`` from one psutil ``scputimes``.
+_TICKS = os.sysconf("SC_CLK_TCK")
+KEPT_FREQ_FILES = 64
+_UTIL_IDS = ("cpu.util.total", *(f"cpu.util.{part}" for part in PARTS))
+
+
+def parse_proc_stat(data: bytes) -> tuple[tuple[float, ...] | None, dict[int, tuple[float, ...]],
+                                          int | None, int | None]:
+    """``(machine, {cpu: times}, ctxt, intr)`` from the bytes of /proc/stat (proc(5)).
+
+    Times are the eight kernel modes of ``COUNTER_MODES`` in seconds (clock ticks / CLK_TCK, as
+    psutil gives them); a CPU line with fewer fields (kernels before 2.6.11) is left out.
+    """
+    machine: tuple[float, ...] | None = None
+    per_cpu: dict[int, tuple[float, ...]] = {}
+    ctxt = intr = None
+    ticks = _TICKS
+    for line in data.split(b"\n"):
+        if line.startswith(b"cpu"):
+            fields = line.split(None, 9)
+            if len(fields) < 9:
+                continue
+            times = tuple(int(value) / ticks for value in fields[1:9])
+            if fields[0] == b"cpu":
+                machine = times
+            else:
+                per_cpu[int(fields[0][3:])] = times
+        elif line.startswith(b"ctxt "):
+            ctxt = int(line[5:])
+        elif line.startswith(b"intr "):
+            intr = int(line.split(None, 2)[1])
+    return machine, per_cpu, ctxt, intr
+
+
+def split_times(times: Sequence[float]) -> dict[str, float]:
+    """Seconds spent in each of ``PARTS`` from one CPU's times (``COUNTER_MODES`` order, as
+    psutil's ``scputimes``).
 
     ``nice`` is folded into ``user``: both are user-mode time, and showing nice separately would
     add a line most people never need. ``guest`` and ``guest_nice`` are *not* added: the kernel
     already counts guest time inside user and nice (as psutil's own totals assume), so adding
     them would count it twice.
     """
-    return {
-        "user": times.user + times.nice,
-        "system": times.system,
-        "iowait": times.iowait,
-        "irq": times.irq,
-        "softirq": times.softirq,
-        "steal": times.steal,
-        "idle": times.idle,
-    }
+    user, nice, system, idle, iowait, irq, softirq, steal = times[:8]
+    return {"user": user + nice, "system": system, "iowait": iowait, "irq": irq, "softirq": softirq,
+            "steal": steal, "idle": idle}
 
 
 def split_percentages(previous: Mapping[str, float], current: Mapping[str, float]
@@ -146,15 +176,22 @@ class CpuCollector(Collector):
         self._monotonic = MonotonicTotals()
         self._freq_unavailable: Unavailable | None = None
         self._virtual = False
-        # Paths read on every tick, built once (building a Path costs more than reading the file).
+        # Files read on every tick, kept open (building a Path costs more than reading the file).
+        self._stat_file = KeptFile(self.root / "proc/stat", size=16384)
+        self._loadavg_file = KeptFile(self.root / "proc/loadavg")
         self._online_path = str(self.root / _CPU_SYSFS / "online")
         self._freq_paths: dict[int, tuple[str, str]] = {}  # CPU -> (scaling_cur_freq, cpuinfo_cur_freq)
+        # scaling_cur_freq kept open per CPU, up to KEPT_FREQ_FILES CPUs: beyond that the
+        # descriptors would crowd the perf counters' fd budget, and files are opened per read.
+        self._freq_files: dict[int, KeptFile] = {}
 
     # -- setup -------------------------------------------------------------------------------
 
     def open(self) -> None:
         self._virtual = is_virtual_machine(self.root)
-        cpus = self._online_cpus(psutil.cpu_count(logical=True) or 1)
+        data = self._stat_file.read()
+        listed = sorted(parse_proc_stat(data)[1]) if data is not None else []
+        cpus = listed or self._online_cpus(os.cpu_count() or 1)
         self._freq_unavailable = self._probe_frequency(cpus)
         self._set_cpus(tuple(cpus))
 
@@ -185,6 +222,10 @@ class CpuCollector(Collector):
     def _set_cpus(self, cpus: tuple[int, ...]) -> None:
         self._cpus = cpus
         base = self.root / _CPU_SYSFS
+        for kept in self._freq_files.values():
+            kept.close()
+        self._freq_files = ({n: KeptFile(base / f"cpu{n}/cpufreq/scaling_cur_freq") for n in cpus}
+                            if len(cpus) <= KEPT_FREQ_FILES else {})
         self._freq_paths = {n: (str(base / f"cpu{n}/cpufreq/scaling_cur_freq"),
                                 str(base / f"cpu{n}/cpufreq/cpuinfo_cur_freq")) for n in cpus}
         specs: dict[str, SeriesSpec] = {}
@@ -245,62 +286,77 @@ class CpuCollector(Collector):
     def read(self, now: float) -> Reading:
         values: dict[str, float | None] = {}
         unavailable: dict[str, Unavailable] = {}
-
         totals: dict[str, float] = {}
-        # The aggregate line sums every *possible* CPU, so it stays monotonic across hotplug.
-        machine = psutil.cpu_times(percpu=False)
-        for mode in COUNTER_MODES:
-            totals[f"cpu.all.seconds.{mode}"] = getattr(machine, mode)
-        total = split_times(machine)
-        shares = split_percentages(self._previous_total, total) if self._previous_total else None
-        self._previous_total = total
+        data = self._stat_file.read()
+        if data is None:
+            reason = Unavailable("/proc/stat cannot be read", "mount procfs: `mount -t proc proc /proc`")
+            for series_id, spec in self._specs.items():
+                if spec.group.startswith("cpu.util") or spec.group == "cpu.events":
+                    unavailable[series_id] = reason
+        else:
+            self._read_times(data, now, values, totals)
+        self._read_frequency(values, unavailable)
+        self._read_load(values, unavailable)
+        return Reading(values=values, unavailable=unavailable, totals=self._monotonic.accept(totals))
+
+    def _read_times(self, data: bytes, now: float, values: dict[str, float | None],
+                    totals: dict[str, float]) -> None:
+        machine, per_cpu, ctxt, intr = parse_proc_stat(data)
+        # The machine line sums every *possible* CPU, so it stays monotonic across hotplug.
+        if machine is not None:
+            for mode, seconds in zip(COUNTER_MODES, machine, strict=True):
+                totals[f"cpu.all.seconds.{mode}"] = seconds
+            total = split_times(machine)
+            shares = split_percentages(self._previous_total, total) if self._previous_total else None
+            self._previous_total = total
+        else:
+            shares = None
         values["cpu.util.total"] = _busy(shares) if shares else None
         for part in PARTS:
             values[f"cpu.util.{part}"] = shares[part] if shares else None
 
-        per_cpu = psutil.cpu_times(percpu=True)
-        cpus = self._online_cpus(len(per_cpu))
-        if len(cpus) != len(per_cpu):
-            # A CPU went on- or offline between the two reads: positions cannot be mapped to
-            # CPU numbers this tick, so no per-CPU values and fresh baselines next tick.
-            self._previous_cpu = {}
-            cpus = list(self._cpus)
-            for n in cpus:
-                values[f"cpu.util.core{n}"] = None
-                for part in PARTS:
-                    values[f"cpu.util.{part}.core{n}"] = None
-        else:
-            if tuple(cpus) != self._cpus:
-                self._set_cpus(tuple(cpus))
-            current = {n: split_times(t) for n, t in zip(cpus, per_cpu, strict=True)}
-            for n, times in zip(cpus, per_cpu, strict=True):
-                for mode in COUNTER_MODES:
-                    totals[f"cpu.seconds.{mode}.core{n}"] = getattr(times, mode)
-            for n, times in current.items():
-                previous = self._previous_cpu.get(n)
-                core_shares = split_percentages(previous, times) if previous else None
-                values[f"cpu.util.core{n}"] = _busy(core_shares) if core_shares else None
-                for part in PARTS:
-                    values[f"cpu.util.{part}.core{n}"] = core_shares[part] if core_shares else None
-            self._previous_cpu = current  # offline CPUs drop out, so they re-base when back
+        cpus = tuple(sorted(per_cpu))
+        if cpus != self._cpus:
+            self._set_cpus(cpus)  # a CPU went off- or online: its series follow /proc/stat
+        previous_cpu = self._previous_cpu
+        current: dict[int, dict[str, float]] = {}
+        for n in cpus:
+            times = per_cpu[n]
+            for mode, seconds in zip(COUNTER_MODES, times, strict=True):
+                totals[f"cpu.seconds.{mode}.core{n}"] = seconds
+            parts = current[n] = split_times(times)
+            previous = previous_cpu.get(n)
+            core_shares = split_percentages(previous, parts) if previous else None
+            values[f"cpu.util.core{n}"] = _busy(core_shares) if core_shares else None
+            for part in PARTS:
+                values[f"cpu.util.{part}.core{n}"] = core_shares[part] if core_shares else None
+        self._previous_cpu = current  # offline CPUs drop out, so they re-base when back
 
-        self._read_frequency(values, unavailable)
+        values["cpu.ctx_switches"] = self._rates.rate("ctx", ctxt, now) if ctxt is not None else None
+        values["cpu.interrupts"] = self._rates.rate("intr", intr, now) if intr is not None else None
+        if ctxt is not None:
+            totals["cpu.context_switches"] = float(ctxt)
+        if intr is not None:
+            totals["cpu.interrupts"] = float(intr)
 
+    def _read_load(self, values: dict[str, float | None], unavailable: dict[str, Unavailable]) -> None:
+        data = self._loadavg_file.read()
         try:
-            load = os.getloadavg()
-        except OSError:
+            load = [float(field) for field in data.split(None, 3)[:3]] if data is not None else []
+        except ValueError:
+            load = []
+        if len(load) != 3:
             for minutes in (1, 5, 15):
                 unavailable[f"cpu.load.{minutes}"] = Unavailable("/proc/loadavg cannot be read")
-        else:
-            for minutes, value in zip((1, 5, 15), load, strict=True):
-                values[f"cpu.load.{minutes}"] = float(value)
+            return
+        for minutes, value in zip((1, 5, 15), load, strict=True):
+            values[f"cpu.load.{minutes}"] = value
 
-        stats = psutil.cpu_stats()
-        values["cpu.ctx_switches"] = self._rates.rate("ctx", stats.ctx_switches, now)
-        values["cpu.interrupts"] = self._rates.rate("intr", stats.interrupts, now)
-        totals["cpu.context_switches"] = float(stats.ctx_switches)
-        totals["cpu.interrupts"] = float(stats.interrupts)
-        return Reading(values=values, unavailable=unavailable, totals=self._monotonic.accept(totals))
+    def close(self) -> None:
+        self._stat_file.close()
+        self._loadavg_file.close()
+        for kept in self._freq_files.values():
+            kept.close()
 
     def _read_frequency(self, values: dict[str, float | None],
                         unavailable: dict[str, Unavailable]) -> None:
@@ -310,13 +366,19 @@ class CpuCollector(Collector):
             unavailable["cpu.freq.avg"] = self._freq_unavailable
             return
         read_mhz: list[float] = []
+        kept_files = self._freq_files
         for n in self._cpus:
             khz = None
-            for path in self._freq_paths[n]:
-                text = _read_sysfs(path)
-                if text and text.isdigit():
-                    khz = int(text)
-                    break
+            kept = kept_files.get(n)
+            data = kept.read() if kept is not None else None
+            if data is not None and data.strip().isdigit():
+                khz = int(data)
+            else:  # not kept, or no scaling_cur_freq: the paths, cpuinfo_cur_freq as the fallback
+                for path in self._freq_paths[n]:
+                    text = _read_sysfs(path)
+                    if text and text.isdigit():
+                        khz = int(text)
+                        break
             if khz is None:
                 unavailable[f"cpu.freq.core{n}"] = Unavailable(
                     f"CPU {n} has no readable cpufreq/scaling_cur_freq")

@@ -12,6 +12,11 @@ never include partitions, so partitions are skipped by construction):
 
 Stacked devices (an LVM volume on a disk) are both shown: each is real I/O at its own layer.
 
+Device counters come from ``/proc/diskstats``, kept open and re-read with one ``pread`` per tick
+(``KeptFile``), with psutil's definitions (sectors are always 512 bytes there; busy time is
+``io_ticks`` in ms). psutil's ``disk_io_counters`` would parse it and run its ``nowrap`` bookkeeping
+on every tick; the kernel's counters are unsigned longs, 64-bit on the machines PerfDeck runs on.
+
 Filesystems come from ``psutil.disk_partitions(all=False)``, which already drops pseudo and
 network filesystems (those marked ``nodev`` in /proc/filesystems: proc, tmpfs, overlay, nfs...).
 squashfs images (snaps) are skipped too: read-only and always 100 % full, they only add noise.
@@ -31,10 +36,11 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
+from typing import NamedTuple
 
 import psutil
 
-from perfdeck.collectors._common import InstanceIds, read_text
+from perfdeck.collectors._common import InstanceIds, KeptFile, read_text
 from perfdeck.model.collector import Collector
 from perfdeck.model.rates import MonotonicTotals, RateTracker
 from perfdeck.model.series import CounterSpec, Kind, Reading, SeriesSpec, Unavailable
@@ -44,8 +50,8 @@ _SKIP_DEVICE = re.compile(r"^(loop\d+|ram\d+|zram\d+|mmcblk\d+(boot\d+|rpmb)|nvm
 _ALWAYS_DEVICE = re.compile(r"^(dm-\d+|md\d+|md_.+|nvme\d+n\d+)$")
 _SKIP_FSTYPES = frozenset({"squashfs"})
 DEFAULT_FS_INTERVAL = 5.0  # seconds between two reads of filesystem usage
-# Raw cumulative counters per device, from /proc/diskstats (through psutil, nowrap):
-# (counter metric, psutil field, unit, scale to base units, help). Names follow node_exporter's.
+# Raw cumulative counters per device, from /proc/diskstats:
+# (counter metric, DiskCounters field, unit, scale to base units, help). Names follow node_exporter's.
 _COUNTERS: tuple[tuple[str, str, str, float, str], ...] = (
     ("disk.read_bytes", "read_bytes", "B", 1.0, "Bytes read from the device"),
     ("disk.written_bytes", "write_bytes", "B", 1.0, "Bytes written to the device"),
@@ -53,6 +59,35 @@ _COUNTERS: tuple[tuple[str, str, str, float, str], ...] = (
     ("disk.writes_completed", "write_count", "", 1.0, "Writes completed"),
     ("disk.io_time", "busy_time", "s", 1e-3, "Seconds the device had I/O in flight (io_ticks)"),
 )
+
+
+_SECTOR = 512  # /proc/diskstats counts sectors of 512 bytes whatever the device's own sector size
+
+
+class DiskCounters(NamedTuple):
+    """One device's cumulative counters, named as psutil names them."""
+
+    read_count: int
+    write_count: int
+    read_bytes: int
+    write_bytes: int
+    busy_time: int  # io_ticks: milliseconds with I/O in flight
+
+
+def parse_diskstats(data: bytes) -> dict[str, DiskCounters]:
+    """Device name -> counters, from the bytes of /proc/diskstats (Documentation/admin-guide/iostats)."""
+    devices: dict[str, DiskCounters] = {}
+    for line in data.split(b"\n"):
+        fields = line.split()
+        if len(fields) < 13:
+            continue
+        try:
+            devices[fields[2].decode("utf-8", "replace")] = DiskCounters(
+                int(fields[3]), int(fields[7]), int(fields[5]) * _SECTOR, int(fields[9]) * _SECTOR,
+                int(fields[12]))
+        except ValueError:
+            continue
+    return devices
 
 
 def _classify(base: Path, name: str) -> str | None:
@@ -115,6 +150,7 @@ class DiskCollector(Collector):
         self._specs: Mapping[str, SeriesSpec] = MappingProxyType({})
         self._counter_specs: Mapping[str, CounterSpec] = MappingProxyType({})
         self._monotonic = MonotonicTotals()
+        self._diskstats = KeptFile(self.root / "proc/diskstats", size=8192)
 
     def specs(self) -> Mapping[str, SeriesSpec]:
         return self._specs
@@ -184,7 +220,11 @@ class DiskCollector(Collector):
                 "/sys/block cannot be read, so physical disks cannot be told apart from partitions",
                 "mount sysfs at /sys (in a container: run it with /sys visible)")
             devices = {}
-        counters = psutil.disk_io_counters(perdisk=True, nowrap=True) or {}
+        data = self._diskstats.read()
+        if data is None:
+            unavailable["disk.io"] = Unavailable("/proc/diskstats cannot be read",
+                                                 "mount procfs: `mount -t proc proc /proc`")
+        counters = parse_diskstats(data) if data is not None else {}
         devices = {name: label for name, label in devices.items() if name in counters}
         changed = devices != self._devices
         self._devices = devices
@@ -214,6 +254,9 @@ class DiskCollector(Collector):
                 totals[f"{metric}.{dev}"] = getattr(io, field) * scale
         self._rates.keep_only(live_keys)  # a removed USB disk re-bases if it comes back
         return changed
+
+    def close(self) -> None:
+        self._diskstats.close()
 
     def _read_filesystems(self, values: dict[str, float | None],
                           unavailable: dict[str, Unavailable]) -> bool:

@@ -1,7 +1,12 @@
 """Per-interface network throughput, packet, error and drop rates, and machine totals.
 
+The counters come from ``/proc/net/dev``, kept open and re-read with one ``pread`` per tick
+(``KeptFile``), with the fields ``psutil.net_io_counters(pernic=True)`` reports. The kernel keeps
+them in 64 bits (``rtnl_link_stats64``), so psutil's ``nowrap`` bookkeeping is not needed; a counter
+that goes backwards (a driver reset) gives None for that tick, as before.
+
 Interfaces come and go while we run (VPN up, USB tethering, containers starting): each read
-lists what ``psutil.net_io_counters(pernic=True)`` reports now, new interfaces get series (so
+lists what /proc/net/dev reports now, new interfaces get series (so
 ``specs()`` changes) whose rates start with None, and vanished ones lose their series and their
 rate state (a re-created interface re-bases instead of showing a bogus jump).
 
@@ -20,37 +25,53 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-import psutil
-
-from perfdeck.collectors._common import InstanceIds
+from perfdeck.collectors._common import InstanceIds, KeptFile
 from perfdeck.model.collector import Collector
 from perfdeck.model.rates import MonotonicTotals, RateTracker
 from perfdeck.model.series import CounterSpec, Kind, Reading, SeriesSpec, Unavailable
 
-# (series metric, psutil field, unit, label)
-_METRICS: tuple[tuple[str, str, str, str], ...] = (
-    ("rx", "bytes_recv", "B/s", "received"),
-    ("tx", "bytes_sent", "B/s", "sent"),
-    ("rx_packets", "packets_recv", "pkt/s", "packets received"),
-    ("tx_packets", "packets_sent", "pkt/s", "packets sent"),
-    ("rx_errors", "errin", "/s", "receive errors"),
-    ("tx_errors", "errout", "/s", "send errors"),
-    ("rx_drops", "dropin", "/s", "received packets dropped"),
-    ("tx_drops", "dropout", "/s", "sent packets dropped"),
+# (series metric, field of a /proc/net/dev line after the name, unit, label). Fields 0-7 are the
+# receive side (bytes packets errs drop fifo frame compressed multicast), 8-15 the transmit side.
+_METRICS: tuple[tuple[str, int, str, str], ...] = (
+    ("rx", 0, "B/s", "received"),
+    ("tx", 8, "B/s", "sent"),
+    ("rx_packets", 1, "pkt/s", "packets received"),
+    ("tx_packets", 9, "pkt/s", "packets sent"),
+    ("rx_errors", 2, "/s", "receive errors"),
+    ("tx_errors", 10, "/s", "send errors"),
+    ("rx_drops", 3, "/s", "received packets dropped"),
+    ("tx_drops", 11, "/s", "sent packets dropped"),
 )
-# The raw cumulative counters behind those rates, per interface: (counter metric, psutil field,
-# unit, help). Names follow node_exporter's (receive/transmit).
-_COUNTERS: tuple[tuple[str, str, str, str], ...] = (
-    ("net.receive_bytes", "bytes_recv", "B", "Bytes received"),
-    ("net.transmit_bytes", "bytes_sent", "B", "Bytes sent"),
-    ("net.receive_packets", "packets_recv", "", "Packets received"),
-    ("net.transmit_packets", "packets_sent", "", "Packets sent"),
-    ("net.receive_errors", "errin", "", "Receive errors"),
-    ("net.transmit_errors", "errout", "", "Transmit errors"),
-    ("net.receive_drops", "dropin", "", "Received packets dropped"),
-    ("net.transmit_drops", "dropout", "", "Packets dropped on sending"),
+# The raw cumulative counters behind those rates, per interface: (counter metric, field, unit,
+# help). Names follow node_exporter's (receive/transmit).
+_COUNTERS: tuple[tuple[str, int, str, str], ...] = (
+    ("net.receive_bytes", 0, "B", "Bytes received"),
+    ("net.transmit_bytes", 8, "B", "Bytes sent"),
+    ("net.receive_packets", 1, "", "Packets received"),
+    ("net.transmit_packets", 9, "", "Packets sent"),
+    ("net.receive_errors", 2, "", "Receive errors"),
+    ("net.transmit_errors", 10, "", "Transmit errors"),
+    ("net.receive_drops", 3, "", "Received packets dropped"),
+    ("net.transmit_drops", 11, "", "Packets dropped on sending"),
 )
 LOOPBACK = "lo"
+
+
+def parse_net_dev(data: bytes) -> dict[str, list[int]]:
+    """Interface -> its 16 counters, from the bytes of /proc/net/dev (two header lines)."""
+    counters: dict[str, list[int]] = {}
+    for line in data.split(b"\n")[2:]:
+        name, sep, rest = line.partition(b":")
+        if not sep:
+            continue
+        fields = rest.split()
+        if len(fields) < 16:
+            continue
+        try:
+            counters[name.strip().decode("utf-8", "replace")] = [int(field) for field in fields[:16]]
+        except ValueError:
+            continue
+    return counters
 
 
 def is_virtual_interface(root: Path, name: str) -> bool:
@@ -78,6 +99,7 @@ class NetworkCollector(Collector):
         self._counted: tuple[str, ...] = ()
         self._physical_only = True
         self._specs: Mapping[str, SeriesSpec] = MappingProxyType({})
+        self._dev_file = KeptFile(self.root / "proc/net/dev", size=8192)
         self._counter_specs: Mapping[str, CounterSpec] = MappingProxyType({})
         self._monotonic = MonotonicTotals()
 
@@ -117,7 +139,12 @@ class NetworkCollector(Collector):
 
     def read(self, now: float) -> Reading:
         values: dict[str, float | None] = {}
-        counters = psutil.net_io_counters(pernic=True, nowrap=True) or {}
+        data = self._dev_file.read()
+        if data is None:
+            reason = Unavailable("/proc/net/dev cannot be read", "mount procfs: `mount -t proc proc /proc`")
+            return Reading(unavailable={series_id: reason for series_id in self._specs}
+                           or {"net.rx.total": reason, "net.tx.total": reason})
+        counters = parse_net_dev(data)
         interfaces = tuple(sorted(counters))
         if interfaces != self._interfaces:
             self._virtual = {n: v for n, v in self._virtual.items() if n in counters}
@@ -134,9 +161,9 @@ class NetworkCollector(Collector):
             io = counters[name]
             nic = self._ids(name)
             for metric, field, _unit, _help in _COUNTERS:
-                raw[f"{metric}.{nic}"] = float(getattr(io, field))
+                raw[f"{metric}.{nic}"] = float(io[field])
             for metric, field, _unit, _label in _METRICS:
-                rate = self._rates.rate(f"{metric}.{name}", getattr(io, field), now)
+                rate = self._rates.rate(f"{metric}.{name}", io[field], now)
                 values[f"net.{metric}.{nic}"] = rate
                 if metric in totals and name in self._counted:
                     so_far = totals[metric]
@@ -149,3 +176,6 @@ class NetworkCollector(Collector):
                 unavailable[f"net.{metric}.total"] = Unavailable(
                     "this machine has no network interface other than loopback (lo)")
         return Reading(values=values, unavailable=unavailable, totals=self._monotonic.accept(raw))
+
+    def close(self) -> None:
+        self._dev_file.close()

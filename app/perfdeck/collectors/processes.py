@@ -75,6 +75,7 @@ from types import MappingProxyType
 
 import psutil
 
+from perfdeck.collectors._common import KeptFile
 from perfdeck.model.collector import Collector
 from perfdeck.model.series import CollectorUnavailableError, Reading, SeriesSpec, Unavailable
 
@@ -255,6 +256,7 @@ class ProcessCollector(Collector):
         self._proc = str(Path(root) / "proc")
         self.table_wanted = table
         self._all_tasks_visible = False  # decided in open(): may proc.threads come from loadavg?
+        self._loadavg = KeptFile(f"{self._proc}/loadavg")
         self._known: dict[int, _Known] = {}
         self._users: dict[int, str] = {}
         self._reads = 0
@@ -309,11 +311,14 @@ class ProcessCollector(Collector):
 
     def _loadavg_threads(self) -> int | None:
         """``nr_threads`` from /proc/loadavg ("0.20 0.18 0.12 1/170 4392": the 4th field's total)."""
+        data = self._loadavg.read()
         try:
-            fields = _read(f"{self._proc}/loadavg").split()
-            return int(fields[3].split(b"/")[1])
-        except (OSError, IndexError, ValueError):
+            return int(data.split()[3].split(b"/")[1]) if data is not None else None
+        except (IndexError, ValueError):
             return None
+
+    def close(self) -> None:
+        self._loadavg.close()
 
     def _user(self, uid: int) -> str:
         name = self._users.get(uid)

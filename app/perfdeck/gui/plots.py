@@ -107,6 +107,13 @@ class StripCurve(pg.PlotCurveItem):
         self._view_rect = None  # first, so that the prepareGeometryChange below goes through
         super().viewTransformChanged()  # invalidates pyqtgraph's caches, calls prepareGeometryChange
 
+    def viewRangeChanged(self) -> None:
+        # Emitted at once by setRange; the transform follows only when the view next paints.
+        super().viewRangeChanged()
+        if self._view_rect is not None:
+            self._view_rect = None
+            super().prepareGeometryChange()
+
     def informViewBoundsChanged(self) -> None:
         view = self.getViewBox()
         if view is not None and any(view.state["autoRange"]):

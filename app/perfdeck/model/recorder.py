@@ -284,8 +284,8 @@ class CsvRecorder:
             self.columns = self._usable(specs.values())
             self._write_now(header_line(self.columns))
         else:
-            newcomers = self._usable(s for s in specs.values()
-                                     if s.id not in self._known and s.id not in self._ignored)
+            known, ignored = self._known, self._ignored  # once per row: the property builds a set
+            newcomers = self._usable(s for s in specs.values() if s.id not in known and s.id not in ignored)
             if newcomers:
                 self._start_next_part(timestamp, newcomers)
         row = format_row(timestamp, max(0.0, monotonic - self._start_monotonic),
