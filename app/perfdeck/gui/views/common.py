@@ -6,13 +6,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QFont, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
     QHeaderView,
     QLabel,
+    QLayout,
     QSizePolicy,
     QTableWidget,
     QVBoxLayout,
@@ -89,7 +90,7 @@ class PlotPanel(QWidget):
     """A ``TimePlot`` that gives way to an inline reason when its series cannot be read."""
 
     def __init__(self, title: str, unit: str, y_range: tuple[float, float] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, style: str = "line") -> None:
         super().__init__(parent)
         self.title = title
         layout = QVBoxLayout(self)
@@ -98,7 +99,7 @@ class PlotPanel(QWidget):
         # When shown instead of the plot, the reason keeps the plot's place in the layout.
         self.reason_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.reason_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.plot = TimePlot(title, unit=unit, y_range=y_range)
+        self.plot = TimePlot(title, unit=unit, y_range=y_range, style=style)
         layout.addWidget(self.reason_label, 1)
         layout.addWidget(self.plot, 1)
 
@@ -116,10 +117,11 @@ class PlotPanel(QWidget):
 
 
 class ValueTile(QFrame):
-    """A caption and a large current value, e.g. "CPU" / "37.5 %".
+    """A caption and a large current value, e.g. "CPU" / "37.5 %", with a detail line.
 
-    The value and detail labels have fixed sizes (see ``fix_label_size``) sized for
-    ``widest_value`` and ``widest_detail``; longer text is clipped, so keep values short.
+    The tile takes the width its layout gives it (a row of tiles never widens the window). Its
+    labels get a fixed size on every resize, so a new value each second repaints only the label
+    (see ``fix_label_size``); text wider than the tile is elided, with the whole text as tooltip.
     """
 
     def __init__(self, caption: str, parent: QWidget | None = None,
@@ -129,6 +131,10 @@ class ValueTile(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
         layout.setSpacing(2)
+        # The labels' fixed sizes must not become the tile's minimum width.
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.setMinimumWidth(90)
         self.caption = QLabel(caption)
         self.value = QLabel("—")
         font = QFont(self.value.font())
@@ -136,13 +142,35 @@ class ValueTile(QFrame):
         font.setBold(True)
         self.value.setFont(font)
         self.detail = QLabel("")
-        fix_label_size(self.value, widest_value)
-        fix_label_size(self.detail, widest_detail)
+        self._texts = {self.caption: caption, self.value: "—", self.detail: ""}
+        self._widest = {self.caption: caption, self.value: widest_value, self.detail: widest_detail}
         for label in (self.caption, self.value, self.detail):
+            fix_label_size(label, self._widest[label])
             layout.addWidget(label)
+        self.setFixedHeight(layout.sizeHint().height())
+
+    def sizeHint(self) -> QSize:
+        widest = max(self.value.fontMetrics().horizontalAdvance(self._widest[self.value]),
+                     self.detail.fontMetrics().horizontalAdvance(self._widest[self.detail]))
+        return QSize(min(widest, 160) + 24, self.height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(90, self.height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        width = max(10, self.contentsRect().width() - 20)
+        for label, text in self._texts.items():
+            label.setFixedWidth(width)
+            self._show(label, text)
+
+    def _show(self, label: QLabel, text: str) -> None:
+        self._texts[label] = text
+        shown = label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, label.width())
+        if label.text() != shown:
+            label.setText(shown)
+            label.setToolTip(text if shown != text else "")
 
     def set_value(self, value: str, detail: str = "") -> None:
-        if self.value.text() != value:
-            self.value.setText(value)
-        if self.detail.text() != detail:
-            self.detail.setText(detail)
+        self._show(self.value, value)
+        self._show(self.detail, detail)

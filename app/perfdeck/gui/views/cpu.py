@@ -33,9 +33,9 @@ class CpuView(View):
         layout.addWidget(self.facts)
 
         splitter = QSplitter(Qt.Orientation.Vertical, self)
-        self.util = PlotPanel("Utilisation by state", "%", (0, 100))
-        self.util.plot.set_series([("cpu.util.total", "total")]
-                                  + [(f"cpu.util.{p}", p) for p in UTIL_PARTS])
+        # Stacked by state: the bands add up to the total busy time.
+        self.util = PlotPanel("Utilisation by state", "%", (0, 100), style="stacked")
+        self.util.plot.set_series([(f"cpu.util.{p}", p) for p in UTIL_PARTS])
         splitter.addWidget(self.util)
         self.util.plot.reserve_right(HEATMAP_RIGHT_MARGIN)
 

@@ -9,8 +9,8 @@ from perfdeck.gui.views.common import PlotPanel, ValueTile, set_visible
 from perfdeck.model.series import Snapshot, Unavailable
 from perfdeck.model.units import format_bytes, format_value
 
-RAM_SERIES = (("mem.used", "used"), ("mem.cached", "cached"), ("mem.buffers", "buffers"),
-              ("mem.shared", "shared"), ("mem.available", "available"))
+# The parts of RAM that add up (with the free rest) to the total, stacked from the bottom.
+RAM_SERIES = (("mem.used", "used"), ("mem.buffers", "buffers"), ("mem.cached", "cached"))
 
 
 class MemoryView(View):
@@ -28,11 +28,11 @@ class MemoryView(View):
         layout.addLayout(tiles)
         grid = QGridLayout()
         # The y axis is 0..total RAM, fixed once known: used memory never rescales the plot.
-        self.ram = PlotPanel("RAM", "B")
+        self.ram = PlotPanel("RAM", "B", style="stacked")
         self.ram.plot.set_series(RAM_SERIES)
-        self.swap = PlotPanel("Swap used", "%", (0, 100))
+        self.swap = PlotPanel("Swap used", "%", (0, 100), style="area")
         self.swap.plot.set_series([("mem.swap.used_pct", "swap used")])
-        self.swap_io = PlotPanel("Swap traffic", "B/s")
+        self.swap_io = PlotPanel("Swap traffic", "B/s", style="area")
         self.swap_io.plot.set_series([("mem.swap.in", "in"), ("mem.swap.out", "out")])
         self.swap_reason = UnavailableLabel(self)
         grid.addWidget(self.ram, 0, 0, 1, 2)

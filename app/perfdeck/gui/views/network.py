@@ -28,7 +28,7 @@ class NetworkView(View):
         self.reason_label = UnavailableLabel(self)
         layout.addWidget(self.reason_label)
         grid = QGridLayout()
-        self.throughput = PlotPanel("Throughput (received / sent)", "B/s")
+        self.throughput = PlotPanel("Throughput", "B/s", style="area")
         self.packets = PlotPanel("Packets", "pkt/s")
         grid.addWidget(self.throughput, 0, 0)
         grid.addWidget(self.packets, 1, 0)
