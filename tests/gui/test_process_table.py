@@ -194,4 +194,4 @@ def test_unavailable_process_list_is_explained(view):
     view.refresh(Snapshot(timestamp=0, monotonic=0, values={}, specs={},
                           unavailable={"proc": Unavailable("cannot read /proc (test)")}))
     assert view.reason_label.isVisible()
-    assert "cannot read /proc (test)" in view.reason_label.text()
+    assert "cannot read /proc (test)" in view.reason_label.full_text()

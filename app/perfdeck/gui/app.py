@@ -18,6 +18,7 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 # PySide6 first, so pyqtgraph (imported by the views) binds to it.
 import numpy as np
@@ -118,7 +119,7 @@ def ensure_application(argv: Sequence[str] | None = None) -> QApplication:
 def build_window(interval: float = 1.0, history_seconds: float = DEFAULT_HISTORY_SECONDS,
                  initial_tab: str | None = None, engine: SamplingEngine | None = None,
                  tabs: Sequence[TabEntry] = TABS, window_seconds: float = DEFAULT_WINDOW_SECONDS,
-                 families: Sequence[str] | None = None) -> MainWindow:
+                 families: Sequence[str] | None = None, state_path: Path | None = None) -> MainWindow:
     """Wire engine -> sampler -> history -> window. The sampler is not started yet.
 
     ``families`` limits the collectors (default: every registered family); ``window_seconds`` is
@@ -128,7 +129,8 @@ def build_window(interval: float = 1.0, history_seconds: float = DEFAULT_HISTORY
     # float32: half the memory of a long history on a many-CPU machine; recordings are written from
     # the snapshots at full precision, so only exports from the history are rounded (7 digits).
     history = History(capacity_for(history_seconds, sampler.interval), dtype=np.float32)
-    return MainWindow(sampler, history, tabs=tabs, initial_tab=initial_tab, window_seconds=window_seconds)
+    return MainWindow(sampler, history, tabs=tabs, initial_tab=initial_tab, window_seconds=window_seconds,
+                      state_path=state_path)
 
 
 def run_gui(args: argparse.Namespace) -> int:
@@ -145,7 +147,8 @@ def run_gui(args: argparse.Namespace) -> int:
     if interval_message:
         print(f"perfdeck: {interval_message}", file=sys.stderr)
     window = build_window(interval=interval, history_seconds=prefs.history_seconds, initial_tab=args.tab,
-                          window_seconds=prefs.window_seconds, families=prefs.families)
+                          window_seconds=prefs.window_seconds, families=prefs.families,
+                          state_path=store.path.with_name("window.ini"))  # size, position, last tab
     from perfdeck.gui.recording import install_recording, open_recordings
 
     install_recording(window)  # File > Open recording / Export CSV / Record; before the tray reads it

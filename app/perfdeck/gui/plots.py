@@ -679,8 +679,17 @@ class HeatmapPlot(pg.PlotWidget):
 
     def set_window(self, seconds: float) -> None:
         self._window = seconds
+        self._shown_span = seconds
         self.setXRange(-seconds, 0, padding=0)
         self._ago_axis.setTickSpacing(*_tick_spacing(seconds))
+
+    def _grow_x(self, data_span: float) -> None:
+        """The same young-history x span as ``TimePlot``, so stacked plots share a time axis."""
+        span = grown_span(data_span, self._window)
+        if span != self._shown_span:
+            self._shown_span = span
+            self.setXRange(-span, 0, padding=0)
+            self._ago_axis.setTickSpacing(*_tick_spacing(span))
 
     def set_rows(self, ids: Sequence[str], labels: Sequence[str] | None = None) -> None:
         """The series drawn top to bottom; the left axis labels about a dozen of them."""
@@ -714,6 +723,7 @@ class HeatmapPlot(pg.PlotWidget):
         width = x[-1] - x[0] if len(x) > 1 else 1.0
         step = width / max(len(x) - 1, 1)
         self.image.setRect(float(x[0] - step / 2), 0.0, float(width + step), float(len(self._rows)))
+        self._grow_x(-float(x[0]))
 
     def value_at(self, x: float, row: int) -> float | None:
         if self._last_image is None or not len(self._last_x) or not 0 <= row < self._last_image.shape[0]:
@@ -778,6 +788,8 @@ class BarStrip(pg.PlotWidget):
         self.getAxis("left").setTicks([[(v, axis_label(v, unit)) for v in (low, (low + high) / 2, high)],
                                        []])
         self.getAxis("left").setWidth(62)
+        # Room above the plot for the top tick label ("100 %"), which is centred on the edge.
+        self.plotItem.layout.setContentsMargins(0, 8, 0, 0)
         self.setMinimumHeight(90)
         self._apply_palette()
 

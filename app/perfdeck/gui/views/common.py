@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QFont, QResizeEvent
+from PySide6.QtGui import QFont, QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -96,17 +96,19 @@ class PlotPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.reason_label = UnavailableLabel(self)
-        # When shown instead of the plot, the reason keeps the plot's place in the layout.
-        self.reason_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.reason_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.plot = TimePlot(title, unit=unit, y_range=y_range, style=style)
-        layout.addWidget(self.reason_label, 1)
+        layout.addWidget(self.reason_label)
         layout.addWidget(self.plot, 1)
 
     def show_reason(self, reason: Unavailable | str | None) -> None:
-        """Show why nothing can be plotted (or, with None, the plot again)."""
+        """Show why nothing can be plotted (or, with None, the plot again). Without its plot the
+        panel shrinks to the one line, so the plots that work get the room."""
         self.reason_label.set_unavailable(reason, self.title)
         set_visible(self.plot, reason is None)
+        vertical = QSizePolicy.Policy.Preferred if reason is None else QSizePolicy.Policy.Maximum
+        if self.sizePolicy().verticalPolicy() != vertical:
+            self.setSizePolicy(QSizePolicy.Policy.Preferred, vertical)
 
     def update_from(self, history: History, ids: Iterable[str], window_seconds: float,
                     labels: Mapping[str, str] | None = None) -> None:
@@ -152,7 +154,8 @@ class ValueTile(QFrame):
     def sizeHint(self) -> QSize:
         widest = max(self.value.fontMetrics().horizontalAdvance(self._widest[self.value]),
                      self.detail.fontMetrics().horizontalAdvance(self._widest[self.detail]))
-        return QSize(min(widest, 160) + 24, self.height())
+        widest = max(widest, self.caption.fontMetrics().horizontalAdvance(self._widest[self.caption]))
+        return QSize(widest + 24, self.height())
 
     def minimumSizeHint(self) -> QSize:
         return QSize(90, self.height())
@@ -166,6 +169,16 @@ class ValueTile(QFrame):
 
     def _show(self, label: QLabel, text: str) -> None:
         self._texts[label] = text
+        if label is self.value:
+            # A number is never cut: a narrow tile draws it smaller first (1.5x, 1.25x, 1x).
+            for scale in (1.5, 1.25, 1.0):
+                font = QFont(self.caption.font())
+                font.setPointSizeF(font.pointSizeF() * scale)
+                font.setBold(True)
+                if QFontMetrics(font).horizontalAdvance(text) <= label.width() or scale == 1.0:
+                    break
+            if label.font() != font:
+                label.setFont(font)
         shown = label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, label.width())
         if label.text() != shown:
             label.setText(shown)

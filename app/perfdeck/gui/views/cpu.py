@@ -62,6 +62,8 @@ class CpuView(View):
         bottom_layout.addWidget(self.load, 0, 1)
         bottom_layout.setColumnStretch(0, 1)
         bottom_layout.setColumnStretch(1, 1)
+        self.bottom_layout = bottom_layout
+        self._freq_ok = True
         splitter.addWidget(bottom)
         splitter.setSizes([200, 320, 180])
         layout.addWidget(splitter, 1)
@@ -82,10 +84,31 @@ class CpuView(View):
         self.heatmap.update_from(history, window)
         self.bars.set_values([snapshot.value(c) for c in cores], [c.rsplit("core", 1)[-1] for c in cores])
 
-        self.freq.show_reason(ctx.unavailable("cpu.freq.avg"))
-        self.freq.plot.update_from(history, None, window)
+        freq_reason = ctx.unavailable("cpu.freq.avg")
+        self.freq.show_reason(freq_reason)
+        if freq_reason is None:
+            self.freq.plot.update_from(history, None, window)
+        self._place_bottom(freq_reason is None)
         self.load.show_reason(ctx.unavailable("cpu.load.1"))
         self.load.plot.update_from(history, None, window)
+
+    def _place_bottom(self, freq_ok: bool) -> None:
+        """Frequency and load side by side; with no clock readings here, the frequency's one line
+        goes above a full-width load plot."""
+        if freq_ok == self._freq_ok:
+            return
+        self._freq_ok = freq_ok
+        grid = self.bottom_layout
+        grid.removeWidget(self.freq)
+        grid.removeWidget(self.load)
+        if freq_ok:
+            grid.addWidget(self.freq, 0, 0)
+            grid.addWidget(self.load, 0, 1)
+            grid.setRowStretch(1, 0)
+        else:
+            grid.addWidget(self.freq, 0, 0, 1, 2)
+            grid.addWidget(self.load, 1, 0, 1, 2)
+            grid.setRowStretch(1, 1)
 
     def _show_facts(self) -> None:
         # Static facts (model name, cache sizes) do not change: ask once.

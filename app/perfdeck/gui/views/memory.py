@@ -72,8 +72,12 @@ class MemoryView(View):
         if swap_reason is None and swap_total == 0:
             swap_reason = Unavailable("this system has no swap configured")
         # No swap: one full-width sentence instead of an empty plot.
-        self.swap_reason.set_unavailable(swap_reason, "Swap use")
+        self.swap_reason.set_unavailable(swap_reason, "Swap")
         set_visible(self.swap, swap_reason is None)
-        self.swap.plot.update_from(history, None, window)
-        self.swap_io.show_reason(ctx.unavailable("mem.swap.in"))
-        self.swap_io.plot.update_from(history, None, window)
+        # No swap at all: no traffic to plot either; the one line above says so.
+        set_visible(self.swap_io, swap_total != 0)
+        if swap_reason is None:
+            self.swap.plot.update_from(history, None, window)
+        if swap_total != 0:
+            self.swap_io.show_reason(ctx.unavailable("mem.swap.in"))
+            self.swap_io.plot.update_from(history, None, window)

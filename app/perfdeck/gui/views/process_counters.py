@@ -22,6 +22,7 @@ from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from perfdeck.gui.views.common import ValueTile
+from perfdeck.model.names import plain_reason
 from perfdeck.model.series import Unavailable
 from perfdeck.model.units import format_value
 from perfdeck.perf.abi import PerfOpenError
@@ -189,10 +190,11 @@ class ProcessCountersPanel(QGroupBox):
             if value is not None:
                 widget.set_value(format_value(value, tile.unit), "")
             elif reason:
-                widget.set_value("n/a", reason)
+                widget.set_value("n/a", plain_reason(reason))  # the whole reason in the tooltip
                 widget.setToolTip(reason)
             else:
-                widget.set_value("—", "not counted this interval (the process did not run)")
+                widget.set_value("—", "did not run")
+                widget.setToolTip("not counted this interval: the process did not run")
         ratio = sample.counted_ratio
         counted = "" if ratio is None else f"; hardware counters ran {ratio:.0%} of the time"
         scope = "user space only" if getattr(self.counters, "exclude_kernel", False) else "user and kernel"
