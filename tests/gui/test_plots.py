@@ -165,10 +165,17 @@ def test_legend_shows_current_values_and_stacks_add_up(qtbot):
     plot.update_from(history, None, 60)
     _x, top = plot._curves["c.system"].getData()
     assert list(top) == [30.0, 21.0, 32.0]  # the system band sits on the user band
-    title = plot.plotItem.titleLabel.text
+    title = plot._legend_label.text()
     assert "user</span> <span" in title and "22.0 %" in title and "10.0 %" in title
     assert plot.readout_text(0.0).splitlines()[1:] == ["user: 22.0 %", "system: 10.0 %"]  # raw values
     assert plot._curves["c.user"].opts["fillLevel"] == 0.0
+    assert plot._curves["c.user"].opts["brush"].color().alpha() == 255  # opaque: cheap to fill
+    area = TimePlot("t", unit="%", style="area")
+    qtbot.addWidget(area)
+    area.set_series([("a", "a")])
+    assert area._curves["a"].opts["fillLevel"] == 0.0  # one series: an area
+    area.set_series([("b", "b")])
+    assert all(c.opts["fillLevel"] is None for c in area._curves.values())  # several: lines
 
 
 def test_time_window_is_the_x_range_and_now_is_zero(qtbot):

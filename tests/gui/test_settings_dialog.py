@@ -162,7 +162,8 @@ def test_dialog_shows_and_collects_every_setting(qtbot):
     qtbot.addWidget(dialog)
     settings, problems = dialog.collect()
     assert problems == [] and settings == custom
-    assert dialog.tray_metric.findText("net.rx.eth0") >= 0
+    index = dialog.tray_metric.findData("net.rx.eth0")
+    assert index >= 0 and dialog.tray_metric.itemText(index) == "eth0 received (Network)"  # by name
 
 
 def test_dialog_rejects_invalid_values_and_applies_nothing(qtbot):

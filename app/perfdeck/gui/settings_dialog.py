@@ -41,6 +41,7 @@ from perfdeck.gui.plots import TIME_WINDOWS
 from perfdeck.model import settings as schema
 from perfdeck.model.alerts import DIRECTIONS, AlertRule
 from perfdeck.model.history import MAX_HISTORY_SECONDS, MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS
+from perfdeck.model.names import family_name, human_name
 from perfdeck.model.registry import FAMILIES
 from perfdeck.model.settings import Settings
 
@@ -157,11 +158,16 @@ class SettingsDialog(QDialog):
         self.tray_metric.setEditable(True)
         self.tray_metric.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         seen: list[str] = []
-        for series_id in (*COMMON_TRAY_METRICS, *sorted(series_ids)):
+        present = set(series_ids)
+        # Offer what exists here (the common ones first), by name; the id is the item's data.
+        common = [s for s in COMMON_TRAY_METRICS if s in present] if present else list(COMMON_TRAY_METRICS)
+        for series_id in (*common, *sorted(series_ids)):
             if series_id not in seen:
                 seen.append(series_id)
-                self.tray_metric.addItem(series_id)
-        self.tray_metric.setToolTip("The series drawn in the tray icon: any series id")
+                self.tray_metric.addItem(f"{human_name(series_id)} ({family_name(series_id)})"
+                                         if human_name(series_id) != series_id else series_id, series_id)
+                self.tray_metric.setItemData(len(seen) - 1, series_id, Qt.ItemDataRole.ToolTipRole)
+        self.tray_metric.setToolTip("The series drawn in the tray icon: pick one, or type a series id")
         form.addRow("Tray icon shows:", self.tray_metric)
         return page
 
@@ -308,12 +314,25 @@ class SettingsDialog(QDialog):
             box.setChecked(name in settings.families)
         self.close_to_tray.setChecked(settings.close_to_tray)
         self.start_minimized.setChecked(settings.start_minimized)
-        self.tray_metric.setEditText(settings.tray_metric)
+        index = self.tray_metric.findData(settings.tray_metric)
+        if index >= 0:
+            self.tray_metric.setCurrentIndex(index)
+        else:
+            self.tray_metric.setEditText(settings.tray_metric)
         self._set_rules(settings.alert_rules)
         self.export_directory.setText(settings.export_directory)
         self.export_average.setValue(settings.export_average_seconds)
         self.start_at_login.setChecked(settings.start_at_login)
         self._show_problems([])
+
+    def tray_metric_id(self) -> str:
+        """The picked series' id, or the id typed into the box."""
+        text = self.tray_metric.currentText().strip()
+        index = self.tray_metric.currentIndex()
+        if index >= 0 and self.tray_metric.itemText(index) == text:
+            return str(self.tray_metric.itemData(index))
+        found = self.tray_metric.findText(text)
+        return str(self.tray_metric.itemData(found)) if found >= 0 else text
 
     def collect(self) -> tuple[Settings, list[str]]:
         """The settings the widgets describe, and every problem with them (empty when valid)."""
@@ -330,7 +349,7 @@ class SettingsDialog(QDialog):
             families=tuple(name for name, box in self.family_boxes.items() if box.isChecked()),
             close_to_tray=self.close_to_tray.isChecked(),
             start_minimized=self.start_minimized.isChecked(),
-            tray_metric=self.tray_metric.currentText().strip(),
+            tray_metric=self.tray_metric_id(),
             theme=str(self.theme.currentData()),
             export_directory=self.export_directory.text().strip(),
             export_average_seconds=self.export_average.value(),
