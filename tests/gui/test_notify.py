@@ -69,17 +69,17 @@ def test_alert_fires_a_real_desktop_notification(qtbot, dunst_session):
     assert delivered == []  # 1 s above 90 %: not yet
     monitor.observe(cpu_snapshot(3, 97.0))  # 2 s: fires
     qtbot.waitUntil(lambda: len(delivered) == 1, timeout=10000)
-    assert delivered == [("dbus", "CPU busy: CPU busy, all CPUs above 90 %")]
+    assert delivered == [("dbus", "CPU busy: 97 % for 2 s (threshold 90 %)")]  # what happened, in words
 
     monitor.observe(cpu_snapshot(4, 70.0))  # below the 80 % re-arm level: cleared
     qtbot.waitUntil(lambda: len(delivered) == 2, timeout=10000)
-    assert delivered[1] == ("dbus", "CPU busy cleared: CPU busy, all CPUs")
+    assert delivered[1] == ("dbus", "CPU busy back to normal: 70 %")
     notifier.shutdown()
 
     calls = monitor_log.read_text()
     assert calls.count("member=Notify") == 2
-    assert 'string "CPU busy: CPU busy, all CPUs above 90 %"' in calls
-    assert 'string "cpu.util.total is 97 % (beyond 90 % for 2 s)"' in calls
+    assert 'string "CPU busy: 97 % for 2 s (threshold 90 %)"' in calls
+    assert "CPU busy is 97 %, above 90 % for 2 s." in calls and "cpu.util.total" in calls  # id: secondary
     assert 'string "PerfDeck"' in calls
     # The cleared notification replaces the fired one (replaces_id = the id dunst gave it).
     assert "uint32 0" in calls and calls.count("uint32 ") == 2
@@ -87,7 +87,7 @@ def test_alert_fires_a_real_desktop_notification(qtbot, dunst_session):
     assert "uint32 0" not in replaced
 
     summaries = [entry["summary"]["data"] for entry in dunst_history(procs.env)]
-    assert "CPU busy cleared: CPU busy, all CPUs" in summaries
+    assert "CPU busy back to normal: 70 %" in summaries
     assert all(entry["appname"]["data"] == "PerfDeck" for entry in dunst_history(procs.env))
 
 
