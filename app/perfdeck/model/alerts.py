@@ -152,7 +152,8 @@ class AlertEvent:
         held = max(0.0, self.timestamp - self.since)
         threshold = self._amount(self.rule.threshold)
         if self.kind is EventKind.FIRED:
-            return f"{self.what}: {self._amount(self.value)} for {held:.0f} s (threshold {threshold})"
+            lasting = f" for {held:.0f} s" if held >= 1 else ""  # a rule with no duration fires at once
+            return f"{self.what}: {self._amount(self.value)}{lasting} (threshold {threshold})"
         return f"{self.what} back to normal: {self._amount(self.value)}"
 
     @property
