@@ -96,7 +96,12 @@ def test_adaptive_range_follows_the_visible_window(qtbot):
     assert plot.y_range() == (0.0, 4.0e6)  # fine ceiling of 3 MB/s * 1.05: little wasted height
     low = _history_with([3.0e6] + [1.0e4] * 100)
     plot.update_from(low, ["s.v"], 5)  # the spike scrolled out of a 5 s window
-    assert plot.y_range() == (0.0, 1.2e4)  # the range follows what is shown, at once
+    plot.update_from(low, ["s.v"], 5)
+    assert plot.y_range() == (0.0, 4.0e6)  # not at once: a range must not twitch with every sample
+    plot.update_from(low, ["s.v"], 5)
+    assert plot.y_range() == (0.0, 1.2e4)  # three frames later it follows what is shown
+    plot.update_from(_history_with([1.0e4, 1.1e4]), ["s.v"], 5)
+    assert plot.y_range() == (0.0, 1.2e4)  # small moves inside the range change nothing
     plot.update_from(_history_with([0.0] * 5), ["s.v"], 5)
     assert plot.y_range()[1] >= 1000.0  # an idle plot keeps a sensible floor, not 0..1 B/s
 

@@ -295,6 +295,16 @@ class TimePlot(pg.PlotWidget):
     def series_ids(self) -> list[str]:
         return list(self._curves)
 
+    def keep_only(self, ids: Iterable[str]) -> None:
+        """Remove the curves not in ``ids`` (an interface folded away, a device unplugged)."""
+        wanted = set(ids)
+        for series_id in [sid for sid in self._curves if sid not in wanted]:
+            self.plotItem.removeItem(self._curves.pop(series_id))
+            self._labels.pop(series_id, None)
+            self._colors.pop(series_id, None)
+            self._last_ys.pop(series_id, None)
+        self._restyle()
+
     def set_window(self, seconds: float) -> None:
         self._window = seconds
         self._shown_span = seconds
@@ -366,9 +376,19 @@ class TimePlot(pg.PlotWidget):
         target, peak = robust_ceiling(ys, _ADAPTIVE_FLOOR.get(self.unit, 0.0))
         if target is None:
             return
-        if target != self._ymax:
-            self._ymax = target
+        # Grow at once (the data needs the room); shrink once the data has stayed well below the
+        # top for a few frames: a range that twitches with every sample is hard to read, and each
+        # change repaints the axis.
+        if target > self._ymax:
+            self._ymax, self._low_streak = target, 0
             self.setYRange(self._ymin, self._ymax, padding=0.02)
+        elif target < self._ymax * 0.6:
+            self._low_streak += 1
+            if self._low_streak >= _SHRINK_AFTER_FRAMES:
+                self._ymax, self._low_streak = target, 0
+                self.setYRange(self._ymin, self._ymax, padding=0.02)
+        else:
+            self._low_streak = 0
         self._show_off_scale(peak if peak is not None and peak > target else None)
 
     def _show_off_scale(self, peak: float | None) -> None:
@@ -636,6 +656,8 @@ def _title_metrics() -> QFontMetrics:
     font.setPointSizeF(9.0)
     return QFontMetrics(font)
 
+
+_SHRINK_AFTER_FRAMES = 3
 
 # Coarse steps a young history's x range grows through, so the axis does not move every second.
 _SPANS = (15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0, 43200.0, 86400.0)

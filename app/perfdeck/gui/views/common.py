@@ -6,15 +6,20 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QFont, QFontMetrics, QResizeEvent
+from PySide6.QtCore import QModelIndex, QSize, Qt
+from PySide6.QtGui import QFont, QFontMetrics, QPainter, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QFrame,
     QHeaderView,
     QLabel,
     QLayout,
     QSizePolicy,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionProgressBar,
+    QStyleOptionViewItem,
     QTableWidget,
     QVBoxLayout,
     QWidget,
@@ -37,6 +42,28 @@ def readonly_table(columns: Sequence[str], parent: QWidget, max_height: int = 17
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
     table.setMaximumHeight(max_height)
     return table
+
+
+class UsageBarDelegate(QStyledItemDelegate):
+    """Draws a cell holding a percentage (``Qt.UserRole``) as a usage bar with its text on it;
+    a cell without a number draws as plain text ("—")."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        value = index.data(Qt.ItemDataRole.UserRole)
+        if not isinstance(value, (int, float)):
+            super().paint(painter, option, index)
+            return
+        bar = QStyleOptionProgressBar()
+        bar.rect = option.rect.adjusted(2, 3, -2, -3)
+        bar.minimum, bar.maximum = 0, 1000
+        bar.progress = round(max(0.0, min(100.0, float(value))) * 10)
+        bar.text = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
+        bar.textVisible = True
+        bar.textAlignment = Qt.AlignmentFlag.AlignCenter
+        bar.state = option.state | QStyle.StateFlag.State_Horizontal
+        bar.palette = option.palette
+        style = option.widget.style() if option.widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget)
 
 
 def natural_key(text: str) -> list[object]:
@@ -113,6 +140,8 @@ class PlotPanel(QWidget):
     def update_from(self, history: History, ids: Iterable[str], window_seconds: float,
                     labels: Mapping[str, str] | None = None) -> None:
         ids = list(ids)
+        if set(self.plot.series_ids) - set(ids):
+            self.plot.keep_only(ids)  # what is no longer asked for is no longer drawn
         if labels:
             self.plot.set_series((i, labels.get(i, i)) for i in ids)
         self.plot.update_from(history, ids, window_seconds)
