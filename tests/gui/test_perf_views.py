@@ -222,3 +222,16 @@ def test_render_html_shows_hybrid_encodings(tmp_path) -> None:
     page = render_html(report)
     assert "cpu_core/cycles" in page and "0x400000000" in page and "0x800000000" in page
     assert "sudo sysctl kernel.perf_event_paranoid=0" in page
+
+
+def test_diagnostics_reads_like_a_report(tmp_path) -> None:
+    """No literal Markdown backticks, no path broken mid-path, commands in blocks of their own."""
+    from perfdeck.gui.views.diagnostics import rich
+
+    page = render_html(diagnose(trees.make_intel_hybrid(tmp_path), include_core=False))
+    assert "`" not in page
+    assert "<pre" in page and "sudo sysctl kernel.perf_event_paranoid=0</pre>" in page
+    text = rich("no PMU under /sys/bus/event_source/devices. QEMU/KVM `-cpu host,pmu=on` and <b>")
+    assert "<span style='white-space:nowrap'>/sys/bus/event_source/devices</span>." in text
+    assert "<code style='white-space:nowrap'>-cpu host,pmu=on</code>" in text
+    assert "QEMU/KVM" in text and "&lt;b&gt;" in text  # not a path; markup escaped
