@@ -349,3 +349,32 @@ def test_export_dialog_takes_its_defaults_from_the_settings(qtbot, tmp_path: Pat
     qtbot.addWidget(dialog)
     assert Path(dialog.path_edit.text()).parent == tmp_path
     assert dialog.average_button.isChecked() and dialog.average_seconds.value() == 30.0
+
+
+def test_recording_wheel_scrolls_the_page_and_zoom_stays_within_the_recording(qtbot, tmp_path: Path) -> None:
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+
+    path = tmp_path / "r.csv"
+    _write_recording(path)
+    window = open_recording(path)
+    qtbot.addWidget(window)
+    plot = window.plots[("cpu", "%")]
+    before = window.x_range()
+
+    def wheel(modifiers: Qt.KeyboardModifier) -> QWheelEvent:
+        center = QPointF(plot.width() / 2, plot.height() / 2)
+        return QWheelEvent(center, QPointF(plot.mapToGlobal(center.toPoint())), QPoint(0, 0), QPoint(0, -120),
+                           Qt.MouseButton.NoButton, modifiers, Qt.ScrollPhase.NoScrollPhase, False)
+
+    event = wheel(Qt.KeyboardModifier.NoModifier)
+    plot.wheelEvent(event)
+    assert not event.isAccepted() and window.x_range() == before  # left to the scroll area
+    # Zooming out as far as it goes stays within the recording (it used to reach 1980-2080).
+    view_box = plot.getPlotItem().getViewBox()
+    view_box.scaleBy(x=1000.0)
+    left, right = window.x_range()
+    assert left >= T0 - 1 and right <= T0 + 31
+    view_box.scaleBy(x=1e-6)
+    left, right = window.x_range()
+    assert right - left >= 5 * 0.99  # at least five samples of a 1 s recording

@@ -14,6 +14,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minimized", action="store_true", help="start hidden in the system tray")
     parser.add_argument("--open", dest="open_recordings", action="append", default=[], metavar="CSV",
                         help="open a PerfDeck recording (may be given several times)")
+    parser.add_argument("--live", action="store_true",
+                        help="with --open: also open the live window (by default only the recordings)")
     parser.add_argument("--smoke-test", action="store_true",
                         help="start normally, draw every tab once with live data, then exit "
                              "(status 0 if all of them drew; for checking an installation)")

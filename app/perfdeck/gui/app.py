@@ -157,10 +157,21 @@ def run_gui(args: argparse.Namespace) -> int:
         window.installEventFilter(_FirstPaintProbe(window))
     # Belt and braces: whatever ends the event loop, the sampler thread is stopped.
     app.aboutToQuit.connect(window.shutdown)
-    # Hidden in the tray when there is one, else minimised; nothing is drawn while hidden.
-    desktop.start(minimized=args.minimized or prefs.start_minimized)
-    window.sampler.start()
-    open_recordings(window, list(getattr(args, "open_recordings", None) or []))  # perfdeck --open CSV
+    recordings = list(getattr(args, "open_recordings", None) or [])
+    if recordings and not getattr(args, "live", False):
+        # perfdeck --open run.csv: the recordings only, no live window, tray or sampling; closing
+        # the last recording window quits.
+        if desktop.tray is not None:
+            desktop.tray.hide()
+        app.setQuitOnLastWindowClosed(True)
+        open_recordings(window, recordings)
+        if not [w for w in app.topLevelWidgets() if w.isVisible()]:
+            return 1  # none could be opened (each said why)
+    else:
+        # Hidden in the tray when there is one, else minimised; nothing is drawn while hidden.
+        desktop.start(minimized=args.minimized or prefs.start_minimized)
+        window.sampler.start()
+        open_recordings(window, recordings)  # perfdeck --open CSV --live
     status = app.exec()
     window.shutdown()
     return int(status)

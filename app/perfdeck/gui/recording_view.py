@@ -12,8 +12,10 @@ and is explored by zooming, so it gets its own view:
   series only;
 * hovering shows the time (and time since the start) and each visible series' value under the
   cursor; a vertical cursor line follows the mouse in every plot;
-* the mouse wheel zooms time, dragging pans, "Show all" returns to the whole recording; long
-  recordings are drawn peak-preserving downsampled to the plot's width.
+* the mouse wheel scrolls the page of plots; Ctrl+wheel zooms time (never beyond the recording's
+  span, never below a few samples), dragging pans, "Show all" returns to the whole recording; the
+  time axis reads clock time; long recordings are drawn peak-preserving downsampled to the plot's
+  width.
 
 Loading (``model.recording_file``) validates the file; an invalid file is refused with the line
 and the problem, and a torn last line (a killed recorder) is skipped and said in the window.
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QPointF, Qt, Slot
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QWheelEvent
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -117,6 +119,20 @@ class RecordingPlot(pg.PlotWidget):
         for axis in ("left", "bottom"):
             item.getAxis(axis).setTextPen(foreground)
             item.getAxis(axis).setPen(foreground)
+
+    def bound_to(self, start: float, end: float, interval: float | None) -> None:
+        """Zoom and pan stay within the recording: at most its span, at least a few samples."""
+        span = max(end - start, 1.0)
+        self.getPlotItem().getViewBox().setLimits(
+            xMin=start - 0.01 * span, xMax=end + 0.01 * span, maxXRange=1.02 * span,
+            minXRange=min(span, max(5.0 * (interval or 1.0), 1.0)))
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        """The wheel scrolls the page (a plot never traps it); Ctrl+wheel zooms time."""
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            super().wheelEvent(event)
+        else:
+            event.ignore()  # goes on to the scroll area around the plots
 
 
 class RecordingWindow(QMainWindow):
@@ -287,6 +303,8 @@ class RecordingWindow(QMainWindow):
         start, end = float(times[0]), float(times[-1])
         if end <= start:
             end = start + 1.0
+        for plot in self.plots.values():
+            plot.bound_to(start, end, self.recording.interval)
         for plot in self.plots.values():
             plot.setXRange(start, end, padding=0.01)
             break  # the others are linked
