@@ -230,7 +230,7 @@ def test_install_recording_on_the_main_window(qtbot, tmp_path: Path) -> None:
     finally:
         window.shutdown()  # emits about_to_shut_down: the recording is finished on the way out
     assert not controller.is_recording
-    assert controller.indicator.text() == "○ Record"
+    assert controller.indicator.text() == "Record" and not controller.indicator.icon().isNull()
     recording = load_recording(path)
     assert len(recording) >= 3 and recording.warnings == []
     assert list(recording.values["cpu.util.total"][:3]) == sorted(recording.values["cpu.util.total"][:3])
