@@ -161,6 +161,8 @@ def test_series_colours_are_readable_distinct_and_stable():
 def test_legend_shows_current_values_and_stacks_add_up(qtbot):
     plot = TimePlot("CPU", unit="%", y_range=(0, 100), style="stacked")
     qtbot.addWidget(plot)
+    plot.resize(700, 300)
+    plot.show()
     history = History(100)
     specs = {"c.user": SeriesSpec("c.user", "user", "%"), "c.system": SeriesSpec("c.system", "system", "%")}
     now = time.time()
@@ -175,6 +177,11 @@ def test_legend_shows_current_values_and_stacks_add_up(qtbot):
     assert plot.readout_text(0.0).splitlines()[1:] == ["user: 22.0 %", "system: 10.0 %"]  # raw values
     assert plot._curves["c.user"].opts["fillLevel"] == 0.0
     assert plot._curves["c.user"].opts["brush"].color().alpha() == 255  # opaque: cheap to fill
+    plot.resize(200, 300)  # too narrow for both entries: what does not fit is counted, never clipped
+    qtbot.waitUntil(lambda: plot._legend_label.width() < 150, timeout=2000)
+    plot.update_from(history, None, 60)
+    assert "more</span>" in plot._legend_label.text()
+    assert plot._legend_label.minimumSizeHint().width() <= plot._legend_label.width()
     area = TimePlot("t", unit="%", style="area")
     qtbot.addWidget(area)
     area.set_series([("a", "a")])

@@ -284,7 +284,7 @@ class TimePlot(pg.PlotWidget):
         values = {sid: self._look.legend_value(y, self.unit) for sid, y in self._last_ys.items()}
         text = legend_html(self._title, foreground, [
             (self._colors[sid], label, values.get(sid)) for sid, label in self._labels.items()
-        ] if self._legend else [], _title_metrics(), max(150, self.width() - 90))
+        ] if self._legend else [], _title_metrics(), self._legend_label.available_width())
         if text and text != getattr(self, "_title_html", None):
             self._title_html = text
             self._legend_label.set_html(text)
@@ -549,6 +549,10 @@ class LegendLabel(QLabel):
         self._plot = plot
         plot.plotItem.titleLabel.geometryChanged.connect(self.place)
 
+    def available_width(self) -> int:
+        """The width the legend text may take (before the first placement: an estimate)."""
+        return self.width() - 4 if self.width() > 50 else max(150, self._plot.width() - 90)
+
     def set_html(self, text: str) -> None:
         self.setText(f"<span style='font-size:9pt'>{text}</span>")
 
@@ -637,11 +641,16 @@ def legend_html(title: str, foreground: str, entries: Sequence[tuple[str, str, s
     """The title line: the title, then "■ label value" per series in its colour, as many as fit in
     ``width`` pixels (the hover readout lists every series)."""
     parts = [f"<span style='color:{foreground}'><b>{html.escape(title)}</b></span>"] if title else []
-    used = metrics.horizontalAdvance(title) + 30 if title else 0
+    bold = QFont()
+    bold.setPointSizeF(9.0)
+    bold.setBold(True)
+    gap = metrics.horizontalAdvance("\u00a0" * 3)
+    used = QFontMetrics(bold).horizontalAdvance(title) if title else 0
+    more = metrics.horizontalAdvance("+99 more") + gap
     for index, (color, label, value) in enumerate(entries):
-        plain = f"■ {label} {value or ''}"
-        cost = metrics.horizontalAdvance(plain) + 16
-        if used + cost > width and index:
+        cost = gap + metrics.horizontalAdvance(f"■ {label} {value or ''}")
+        room = width - (more if index < len(entries) - 1 else 0)  # keep room to say what is left out
+        if used + cost > room:
             parts.append(f"<span style='color:{foreground}'>+{len(entries) - index} more</span>")
             break
         used += cost

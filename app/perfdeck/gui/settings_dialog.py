@@ -10,7 +10,7 @@ families and the history length take effect at the next start, as the dialog say
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QCompleter,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QStyledItemDelegate,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -61,14 +63,104 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+_LABELS: dict[str, str] = {}
+
+
+def set_series_labels(labels: Mapping[str, str]) -> None:
+    """The collectors' labels, for names the generic rules cannot make ("Tctl" for a sensor)."""
+    _LABELS.update(labels)
+
+
+def _name(series: str) -> str:
+    return human_name(series, _LABELS.get(series, ""))
+
+
+def series_item(series: str) -> QTableWidgetItem:
+    """A rule's series cell: the human name shown, the id or glob kept (and in the tooltip)."""
+    item = QTableWidgetItem(_name(series) if not is_glob(series) else series)
+    item.setData(Qt.ItemDataRole.UserRole, series)
+    item.setToolTip(series)
+    return item
+
+
+def series_of(item: QTableWidgetItem) -> str:
+    """The id behind a series cell; text typed over the name (an id or a glob) wins."""
+    series = item.data(Qt.ItemDataRole.UserRole)
+    text = item.text().strip()
+    if isinstance(series, str) and series and text == (series if is_glob(series) else _name(series)):
+        return series
+    return text
+
+
+def is_glob(series: str) -> bool:
+    return any(c in series for c in "*?[")
+
+
+class SeriesPickerDelegate(QStyledItemDelegate):
+    """Edits a series cell with a searchable list grouped by family ("Disks › sda read"); only
+    series that exist here are listed, and any id or glob may still be typed."""
+
+    def __init__(self, series_ids: Callable[[], Sequence[str]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._series_ids = series_ids
+
+    def createEditor(self, parent: QWidget, option: object, index: object) -> QWidget:
+        combo = QComboBox(parent)
+        combo.setEditable(True)
+        combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        for sid in sorted(self._series_ids(), key=lambda s: (family_name(s), _name(s))):
+            combo.addItem(f"{family_name(sid)} › {_name(sid)}", sid)
+            combo.setItemData(combo.count() - 1, sid, Qt.ItemDataRole.ToolTipRole)
+        completer = combo.completer()
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)  # type "read" to find every disk read
+        completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+        return combo
+
+    def setEditorData(self, editor: QWidget, index: object) -> None:
+        series = index.data(Qt.ItemDataRole.UserRole) or index.data()
+        found = editor.findData(series)
+        if found >= 0:
+            editor.setCurrentIndex(found)
+        else:
+            editor.setEditText(str(series or ""))
+
+    def setModelData(self, editor: QWidget, model: object, index: object) -> None:
+        text = editor.currentText().strip()
+        found = editor.findText(text)
+        series = str(editor.itemData(found)) if found >= 0 else text
+        model.setData(index, series, Qt.ItemDataRole.UserRole)
+        model.setData(index, _name(series) if not is_glob(series) else series, Qt.ItemDataRole.EditRole)
+        model.setData(index, series, Qt.ItemDataRole.ToolTipRole)
+
+
+class UnitSuffixDelegate(QStyledItemDelegate):
+    """Shows a threshold with the unit of its row's series ("90 %", "85 °C"); edits the number."""
+
+    def __init__(self, unit_of_row: Callable[[int], str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._unit_of_row = unit_of_row
+
+    def initStyleOption(self, option: object, index: object) -> None:
+        super().initStyleOption(option, index)
+        unit = self._unit_of_row(index.row())
+        if unit and option.text:
+            option.text = f"{option.text} {unit}"
+
+
 class SettingsDialog(QDialog):
     """Edit ``Settings``. ``series_ids`` fills the tray-metric choices (any id may be typed)."""
 
     applied = Signal(object)  # Settings
 
     def __init__(self, settings: Settings, series_ids: Sequence[str] = (), tray_available: bool = True,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, units: Mapping[str, str] | None = None,
+                 labels: Mapping[str, str] | None = None) -> None:
+        """``series_ids``: the series that exist here (offered in pickers); ``units`` and ``labels``:
+        their units and collector labels (for the human names of sensors and the like)."""
         super().__init__(parent)
+        self._series_list = list(series_ids)
+        self._units = dict(units or {})
+        set_series_labels(labels or {})
         self.setWindowTitle("PerfDeck Settings")
         self.setObjectName("settingsDialog")
         self._settings = settings
@@ -164,8 +256,8 @@ class SettingsDialog(QDialog):
         for series_id in (*common, *sorted(series_ids)):
             if series_id not in seen:
                 seen.append(series_id)
-                self.tray_metric.addItem(f"{human_name(series_id)} ({family_name(series_id)})"
-                                         if human_name(series_id) != series_id else series_id, series_id)
+                self.tray_metric.addItem(f"{_name(series_id)} ({family_name(series_id)})"
+                                         if _name(series_id) != series_id else series_id, series_id)
                 self.tray_metric.setItemData(len(seen) - 1, series_id, Qt.ItemDataRole.ToolTipRole)
         self.tray_metric.setToolTip("The series drawn in the tray icon: pick one, or type a series id")
         form.addRow("Tray icon shows:", self.tray_metric)
@@ -182,6 +274,13 @@ class SettingsDialog(QDialog):
         layout.addWidget(help_text)
         self.rules_table = QTableWidget(0, len(RULE_COLUMNS), page)
         self.rules_table.setHorizontalHeaderLabels(list(RULE_COLUMNS))
+        # The series by name, picked from a searchable list of what exists here (a glob may be
+        # typed); thresholds shown with the series' unit.
+        self.series_delegate = SeriesPickerDelegate(self._series_ids, self.rules_table)
+        self.rules_table.setItemDelegateForColumn(2, self.series_delegate)
+        self.unit_delegate = UnitSuffixDelegate(self._unit_of_row, self.rules_table)
+        for column in (4, 5):
+            self.rules_table.setItemDelegateForColumn(column, self.unit_delegate)
         self.rules_table.verticalHeader().setVisible(False)
         self.rules_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         header = self.rules_table.horizontalHeader()
@@ -242,7 +341,7 @@ class SettingsDialog(QDialog):
             item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
             table.setItem(row, column, item)
         table.setItem(row, 1, QTableWidgetItem(rule.name))
-        table.setItem(row, 2, QTableWidgetItem(rule.series))
+        table.setItem(row, 2, series_item(rule.series))
         combo = QComboBox()
         for direction in DIRECTIONS:
             combo.addItem(direction, direction)
@@ -270,6 +369,17 @@ class SettingsDialog(QDialog):
         item = self.rules_table.item(row, column)
         return item.text().strip() if item is not None else ""
 
+    def _series_ids(self) -> list[str]:
+        return self._series_list
+
+    def _series(self, row: int) -> str:
+        """The rule's series id or glob: the picked id, or what was typed in its place."""
+        item = self.rules_table.item(row, 2)
+        return series_of(item) if item is not None else ""
+
+    def _unit_of_row(self, row: int) -> str:
+        return self._units.get(self._series(row), "")
+
     def _checked(self, row: int, column: int) -> bool:
         item = self.rules_table.item(row, column)
         return item is not None and item.checkState() == Qt.CheckState.Checked
@@ -293,7 +403,7 @@ class SettingsDialog(QDialog):
                 continue
             combo = self.rules_table.cellWidget(row, 3)
             direction = combo.currentData() if isinstance(combo, QComboBox) else "above"
-            rules.append(AlertRule(name, self._cell(row, 2), float(numbers["threshold"] or 0.0), direction,
+            rules.append(AlertRule(name, self._series(row), float(numbers["threshold"] or 0.0), direction,
                                    duration=float(numbers["duration"] or 0.0), rearm=numbers["re-arm level"],
                                    enabled=self._checked(row, 0), notify=self._checked(row, 7)))
         return tuple(rules)
