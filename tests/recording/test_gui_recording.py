@@ -158,8 +158,8 @@ def test_recording_window_shows_the_timeline_and_reads_values(qtbot, tmp_path: P
     assert left <= T0 and right >= T0 + 29  # the whole recording is in view
     text = window.readout_text(T0 + 10.2, window.plots[("cpu", "%")])
     assert "(+0:00:10.000)" in text
-    assert f"cpu.util.total {synthetic_value('cpu.util.total', 10):.1f} %" in text
-    assert "cpu.util.core0 —" in window.readout_text(T0 + 3, window.plots[("cpu", "%")])  # a gap
+    assert f"CPU busy {synthetic_value('cpu.util.total', 10):.1f} %" in text  # human names
+    assert "CPU 0 busy —" in window.readout_text(T0 + 3, window.plots[("cpu", "%")])  # a gap
     window.set_series_visible("mem.used", False)
     assert not window.plots[("mem", "B")].isVisibleTo(window)
     window.set_series_visible("mem.used", True)

@@ -49,9 +49,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from perfdeck.gui.plots import SERIES_COLORS, UnitAxis, palette_colors
+from perfdeck.gui.plots import UnitAxis, palette_colors, series_color
 from perfdeck.model import registry
 from perfdeck.model.csvformat import CsvFormatError
+from perfdeck.model.names import human_name
 from perfdeck.model.recording_file import Recording, RecordingCancelledError, load_recording
 from perfdeck.model.units import format_value
 
@@ -233,8 +234,9 @@ class RecordingWindow(QMainWindow):
             if len(visible) <= LEGEND_MAX:
                 # A legend over many curves hides them; the picker's coloured names are the key then.
                 plot.legend = plot.getPlotItem().addLegend(offset=(-10, 10), labelTextSize="8pt")
-            for index, sid in enumerate(ids):
-                self._colors[sid] = SERIES_COLORS[index % len(SERIES_COLORS)]
+            for sid in ids:
+                # The same colour as in the live window's plots (stable per series).
+                self._colors[sid] = series_color(sid, [self._colors[s] for s in ids if s in self._colors])
                 if sid in visible:
                     self._add_curve(plot, sid, times)
             if not any(np.isfinite(self.recording.values[sid]).any() for sid in ids):
@@ -248,7 +250,7 @@ class RecordingWindow(QMainWindow):
 
     def _add_curve(self, plot: RecordingPlot, sid: str, times: np.ndarray) -> None:
         values = self.recording.values[sid]
-        curve = plot.plot(times, values, pen=pg.mkPen(self._colors[sid], width=1), name=sid,
+        curve = plot.plot(times, values, pen=pg.mkPen(self._colors[sid], width=1), name=human_name(sid),
                           connect="finite")  # NaN (no value) is a gap, never 0
         plot.curves[sid] = curve
 
@@ -265,8 +267,9 @@ class RecordingWindow(QMainWindow):
                                 | Qt.ItemFlag.ItemIsUserCheckable)
                 self.tree.addTopLevelItem(parent)
                 families[family] = parent
-            item = QTreeWidgetItem([sid, column.unit])
+            item = QTreeWidgetItem([human_name(sid), column.unit])  # by name; the id (CSV column) on hover
             item.setData(0, Qt.ItemDataRole.UserRole, sid)
+            item.setToolTip(0, sid)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             shown = sid in self.plots[self._series_group[sid]].curves
             item.setCheckState(0, Qt.CheckState.Checked if shown else Qt.CheckState.Unchecked)
@@ -336,7 +339,8 @@ class RecordingWindow(QMainWindow):
         ids = list(plot.curves) if plot is not None else self.visible_series()
         for sid in ids:
             value = float(self.recording.values[sid][index])
-            parts.append(f"{sid} {format_value(None if math.isnan(value) else value, self._units[sid])}")
+            shown = format_value(None if math.isnan(value) else value, self._units[sid])
+            parts.append(f"{human_name(sid)} {shown}")
         return "  ·  ".join(parts)
 
 
