@@ -293,7 +293,7 @@ def test_hovering_a_plot_moves_the_cursor_and_fills_the_readout(qtbot, tmp_path:
     scene_pos = view_box.mapViewToScene(pg_point(T0 + 12, 0))
     plot.scene().sigMouseMoved.emit(scene_pos)
     assert "(+0:00:12.000)" in window.readout.text()
-    assert "mem.used 3.7 GiB" in window.readout.text()
+    assert "Memory used 3.7 GiB" in window.readout.text()
     for each in window.plots.values():  # the cursor line follows in every plot
         assert each.cursor.isVisible() and abs(each.cursor.value() - (T0 + 12)) < 0.5
 
