@@ -26,7 +26,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPalette, QPen
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QLabel, QWidget
 
 from perfdeck.model.history import History
-from perfdeck.model.units import format_value
+from perfdeck.model.units import format_si, format_value
 
 # PySide6 is imported above and named here, so pyqtgraph binds to it even when other Qt
 # bindings are installed (it would otherwise prefer PyQt6).
@@ -166,6 +166,18 @@ _SI_PREFIXES = ("", "k", "M", "G", "T", "P")
 _SI_UNITS = ("B/s", "/s", "pkt/s", "W", "J", "Hz", "ops/s", "IOPS")
 # The smallest y range an adapting plot shows: an idle NIC is "0 to 1 kB/s", not "0 to 1 B/s".
 _ADAPTIVE_FLOOR = {"B/s": 1000.0, "B": 1024.0 ** 2, "/s": 10.0, "pkt/s": 10.0, "MHz": 100.0, "IOPS": 10.0}
+
+
+def display_value(value: float | None, unit: str) -> str:
+    """A value as plots show it: ``model.units.format_value``, with counted things ("IOPS") given
+    SI prefixes and one decimal like the other rates ("18.0 IOPS", not "17.99 IOPS")."""
+    if value is None or math.isnan(value):
+        return "—"
+    if unit == "IOPS":
+        return format_si(value, "IOPS")
+    if unit.endswith("/s") and unit[0].isalpha() and unit not in _SI_UNITS:
+        return f"{format_si(value, '')} {unit}"  # "2.0 k faults/s", "5 switches/s"
+    return format_value(value, unit)
 
 
 def reduce_points(x: np.ndarray, ys: list[np.ndarray], limit: int = MAX_POINTS
@@ -389,14 +401,14 @@ class TimePlot(pg.PlotWidget):
                 self.setYRange(self._ymin, self._ymax, padding=0.02)
         else:
             self._low_streak = 0
-        self._show_off_scale(peak if peak is not None and peak > target else None)
+        self._show_off_scale(peak if peak is not None and peak > self._ymax else None)
 
     def _show_off_scale(self, peak: float | None) -> None:
         if peak is None:
             if self._off_scale.isVisible():
                 self._off_scale.hide()
             return
-        text = f"↑ peak {format_value(peak, self.unit)} off scale"
+        text = f"↑ peak {display_value(peak, self.unit)} off scale"
         if text != getattr(self, "_off_scale_text", ""):
             self._off_scale_text = text
             self._off_scale.setText(text, color=palette_colors(self)[1])
@@ -467,7 +479,7 @@ class TimePlot(pg.PlotWidget):
         rows = []
         for series_id, y in self._last_ys.items():
             value = float(y[index])
-            rows.append((series_id, format_value(None if math.isnan(value) else value, self.unit)))
+            rows.append((series_id, display_value(None if math.isnan(value) else value, self.unit)))
         return f"{clock} ({format_ago(x_at)})", rows
 
     # --- palette ---------------------------------------------------------------------------------
@@ -642,7 +654,7 @@ class PlotLook:
         value = float(y[-1])
         if math.isnan(value) and len(y) > 1:
             value = float(y[-2])  # slow families are read every few ticks: the last reading
-        return format_value(None if math.isnan(value) else value, unit)
+        return display_value(None if math.isnan(value) else value, unit)
 
 
 def legend_html(title: str, foreground: str, entries: Sequence[tuple[str, str, str | None]],

@@ -43,6 +43,7 @@ class MemoryView(View):
         grid.addLayout(swap_row, 2, 0, 1, 2)
         grid.setRowStretch(0, 3)
         grid.setRowStretch(2, 2)
+        self.grid = grid
         layout.addLayout(grid, 1)
         self._total: float | None = None
 
@@ -74,8 +75,12 @@ class MemoryView(View):
         # No swap: one full-width sentence instead of an empty plot.
         self.swap_reason.set_unavailable(swap_reason, "Swap")
         set_visible(self.swap, swap_reason is None)
-        # No swap at all: no traffic to plot either; the one line above says so.
+        # No swap at all: no traffic to plot either; the one line above says so, and RAM takes
+        # the room.
         set_visible(self.swap_io, swap_total != 0)
+        swap_stretch = 2 if swap_total != 0 else 0
+        if self.grid.rowStretch(2) != swap_stretch:
+            self.grid.setRowStretch(2, swap_stretch)
         if swap_reason is None:
             self.swap.plot.update_from(history, None, window)
         if swap_total != 0:

@@ -40,8 +40,8 @@ def is_virtual(interface: str, root: Path = Path("/")) -> bool:
     return interface.startswith(VIRTUAL_PREFIXES)
 
 
-TABLE_COLUMNS = ("Interface", "Received", "Sent", "Packets in", "Packets out", "Errors in/out",
-                 "Drops in/out")
+TABLE_COLUMNS = ("Interface", "Received", "Sent", "Packets in", "Packets out", "Errors/s in / out",
+                 "Drops/s in / out")
 
 
 class NetworkView(View):
@@ -127,7 +127,8 @@ class NetworkView(View):
             self.table.setRowCount(len(interfaces))
 
         def pair(a: str, b: str) -> str:
-            return f"{format_value(snapshot.value(a), '/s')} / {format_value(snapshot.value(b), '/s')}"
+            # The unit is in the header ("Errors/s"); the cell reads "0 / 2".
+            return f"{format_value(snapshot.value(a), '')} / {format_value(snapshot.value(b), '')}"
 
         for row, name in enumerate(interfaces):
             cells = (name, format_value(snapshot.value(f"net.rx.{name}"), "B/s"),

@@ -29,13 +29,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from perfdeck.gui.plots import HeatmapPlot, nice_ceiling
+from perfdeck.gui.plots import HeatmapPlot, axis_label, nice_ceiling
 from perfdeck.gui.views.base import UnavailableLabel, View, ViewContext
 from perfdeck.gui.views.common import PlotPanel, recent_value
 from perfdeck.gui.views.process_counters import ProcessCountersPanel, connect_process_selection
 from perfdeck.model.names import plain_reason
 from perfdeck.model.series import Snapshot, Unavailable
-from perfdeck.model.units import format_value
 
 DIAGNOSTICS_TAB = "Diagnostics"
 _LINK = f'<a href="diagnostics">Open {DIAGNOSTICS_TAB}</a>'
@@ -401,7 +400,7 @@ class CounterTab(View):
             self.heatmap.unit = metric.unit
             unit = metric.unit
             self.heatmap.colorbar.axis.tickStrings = lambda values, scale, spacing: [  # type: ignore[method-assign]
-                f"{v:.0f} %" if unit == "%" else format_value(v, unit) for v in values]
+                f"{v:.0f} %" if unit == "%" else axis_label(v, unit) for v in values]
             self.heatmap.plotItem.setTitle(f"{metric.label} per CPU ({metric.unit})", size="9pt")
             self._heat_rows_metric = metric.name
         self._set_levels(metric, ids)
@@ -437,9 +436,9 @@ class PerfCpuView(CounterTab):
         HeatMetric("itlb_mpki", "iTLB misses", "MPKI", 1.0),
         HeatMetric("stall_frontend_pct", "Front-end stalls", "%", 0.0, (0.0, 100.0)),
         HeatMetric("stall_backend_pct", "Back-end stalls", "%", 0.0, (0.0, 100.0)),
-        HeatMetric("ctx_switches", "Context switches", "/s", 10.0),
-        HeatMetric("migrations", "CPU migrations", "/s", 1.0),
-        HeatMetric("page_faults", "Page faults", "/s", 10.0),
+        HeatMetric("ctx_switches", "Context switches", "switches/s", 10.0),
+        HeatMetric("migrations", "CPU migrations", "migrations/s", 1.0),
+        HeatMetric("page_faults", "Page faults", "faults/s", 10.0),
     )
     TOTAL_PLOTS = (
         TotalPlot("IPC (instructions per cycle)", "IPC", (("ipc", "IPC"),)),
@@ -448,9 +447,9 @@ class PerfCpuView(CounterTab):
         TotalPlot("TLB misses", "MPKI", (("dtlb_mpki", "dTLB"), ("itlb_mpki", "iTLB"))),
         TotalPlot("Stalled cycles", "%", (("stall_frontend_pct", "front end"),
                                           ("stall_backend_pct", "back end")), (0.0, 100.0)),
-        TotalPlot("Context switches and migrations", "/s", (("ctx_switches", "context switches"),
+        TotalPlot("Context switches and migrations", "events/s", (("ctx_switches", "switches"),
                                                             ("migrations", "migrations"))),
-        TotalPlot("Page faults", "/s", (("page_faults", "all"), ("minor_faults", "minor"),
+        TotalPlot("Page faults", "faults/s", (("page_faults", "all"), ("minor_faults", "minor"),
                                         ("major_faults", "major"))),
         TotalPlot("Counted time (multiplexing)", "%", (("multiplex_pct", "counted"),), (0.0, 100.0)),
     )
