@@ -364,6 +364,10 @@ def test_rule_series_are_picked_by_name_from_what_exists_with_units(qtbot):
     assert option.text == "90 %"
     dialog.unit_delegate.initStyleOption(option, table.model().index(0, 4))
     assert option.text == "85 °C"
+    table.item(2, 2).setText("sensors.temp.*")  # a glob takes the unit of the series it matches
+    dialog.unit_delegate.initStyleOption(option, table.model().index(2, 4))
+    assert option.text == "95 °C"
+    table.item(2, 2).setText("disk.busy.*")
     # The picker lists only the series that exist here, by family and name, and writes the id back.
     editor = dialog.series_delegate.createEditor(table, QStyleOptionViewItem(), table.model().index(1, 2))
     names = [editor.itemText(i) for i in range(editor.count())]

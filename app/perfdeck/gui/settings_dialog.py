@@ -9,6 +9,7 @@ families and the history length take effect at the next start, as the dialog say
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -51,7 +52,7 @@ from perfdeck.model.settings import Settings
 WINDOW_CHOICES: tuple[tuple[str, float], ...] = TIME_WINDOWS
 COMMON_TRAY_METRICS = ("cpu.util.total", "mem.used_pct", "mem.available_pct", "perf.ipc.total",
                        "membw.total", "mem.swap.used_pct", "net.rx.total", "net.tx.total")
-RULE_COLUMNS = ("On", "Name", "Series (id or glob)", "Condition", "Threshold", "Re-arm at", "For (s)",
+RULE_COLUMNS = ("On", "Name", "Series", "Condition", "Threshold", "Re-arm at", "For (s)",
                 "Notify")
 
 
@@ -378,7 +379,10 @@ class SettingsDialog(QDialog):
         return series_of(item) if item is not None else ""
 
     def _unit_of_row(self, row: int) -> str:
-        return self._units.get(self._series(row), "")
+        series = self._series(row)
+        if is_glob(series):  # a glob's unit is its series' unit (sensors.temp.* -> °C)
+            series = next((sid for sid in self._series_list if fnmatch.fnmatchcase(sid, series)), series)
+        return self._units.get(series, "")
 
     def _checked(self, row: int, column: int) -> bool:
         item = self.rules_table.item(row, column)
