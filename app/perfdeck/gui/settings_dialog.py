@@ -193,6 +193,8 @@ class SettingsDialog(QDialog):
     def _general_page(self) -> QWidget:
         page = QWidget()
         form = QFormLayout(page)
+        # Compact fields at their natural width, not stretched across the dialog.
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         self.interval = QDoubleSpinBox()
         self.interval.setRange(MIN_INTERVAL_SECONDS, MAX_INTERVAL_SECONDS)
         self.interval.setDecimals(2)
@@ -202,7 +204,7 @@ class SettingsDialog(QDialog):
         form.addRow("Sampling interval:", self.interval)
         self.process_interval = QDoubleSpinBox()
         self.process_interval.setRange(schema.MIN_PROCESS_INTERVAL, schema.MAX_PROCESS_INTERVAL)
-        self.process_interval.setDecimals(1)
+        self.process_interval.setDecimals(2)  # as the sampling interval above
         self.process_interval.setSuffix(" s")
         self.process_interval.setToolTip(
             "The process list costs more to read, so it refreshes at most this often")
