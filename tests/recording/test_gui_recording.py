@@ -378,3 +378,44 @@ def test_recording_wheel_scrolls_the_page_and_zoom_stays_within_the_recording(qt
     view_box.scaleBy(x=1e-6)
     left, right = window.x_range()
     assert right - left >= 5 * 0.99  # at least five samples of a 1 s recording
+
+
+def test_a_recording_opens_in_the_live_tabs_with_a_time_navigator(qtbot, tmp_path: Path) -> None:
+    """One visual language: the recording feeds the same tab views as the live window."""
+    import time as time_module
+
+    import numpy as np
+
+    from perfdeck.gui.views.cpu import CpuView
+    from perfdeck.gui.views.overview import OverviewView
+
+    path = tmp_path / "r.csv"
+    _write_recording(path, rows=60)
+    window = open_recording(path)
+    qtbot.addWidget(window)
+    titles = [window.pages.tabText(i) for i in range(window.pages.count())]
+    assert titles == ["Overview", "CPU", "Memory", "Network", "Sensors", "All series"]  # no disk data
+    window.tab_views.refresh_current()
+    overview = window.tab_views.views["Overview"]
+    assert isinstance(overview, OverviewView)
+    x, y = overview.cpu.plot._curves["cpu.util.user"].getData()  # not recorded: a gap, never 0
+    assert len(x) == 60 and np.isnan(y).all()
+    _x, net = overview.net.plot._curves["net.rx.total"].getData()
+    assert np.isnan(net).all()  # the total was not recorded either
+    # The navigator picks a stretch: the tabs show it, with clock times on the axis.
+    window.navigator.set_range(T0 + 10, T0 + 29)
+    window.navigator._emit()
+    window.pages.setCurrentIndex(1)
+    cpu = window.tab_views.views["CPU"]
+    assert isinstance(cpu, CpuView)
+    times, _values = window.tab_views.history.window(["cpu.util.total"], cpu.context.window_seconds)
+    assert times[0] >= T0 + 10 - 1e-6 and times[-1] <= T0 + 29 + 1e-6
+    axis = cpu.util.plot._ago_axis
+    assert axis.clock_origin == pytest.approx(T0 + 29)
+    clock = time_module.strftime("%H:%M:%S", time_module.localtime(T0 + 29))
+    assert axis.tickStrings([0.0], 1.0, 5.0) == [clock]
+    # The series plots follow the same range; Show all returns to the whole recording.
+    left, right = window.x_range()
+    assert left == pytest.approx(T0 + 10, abs=0.5) and right == pytest.approx(T0 + 29, abs=0.5)
+    window.show_all()
+    assert window.navigator.current() == (T0, T0 + 59)

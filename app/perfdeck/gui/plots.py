@@ -105,9 +105,17 @@ def _tick_spacing(window: float) -> tuple[float, float]:
 
 
 class AgoAxis(pg.AxisItem):
-    """Bottom axis in seconds relative to the latest sample (x = 0 is now)."""
+    """Bottom axis in seconds relative to the latest sample (x = 0 is now).
+
+    With ``clock_origin`` set (the epoch time of x = 0, as in a recording), ticks read clock time.
+    """
+
+    clock_origin: float | None = None
 
     def tickStrings(self, values: Sequence[float], scale: float, spacing: float) -> list[str]:
+        if self.clock_origin is not None:
+            fmt = "%H:%M:%S" if spacing < 60 else "%H:%M"
+            return [time.strftime(fmt, time.localtime(self.clock_origin + v)) for v in values]
         return [format_ago(v) for v in values]
 
 
@@ -197,6 +205,10 @@ def reduce_points(x: np.ndarray, ys: list[np.ndarray], limit: int = MAX_POINTS
     return x_out, ys_out
 
 
+# Set by a recording's tab views while they build their plots (see gui.recording_view).
+clock_axis_default = False
+
+
 class TimePlot(pg.PlotWidget):
     """A live plot of a few series against "seconds ago".
 
@@ -223,6 +235,7 @@ class TimePlot(pg.PlotWidget):
         # would have its text re-rendered on every frame.
         self._legend = legend
         self._look = PlotLook(style)
+        self.clock_axis = clock_axis_default  # recordings: clock time instead of "seconds ago"
         self._ymax = y_range[1] if y_range else _ADAPTIVE_FLOOR.get(unit, 1.0)
         self._ymin = y_range[0] if y_range else 0.0
         self._low_streak = 0
@@ -371,6 +384,10 @@ class TimePlot(pg.PlotWidget):
         limit = min(MAX_POINTS, max(100, width_px)) if width_px > 0 else MAX_POINTS
         x, ys = reduce_points(x, [values[i] for i in ids], limit=limit)
         self._last_x, self._last_ys, self._last_time = x, dict(zip(ids, ys, strict=True)), latest
+        if self.clock_axis and self._ago_axis.clock_origin != latest:
+            self._ago_axis.clock_origin = latest
+            self._ago_axis.picture = None  # re-draw the tick labels for the new origin
+            self._ago_axis.update()
         drawn = self._look.drawn_arrays(ys)  # stacked plots draw running sums
         self._look.skip_empty_bands(list(self._curves.values()), [self._last_ys.get(i) for i in self._curves],
                                     (self._ymax - self._ymin) * 0.005)
@@ -769,6 +786,7 @@ class HeatmapPlot(pg.PlotWidget):
         self.levels = levels
         self._window = 300.0
         self._rows: list[str] = []
+        self.clock_axis = clock_axis_default
         self.image = pg.ImageItem(axisOrder="row-major")
         colormap = pg.colormap.get("viridis")
         self.image.setLookupTable(colormap.getLookupTable(nPts=256))
@@ -849,6 +867,10 @@ class HeatmapPlot(pg.PlotWidget):
         step = width / max(len(x) - 1, 1)
         self.image.setRect(float(x[0] - step / 2), 0.0, float(width + step), float(len(self._rows)))
         self._grow_x(-float(x[0]))
+        if self.clock_axis and self._ago_axis.clock_origin != latest:
+            self._ago_axis.clock_origin = latest
+            self._ago_axis.picture = None
+            self._ago_axis.update()
 
     def value_at(self, x: float, row: int) -> float | None:
         if self._last_image is None or not len(self._last_x) or not 0 <= row < self._last_image.shape[0]:

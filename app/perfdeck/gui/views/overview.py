@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
 from perfdeck.gui.views.base import View, ViewContext
 from perfdeck.gui.views.common import PlotPanel, ValueTile, instances, nansum, recent_value
 from perfdeck.gui.views.cpu import UTIL_PARTS
+from perfdeck.model.names import plain_reason
 from perfdeck.model.series import Snapshot
 from perfdeck.model.units import format_bytes, format_value
 
@@ -76,7 +77,7 @@ class OverviewView(View):
             reason = snapshot.unavailable.get(family)
             tile.setToolTip(str(reason) if reason else "")
             if reason is not None:
-                tile.set_value("unavailable", reason.reason[:60])
+                tile.set_value("unavailable", plain_reason(reason.reason))  # the reason: tooltip
 
         # Plots: the visible window only.
         for panel, family in ((self.cpu, "cpu"), (self.mem, "mem"), (self.disk, "disk"), (self.net, "net")):
