@@ -602,8 +602,13 @@ class LegendLabel(QLabel):
         left = self._plot.mapFromScene(view_box.mapToScene(view_box.boundingRect().topLeft())).x()
         height = max(16, int(title.boundingRect().height()))
         # A fixed size: a new text then repaints the label only, with no layout request.
-        self.setFixedSize(max(50, self._plot.width() - left - 8), height)
+        width = max(50, self._plot.width() - left - 8)
+        resized = width != self.width()
+        self.setFixedSize(width, height)
         self.move(left + 4, top_left.y())
+        update = getattr(self._plot, "_update_title", None)
+        if resized and callable(update):
+            update()  # as many entries as the new width holds
 
 
 class PlotLook:

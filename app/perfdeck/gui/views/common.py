@@ -97,6 +97,12 @@ def recent_value(history: History, series_id: str, max_age_seconds: float = 30.0
     return float(finite[-1]) if len(finite) else None
 
 
+def has_values(history: History, series_id: str, seconds: float) -> bool:
+    """Whether ``series_id`` has any value in the last ``seconds`` of ``history``."""
+    _times, values = history.window([series_id], seconds)
+    return bool(np.isfinite(values[series_id]).any())
+
+
 def set_visible(widget: QWidget, visible: bool) -> None:
     """Show or hide ``widget`` only if that changes something (each call re-lays out the tab)."""
     if widget.isHidden() == visible:

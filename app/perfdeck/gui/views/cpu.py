@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QSplitter, QVBoxLayout, QWidg
 
 from perfdeck.gui.plots import BarStrip, HeatmapPlot, reserve_right
 from perfdeck.gui.views.base import UnavailableLabel, View, ViewContext
-from perfdeck.gui.views.common import PlotPanel, core_ids
-from perfdeck.model.series import Snapshot
+from perfdeck.gui.views.common import PlotPanel, core_ids, has_values
+from perfdeck.model.series import Snapshot, Unavailable
 
 UTIL_PARTS = ("user", "system", "iowait", "irq", "softirq", "steal")
 # Width of the heatmap's colour bar and its labels, so both plots share one time axis.
@@ -85,6 +85,10 @@ class CpuView(View):
         self.bars.set_values([snapshot.value(c) for c in cores], [c.rsplit("core", 1)[-1] for c in cores])
 
         freq_reason = ctx.unavailable("cpu.freq.avg")
+        if freq_reason is None and not has_values(history, "cpu.freq.avg", window):
+            # No reason given, and no value at all (a recording from a machine without cpufreq,
+            # or before the first reading): one line instead of an empty "0 MHz" plot.
+            freq_reason = Unavailable("no clock speed readings in this time range")
         self.freq.show_reason(freq_reason)
         if freq_reason is None:
             self.freq.plot.update_from(history, None, window)
