@@ -31,6 +31,7 @@ def test_facts_are_not_faults():
 
 @pytest.mark.parametrize(("series_id", "label", "name"), [
     ("cpu.util.total", "all CPUs", "CPU busy"), ("cpu.util.core3", "CPU 3", "CPU 3 busy"),
+    ("cpu.util.iowait.core1", "", "CPU 1 waiting for I/O"),
     ("disk.read.sda", "", "sda read"), ("net.rx.eth0", "", "eth0 received"),
     ("disk.fs_used_pct.root", "", "/ full"), ("sensors.temp.coretemp_core_0", "Core 0", "Core 0"),
     ("made.up", "", "made.up"),

@@ -419,3 +419,19 @@ def test_a_recording_opens_in_the_live_tabs_with_a_time_navigator(qtbot, tmp_pat
     assert left == pytest.approx(T0 + 10, abs=0.5) and right == pytest.approx(T0 + 29, abs=0.5)
     window.show_all()
     assert window.navigator.current() == (T0, T0 + 59)
+
+
+def test_a_series_without_values_is_named_not_drawn_as_an_empty_plot(qtbot, tmp_path: Path) -> None:
+    specs = {**SPECS, "cpu.freq.avg": SeriesSpec("cpu.freq.avg", "average", "MHz", group="cpu.freq")}
+    path = tmp_path / "vm.csv"
+    recorder = recorder_module.CsvRecorder(path)
+    recorder.open()
+    for index in range(10):
+        values = {sid: synthetic_value(sid, index) for sid in SPECS} | {"cpu.freq.avg": None}
+        recorder.append(Snapshot(timestamp=T0 + index, monotonic=float(index), values=values, specs=specs))
+    recorder.close()
+    window = open_recording(path)
+    qtbot.addWidget(window)
+    assert window.plots[("cpu", "MHz")].isHidden()  # no "0.5 MHz" axis over nothing
+    assert "No values recorded (unavailable while recording): CPU [MHz]" in window.info.text()
+    assert not window.plots[("cpu", "%")].isHidden()

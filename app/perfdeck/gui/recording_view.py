@@ -386,6 +386,7 @@ class RecordingWindow(QMainWindow):
 
     def _build_plots(self) -> None:
         times = self.recording.times
+        self.not_recorded: list[str] = []
         first_plot: RecordingPlot | None = None
         for (family, unit), ids in self.groups.items():
             title = f"{family_title(family)}" + (f" [{unit}]" if unit else "")
@@ -407,13 +408,15 @@ class RecordingWindow(QMainWindow):
                 if sid in visible:
                     self._add_curve(plot, sid, times)
             if not any(np.isfinite(self.recording.values[sid]).any() for sid in ids):
-                plot.setTitle(f"{title} — no values recorded (unavailable while recording)")
-                if plot.legend is not None:
-                    plot.legend.hide()  # nothing to tell apart, and it would not fit
-                plot.setMinimumHeight(90)
-                plot.setMaximumHeight(110)
+                # Not an empty "0.5 MHz" plot: named once in the line above the plots.
+                self.not_recorded.append(title)
+                plot.setVisible(False)
+                continue
             plot.setVisible(bool(plot.curves))
         self.plot_layout.addStretch(1)
+        if self.not_recorded:
+            self.info.setText(self.info.text() + "\nNo values recorded (unavailable while recording): "
+                              + ", ".join(self.not_recorded))
 
     def _add_curve(self, plot: RecordingPlot, sid: str, times: np.ndarray) -> None:
         values = self.recording.values[sid]

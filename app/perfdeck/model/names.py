@@ -83,6 +83,9 @@ def human_name(series_id: str, label: str = "") -> str:
     if series_id in _NAMES:
         return _NAMES[series_id]
     metric, _, instance = series_id.rpartition(".")
+    if metric.startswith("cpu.util.") and instance.startswith("core") and metric in _NAMES:
+        # cpu.util.user.core3 -> "CPU 3 user time"
+        return f"CPU {instance[4:]} {_NAMES[metric].removeprefix('CPU ')}"
     pattern = _INSTANCE_NAMES.get(metric)
     if pattern is not None and instance:
         if metric in ("cpu.util", "cpu.freq") and instance.startswith("core"):
