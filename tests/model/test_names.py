@@ -54,3 +54,11 @@ def test_notification_says_what_happened_in_words():
     cleared = AlertEvent(EventKind.CLEARED, rule, "cpu.util.total", timestamp=110.0, value=40.0, since=102.0,
                          unit="%", label="all CPUs")
     assert cleared.summary == "CPU busy back to normal: 40 %" and "lasted 8 s" in cleared.body
+
+
+def test_rules_are_described_by_name():
+    rule = AlertRule(name="CPU hot", series="cpu.util.total", direction="above", threshold=90.0, duration=30.0,
+                     rearm=80.0)
+    assert rule.describe("%") == "CPU busy above 90 % for 30 s (clears below 80 %)"
+    glob = AlertRule(name="Hot", series="sensors.temp.*", direction="above", threshold=85.0)
+    assert glob.describe("°C") == "sensors.temp.* above 85 °C"  # a glob stays as written

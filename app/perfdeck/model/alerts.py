@@ -69,14 +69,15 @@ class AlertRule:
         return any(ch in self.series for ch in "*?[")
 
     def describe(self, unit: str = "") -> str:
-        """Human form, e.g. ``cpu.util.total above 90 % for 30 s (re-arm below 80 %)``."""
-        sign = ">" if self.direction == "above" else "<"
+        """Human form, e.g. ``CPU busy above 90 % for 30 s (clears below 80 %)``; a glob stays
+        as written (``sensors.temp.* above 85 °C``)."""
         suffix = f" {unit}" if unit else ""
-        text = f"{self.series} {sign} {self.threshold:g}{suffix}"
+        what = self.series if self.is_glob else human_name(self.series)
+        text = f"{what} {self.direction} {self.threshold:g}{suffix}"
         if self.duration:
             text += f" for {self.duration:g} s"
         if self.rearm is not None and self.rearm != self.threshold:
-            back = "<" if self.direction == "above" else ">"
+            back = "below" if self.direction == "above" else "above"
             text += f" (clears {back} {self.rearm:g}{suffix})"
         return text
 
