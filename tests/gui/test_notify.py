@@ -171,5 +171,5 @@ def test_alert_log_tab_lists_when_alerts_fired_and_cleared(qtbot, tmp_path):
     cells = [view.table.item(0, c).text() for c in range(view.table.columnCount())]
     assert cells[1] != "firing" and cells[2] == "3 s"
     assert view.summary.text() == "Nothing firing now. 1 alert(s) this session."
-    assert "cpu.util.total > 90 % for 1 s (clears < 80 %)" in cells[7]
+    assert "CPU busy above 90 % for 1 s (clears below 80 %)" in cells[7]
     window.close()
