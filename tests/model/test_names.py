@@ -57,8 +57,8 @@ def test_notification_says_what_happened_in_words():
 
 
 def test_rules_are_described_by_name():
-    rule = AlertRule(name="CPU hot", series="cpu.util.total", direction="above", threshold=90.0, duration=30.0,
-                     rearm=80.0)
+    rule = AlertRule(name="CPU hot", series="cpu.util.total", direction="above", threshold=90.0,
+                     duration=30.0, rearm=80.0)
     assert rule.describe("%") == "CPU busy above 90 % for 30 s (clears below 80 %)"
     glob = AlertRule(name="Hot", series="sensors.temp.*", direction="above", threshold=85.0)
     assert glob.describe("°C") == "sensors.temp.* above 85 °C"  # a glob stays as written
