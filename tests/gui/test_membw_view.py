@@ -161,7 +161,7 @@ def test_df_source_has_no_split(qtbot, tmp_path: Path) -> None:
     assert total[-1] == pytest.approx(snapshot.value("membw.total"))
     assert "share 4 DF counters" in view.notes_label.text()
     view.direction.setCurrentText("Read")
-    assert "counts reads and writes together" in view.detail.reason_label.text()
+    assert "counts reads and writes together" in view.detail.reason_label.full_text()
     assert view.power_reason_label.isVisibleTo(view)  # this Zen 3 tree has no RAPL at all
     assert not view.package_power.isVisibleTo(view)
 
@@ -169,11 +169,11 @@ def test_df_source_has_no_split(qtbot, tmp_path: Path) -> None:
 def test_vm_tab_says_why_and_what_would_work(qtbot, tmp_path: Path) -> None:
     history, snapshot = replay(make_vm(tmp_path), 3)
     view = make_view(qtbot, history, snapshot)
-    text = view.reason_label.text()
+    text = view.reason_label.full_text()
     assert view.reason_label.isVisibleTo(view)
     assert "virtual machine" in text and "Fix: measure on the host" in text
     assert not view.stacked.isVisibleTo(view) and not view.controls.isVisibleTo(view)
-    assert "no power (RAPL) readings" in view.power_reason_label.text()
+    assert "no power (RAPL) readings" in view.power_reason_label.full_text()
     assert not view.plots.isVisibleTo(view)
 
 
@@ -186,7 +186,7 @@ def test_this_machine(qtbot) -> None:
     engine.close()
     view = make_view(qtbot, history, snapshot)
     if "membw" in snapshot.unavailable:
-        assert snapshot.unavailable["membw"].reason in view.reason_label.text()
+        assert snapshot.unavailable["membw"].reason in view.reason_label.full_text()
     else:
         assert view.source_label.text().startswith("Source:")
 

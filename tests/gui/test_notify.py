@@ -69,17 +69,17 @@ def test_alert_fires_a_real_desktop_notification(qtbot, dunst_session):
     assert delivered == []  # 1 s above 90 %: not yet
     monitor.observe(cpu_snapshot(3, 97.0))  # 2 s: fires
     qtbot.waitUntil(lambda: len(delivered) == 1, timeout=10000)
-    assert delivered == [("dbus", "CPU busy: CPU busy, all CPUs above 90 %")]
+    assert delivered == [("dbus", "CPU busy: 97 % for 2 s (threshold 90 %)")]  # what happened, in words
 
     monitor.observe(cpu_snapshot(4, 70.0))  # below the 80 % re-arm level: cleared
     qtbot.waitUntil(lambda: len(delivered) == 2, timeout=10000)
-    assert delivered[1] == ("dbus", "CPU busy cleared: CPU busy, all CPUs")
+    assert delivered[1] == ("dbus", "CPU busy back to normal: 70 %")
     notifier.shutdown()
 
     calls = monitor_log.read_text()
     assert calls.count("member=Notify") == 2
-    assert 'string "CPU busy: CPU busy, all CPUs above 90 %"' in calls
-    assert 'string "cpu.util.total is 97 % (beyond 90 % for 2 s)"' in calls
+    assert 'string "CPU busy: 97 % for 2 s (threshold 90 %)"' in calls
+    assert "CPU busy is 97 %, above 90 % for 2 s." in calls and "cpu.util.total" in calls  # id: secondary
     assert 'string "PerfDeck"' in calls
     # The cleared notification replaces the fired one (replaces_id = the id dunst gave it).
     assert "uint32 0" in calls and calls.count("uint32 ") == 2
@@ -87,7 +87,7 @@ def test_alert_fires_a_real_desktop_notification(qtbot, dunst_session):
     assert "uint32 0" not in replaced
 
     summaries = [entry["summary"]["data"] for entry in dunst_history(procs.env)]
-    assert "CPU busy cleared: CPU busy, all CPUs" in summaries
+    assert "CPU busy back to normal: 70 %" in summaries
     assert all(entry["appname"]["data"] == "PerfDeck" for entry in dunst_history(procs.env))
 
 
@@ -165,11 +165,11 @@ def test_alert_log_tab_lists_when_alerts_fired_and_cleared(qtbot, tmp_path):
     assert view.table.rowCount() == 1
     cells = [view.table.item(0, c).text() for c in range(view.table.columnCount())]
     assert cells[1] == "firing" and cells[2].endswith("(ongoing)")
-    assert cells[3:7] == ["CPU busy", "cpu.util.total", "96.0 %", "99.0 %"]  # fired at 96, worst 99
+    assert cells[3:7] == ["CPU busy", "CPU busy", "96.0 %", "99.0 %"]  # fired at 96, worst 99
     assert "Firing now: CPU busy" in view.summary.text()
     window.sampler.snapshot.emit(cpu_snapshot(4, 70.0))
     cells = [view.table.item(0, c).text() for c in range(view.table.columnCount())]
     assert cells[1] != "firing" and cells[2] == "3 s"
     assert view.summary.text() == "Nothing firing now. 1 alert(s) this session."
-    assert "cpu.util.total > 90 % for 1 s (clears < 80 %)" in cells[7]
+    assert "CPU busy above 90 % for 1 s (clears below 80 %)" in cells[7]
     window.close()

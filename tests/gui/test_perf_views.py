@@ -82,17 +82,23 @@ def test_vm_shows_software_counters_and_explains_hardware_once(qtbot, window) ->
     shown = [title for title, panel in view.panels.items() if panel.isVisible()]
     assert shown == ["Context switches and migrations", "Page faults"]
     assert view.summary.isVisible()
-    text = view.summary.text()
+    text = view.summary.full_text()
     assert "IPC (instructions per cycle)" in text and "Stalled cycles" in text
     assert text.count("no hardware PMU") == 1  # grouped by cause, "(needs ...)" stripped
     assert "give the guest a virtual PMU" in text
+    # What a person reads first: plain words, said once; the reason and fix behind Details.
+    shown = view.summary.text()
+    assert shown.count("Hardware counters are off in this virtual machine") == 1
+    assert "give the guest" not in shown and "Details" in shown
+    view.summary.linkActivated.emit("details")
+    assert "give the guest a virtual PMU" in view.summary.text()
     # The heatmap moved to the first metric that works here, and the others say why not.
     assert view.current_heat_metric().name == "ctx_switches"
     assert view.heatmap.isVisible() and view.heatmap.rows == ["perf.ctx_switches.cpu0",
                                                               "perf.ctx_switches.cpu1"]
     assert view.metric_combo.itemText(0).endswith("unavailable")
     view.select_heat_metric("ipc")
-    assert not view.heatmap.isVisible() and "no hardware PMU" in view.heat_reason.text()
+    assert not view.heatmap.isVisible() and "virtual machine" in view.heat_reason.text()
     view.summary.linkActivated.emit("diagnostics")
     assert window.selected == ["Diagnostics"]
 
@@ -118,7 +124,8 @@ def test_missing_perf_family_is_explained(qtbot, window) -> None:
     snap = Snapshot(timestamp=1.0, monotonic=1.0, values={}, specs={},
                     unavailable={"perf": Unavailable("perf_event_paranoid is 4", "sudo sysctl ...")})
     _feed(view, history, [snap])
-    assert view.family_reason.isVisible() and "perf_event_paranoid is 4" in view.family_reason.text()
+    assert view.family_reason.isVisible() and "perf_event_paranoid is 4" in view.family_reason.full_text()
+    assert "need permission" in view.family_reason.text()  # plain words first
     assert not view.grid_box.isVisible()
 
 
@@ -157,7 +164,8 @@ def test_process_panel_counts_a_live_process_then_reports_its_exit(qtbot) -> Non
         assert "counted" in panel.status.text()
         if not probe().core_pmus:
             ipc = panel.tiles["IPC"]
-            assert ipc.value.text() == "n/a" and "no hardware PMU" in ipc.detail.text()
+            assert ipc.value.text() == "n/a" and "no hardware PMU" in ipc.toolTip()
+            assert "hardware counters" in (ipc.detail.toolTip() + ipc.detail.text()).lower()
     finally:
         child.kill()
         child.wait()
@@ -214,3 +222,16 @@ def test_render_html_shows_hybrid_encodings(tmp_path) -> None:
     page = render_html(report)
     assert "cpu_core/cycles" in page and "0x400000000" in page and "0x800000000" in page
     assert "sudo sysctl kernel.perf_event_paranoid=0" in page
+
+
+def test_diagnostics_reads_like_a_report(tmp_path) -> None:
+    """No literal Markdown backticks, no path broken mid-path, commands in blocks of their own."""
+    from perfdeck.gui.views.diagnostics import rich
+
+    page = render_html(diagnose(trees.make_intel_hybrid(tmp_path), include_core=False))
+    assert "`" not in page
+    assert "<pre" in page and "sudo sysctl kernel.perf_event_paranoid=0</pre>" in page
+    text = rich("no PMU under /sys/bus/event_source/devices. QEMU/KVM `-cpu host,pmu=on` and <b>")
+    assert "<span style='white-space:nowrap'>/sys/bus/event_source/devices</span>." in text
+    assert "<code style='white-space:nowrap'>-cpu host,pmu=on</code>" in text
+    assert "QEMU/KVM" in text and "&lt;b&gt;" in text  # not a path; markup escaped

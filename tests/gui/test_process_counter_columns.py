@@ -93,6 +93,7 @@ def test_real_machine_shows_the_reason_and_nothing_else_breaks(view):
     assert view.selected_pid() == os.getpid()
     # Command line comes from ProcessRow.command: kernel threads as [name].
     kthreads = [r for r in rows if r.cmdline == ()]
+    view.kernel_check.setChecked(True)  # kernel threads are hidden by default
     if kthreads:
         assert _cell(view, kthreads[0].pid, COLUMN_INDEX["cmdline"]) == f"[{kthreads[0].name}]"
     view.refresh(_snapshot(_real_rows()))  # a second refresh with the option on

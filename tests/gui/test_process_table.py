@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from perfdeck.gui.views.base import ViewContext
-from perfdeck.gui.views.processes import COLUMN_INDEX, ProcessesView
+from perfdeck.gui.views.processes import COLUMN_INDEX, ProcessesView, current_user
 from perfdeck.model.engine import SamplingEngine
 from perfdeck.model.history import History
 from perfdeck.model.series import Snapshot
@@ -92,6 +92,7 @@ def test_updates_in_place_keep_the_selection(qtbot, view):
 
 def test_kernel_threads_show_their_name_as_command_line(view):
     view.refresh(_snapshot([_row(2, "kthreadd", cmd=()), _row(3, "secret", cmd=None)]))
+    view.kernel_check.setChecked(True)  # hidden by default
     view.table.sortByColumn(COLUMN_INDEX["pid"], Qt.SortOrder.AscendingOrder)
     assert view.proxy.data(view.proxy.index(0, COLUMN_INDEX["cmdline"])) == "[kthreadd]"
     assert view.proxy.data(view.proxy.index(1, COLUMN_INDEX["cmdline"])) == "—"  # unreadable: unknown
@@ -194,4 +195,75 @@ def test_unavailable_process_list_is_explained(view):
     view.refresh(Snapshot(timestamp=0, monotonic=0, values={}, specs={},
                           unavailable={"proc": Unavailable("cannot read /proc (test)")}))
     assert view.reason_label.isVisible()
-    assert "cannot read /proc (test)" in view.reason_label.text()
+    assert "cannot read /proc (test)" in view.reason_label.full_text()
+
+
+# --- issue 12: kernel threads, mine, disk rates, context menu, keys ---------------------------------
+
+def test_kernel_threads_hidden_by_default_and_mine_filter(view):
+    me = current_user()
+    rows = [_row(2, "kthreadd", cmd=()), _row(3, "zombie", cmd=None), _row(10, "bash", user=me or "me"),
+            _row(11, "sshd", user="someone-else"),
+            {**_row(12, "kworker/0:1", cmd=("kworker",)), "kernel_thread": True}]  # the collector's flag wins
+    view.refresh(_snapshot(rows))
+    view.table.sortByColumn(COLUMN_INDEX["pid"], Qt.SortOrder.AscendingOrder)
+    assert _pids_in_view_order(view) == [3, 10, 11]  # an unreadable command line is not a kernel thread
+    assert view.count_label.text() == "3 of 5"
+    view.kernel_check.setChecked(True)
+    assert _pids_in_view_order(view) == [2, 3, 10, 11, 12]
+    view.owner_combo.setCurrentIndex(view.owner_combo.findText("Mine"))
+    assert _pids_in_view_order(view) == ([10] if me else [])
+    assert not view.table.showGrid()
+
+
+def test_disk_rates_per_process_where_readable(view):
+    view.refresh(_snapshot([{**_row(1, "dd"), "io_read_bps": 2.5e6, "io_write_bps": None}, _row(2, "old")]))
+    view.table.sortByColumn(COLUMN_INDEX["pid"], Qt.SortOrder.AscendingOrder)
+    cell = lambda r, key: view.proxy.data(view.proxy.index(r, COLUMN_INDEX[key]))  # noqa: E731
+    assert cell(0, "io_read_bps") == "2.5 MB/s" and cell(0, "io_write_bps") == "—"
+    assert cell(1, "io_read_bps") == "—"  # a collector without the field: unknown, not 0
+
+
+def test_context_menu_offers_the_process_actions(qtbot, view, child):
+    from PySide6.QtWidgets import QApplication, QMenu
+
+    view.refresh(_snapshot([_child_row(child)]))
+    assert view.select_pid(child.pid)
+    titles = [a.text() for a in view.context_actions(QMenu(view)) if not a.isSeparator()]
+    assert titles[:3] == ["Watch in CPU performance", "Copy PID", "Copy command line"]
+    assert {"Stop (SIGSTOP)", "Continue (SIGCONT)", "Change priority…"} <= set(titles)
+    watched = []
+    view.process_selected.connect(watched.append)
+    next(a for a in view.context_actions(QMenu(view)) if a.text() == "Watch in CPU performance").trigger()
+    assert watched == [child.pid]
+    next(a for a in view.context_actions(QMenu(view)) if a.text() == "Copy PID").trigger()
+    assert QApplication.clipboard().text() == str(child.pid)
+    # Stop and continue a real process, and read its state back from the kernel.
+    assert "SIGSTOP" in view.send(child.pid, signal.SIGSTOP, "stop")
+    qtbot.waitUntil(lambda: psutil.Process(child.pid).status() == psutil.STATUS_STOPPED, timeout=3000)
+    view.send(child.pid, signal.SIGCONT, "continue")
+    qtbot.waitUntil(lambda: psutil.Process(child.pid).status() != psutil.STATUS_STOPPED, timeout=3000)
+    assert "nice 5" in view.set_priority(child.pid, 5) and psutil.Process(child.pid).nice() == 5
+    assert "no longer exists" in view.set_priority(2**22 + 7, 5)
+
+
+def test_priority_error_is_plain_when_not_permitted(view, monkeypatch):
+    def deny(self, value=None):
+        raise psutil.AccessDenied(self.pid)
+
+    monkeypatch.setattr(psutil.Process, "nice", deny)
+    message = view.set_priority(os.getpid(), -5)
+    assert "Not permitted" in message and "CAP_SYS_NICE" in message and view.message_label.isVisible()
+
+
+def test_ctrl_f_focuses_the_filter_and_esc_clears_it(qtbot, view):
+    from PySide6.QtTest import QTest
+
+    view.refresh(_snapshot([_row(1, "a"), _row(2, "b")]))
+    view.table.setFocus()
+    QTest.keyClick(view.table, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert view.filter_edit.hasFocus()
+    QTest.keyClicks(view.filter_edit, "zzz")
+    assert view.proxy.rowCount() == 0
+    QTest.keyClick(view.filter_edit, Qt.Key.Key_Escape)
+    assert view.filter_edit.text() == "" and view.proxy.rowCount() == 2

@@ -162,7 +162,8 @@ def test_dialog_shows_and_collects_every_setting(qtbot):
     qtbot.addWidget(dialog)
     settings, problems = dialog.collect()
     assert problems == [] and settings == custom
-    assert dialog.tray_metric.findText("net.rx.eth0") >= 0
+    index = dialog.tray_metric.findData("net.rx.eth0")
+    assert index >= 0 and dialog.tray_metric.itemText(index) == "eth0 received (Network)"  # by name
 
 
 def test_dialog_rejects_invalid_values_and_applies_nothing(qtbot):
@@ -366,3 +367,37 @@ def test_a_file_with_unknown_keys_under_the_cap_names_a_few(tmp_path):
     result = SettingsStore(path).load()
     assert result.settings.interval == 0.5
     assert "1,000 unknown settings ignored" in result.note and len(result.note) < 400
+def test_rule_series_are_picked_by_name_from_what_exists_with_units(qtbot):
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    rules = (AlertRule("Hot", "sensors.temp.k10temp_tctl", 85.0),
+             AlertRule("Busy", "cpu.util.total", 90.0), AlertRule("Any disk", "disk.busy.*", 95.0))
+    dialog = SettingsDialog(replace(Settings(), alert_rules=rules),
+                            ["cpu.util.total", "disk.read.sda", "sensors.temp.k10temp_tctl"],
+                            units={"cpu.util.total": "%", "disk.read.sda": "B/s",
+                                   "sensors.temp.k10temp_tctl": "°C"},
+                            labels={"sensors.temp.k10temp_tctl": "k10temp Tctl"})
+    qtbot.addWidget(dialog)
+    table = dialog.rules_table
+    assert table.item(1, 2).text() == "CPU busy" and table.item(1, 2).toolTip() == "cpu.util.total"
+    assert table.item(2, 2).text() == "disk.busy.*"  # a glob shows as written
+    # The threshold reads with the series' unit.
+    option = QStyleOptionViewItem()
+    dialog.unit_delegate.initStyleOption(option, table.model().index(1, 4))
+    assert option.text == "90 %"
+    dialog.unit_delegate.initStyleOption(option, table.model().index(0, 4))
+    assert option.text == "85 °C"
+    table.item(2, 2).setText("sensors.temp.*")  # a glob takes the unit of the series it matches
+    dialog.unit_delegate.initStyleOption(option, table.model().index(2, 4))
+    assert option.text == "95 °C"
+    table.item(2, 2).setText("disk.busy.*")
+    # The picker lists only the series that exist here, by family and name, and writes the id back.
+    editor = dialog.series_delegate.createEditor(table, QStyleOptionViewItem(), table.model().index(1, 2))
+    names = [editor.itemText(i) for i in range(editor.count())]
+    assert names == ["CPU › CPU busy", "Disks › sda read", "Sensors › k10temp Tctl"]
+    editor.setCurrentIndex(1)
+    dialog.series_delegate.setModelData(editor, table.model(), table.model().index(1, 2))
+    assert table.item(1, 2).text() == "sda read"
+    settings, problems = dialog.collect()
+    assert problems == [] and [r.series for r in settings.alert_rules] == [
+        "sensors.temp.k10temp_tctl", "disk.read.sda", "disk.busy.*"]

@@ -158,8 +158,8 @@ def test_recording_window_shows_the_timeline_and_reads_values(qtbot, tmp_path: P
     assert left <= T0 and right >= T0 + 29  # the whole recording is in view
     text = window.readout_text(T0 + 10.2, window.plots[("cpu", "%")])
     assert "(+0:00:10.000)" in text
-    assert f"cpu.util.total {synthetic_value('cpu.util.total', 10):.1f} %" in text
-    assert "cpu.util.core0 —" in window.readout_text(T0 + 3, window.plots[("cpu", "%")])  # a gap
+    assert f"CPU busy {synthetic_value('cpu.util.total', 10):.1f} %" in text  # human names
+    assert "CPU 0 busy —" in window.readout_text(T0 + 3, window.plots[("cpu", "%")])  # a gap
     window.set_series_visible("mem.used", False)
     assert not window.plots[("mem", "B")].isVisibleTo(window)
     window.set_series_visible("mem.used", True)
@@ -230,7 +230,7 @@ def test_install_recording_on_the_main_window(qtbot, tmp_path: Path) -> None:
     finally:
         window.shutdown()  # emits about_to_shut_down: the recording is finished on the way out
     assert not controller.is_recording
-    assert controller.indicator.text() == "○ Record"
+    assert controller.indicator.text() == "Record" and not controller.indicator.icon().isNull()
     recording = load_recording(path)
     assert len(recording) >= 3 and recording.warnings == []
     assert list(recording.values["cpu.util.total"][:3]) == sorted(recording.values["cpu.util.total"][:3])
@@ -293,7 +293,7 @@ def test_hovering_a_plot_moves_the_cursor_and_fills_the_readout(qtbot, tmp_path:
     scene_pos = view_box.mapViewToScene(pg_point(T0 + 12, 0))
     plot.scene().sigMouseMoved.emit(scene_pos)
     assert "(+0:00:12.000)" in window.readout.text()
-    assert "mem.used 3.7 GiB" in window.readout.text()
+    assert "Memory used 3.7 GiB" in window.readout.text()
     for each in window.plots.values():  # the cursor line follows in every plot
         assert each.cursor.isVisible() and abs(each.cursor.value() - (T0 + 12)) < 0.5
 
@@ -381,3 +381,87 @@ def test_opening_a_fifo_shows_a_message_instead_of_hanging(qtbot, tmp_path: Path
     assert any("named pipe (FIFO)" in box.text() for box in boxes)
     for box in boxes:
         box.close()
+def test_recording_wheel_scrolls_the_page_and_zoom_stays_within_the_recording(qtbot, tmp_path: Path) -> None:
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+
+    path = tmp_path / "r.csv"
+    _write_recording(path)
+    window = open_recording(path)
+    qtbot.addWidget(window)
+    plot = window.plots[("cpu", "%")]
+    before = window.x_range()
+
+    def wheel(modifiers: Qt.KeyboardModifier) -> QWheelEvent:
+        center = QPointF(plot.width() / 2, plot.height() / 2)
+        return QWheelEvent(center, QPointF(plot.mapToGlobal(center.toPoint())), QPoint(0, 0), QPoint(0, -120),
+                           Qt.MouseButton.NoButton, modifiers, Qt.ScrollPhase.NoScrollPhase, False)
+
+    event = wheel(Qt.KeyboardModifier.NoModifier)
+    plot.wheelEvent(event)
+    assert not event.isAccepted() and window.x_range() == before  # left to the scroll area
+    # Zooming out as far as it goes stays within the recording (it used to reach 1980-2080).
+    view_box = plot.getPlotItem().getViewBox()
+    view_box.scaleBy(x=1000.0)
+    left, right = window.x_range()
+    assert left >= T0 - 1 and right <= T0 + 31
+    view_box.scaleBy(x=1e-6)
+    left, right = window.x_range()
+    assert right - left >= 5 * 0.99  # at least five samples of a 1 s recording
+
+
+def test_a_recording_opens_in_the_live_tabs_with_a_time_navigator(qtbot, tmp_path: Path) -> None:
+    """One visual language: the recording feeds the same tab views as the live window."""
+    import time as time_module
+
+    import numpy as np
+
+    from perfdeck.gui.views.cpu import CpuView
+    from perfdeck.gui.views.overview import OverviewView
+
+    path = tmp_path / "r.csv"
+    _write_recording(path, rows=60)
+    window = open_recording(path)
+    qtbot.addWidget(window)
+    titles = [window.pages.tabText(i) for i in range(window.pages.count())]
+    assert titles == ["Overview", "CPU", "Memory", "Network", "Sensors", "All series"]  # no disk data
+    window.tab_views.refresh_current()
+    overview = window.tab_views.views["Overview"]
+    assert isinstance(overview, OverviewView)
+    x, y = overview.cpu.plot._curves["cpu.util.user"].getData()  # not recorded: a gap, never 0
+    assert len(x) == 60 and np.isnan(y).all()
+    _x, net = overview.net.plot._curves["net.rx.total"].getData()
+    assert np.isnan(net).all()  # the total was not recorded either
+    # The navigator picks a stretch: the tabs show it, with clock times on the axis.
+    window.navigator.set_range(T0 + 10, T0 + 29)
+    window.navigator._emit()
+    window.pages.setCurrentIndex(1)
+    cpu = window.tab_views.views["CPU"]
+    assert isinstance(cpu, CpuView)
+    times, _values = window.tab_views.history.window(["cpu.util.total"], cpu.context.window_seconds)
+    assert times[0] >= T0 + 10 - 1e-6 and times[-1] <= T0 + 29 + 1e-6
+    axis = cpu.util.plot._ago_axis
+    assert axis.clock_origin == pytest.approx(T0 + 29)
+    clock = time_module.strftime("%H:%M:%S", time_module.localtime(T0 + 29))
+    assert axis.tickStrings([0.0], 1.0, 5.0) == [clock]
+    # The series plots follow the same range; Show all returns to the whole recording.
+    left, right = window.x_range()
+    assert left == pytest.approx(T0 + 10, abs=0.5) and right == pytest.approx(T0 + 29, abs=0.5)
+    window.show_all()
+    assert window.navigator.current() == (T0, T0 + 59)
+
+
+def test_a_series_without_values_is_named_not_drawn_as_an_empty_plot(qtbot, tmp_path: Path) -> None:
+    specs = {**SPECS, "cpu.freq.avg": SeriesSpec("cpu.freq.avg", "average", "MHz", group="cpu.freq")}
+    path = tmp_path / "vm.csv"
+    recorder = recorder_module.CsvRecorder(path)
+    recorder.open()
+    for index in range(10):
+        values = {sid: synthetic_value(sid, index) for sid in SPECS} | {"cpu.freq.avg": None}
+        recorder.append(Snapshot(timestamp=T0 + index, monotonic=float(index), values=values, specs=specs))
+    recorder.close()
+    window = open_recording(path)
+    qtbot.addWidget(window)
+    assert window.plots[("cpu", "MHz")].isHidden()  # no "0.5 MHz" axis over nothing
+    assert "No values recorded (unavailable while recording): CPU [MHz]" in window.info.text()
+    assert not window.plots[("cpu", "%")].isHidden()

@@ -31,6 +31,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="PEM file of the CA (or self-signed certificate) of an https agent")
     remote.add_argument("--tls-insecure", action="store_true",
                         help="do not verify the agent's TLS certificate (testing only)")
+    parser.add_argument("--live", action="store_true",
+                        help="with --open: also open the live window (by default only the recordings)")
     parser.add_argument("--smoke-test", action="store_true",
                         help="start normally, draw every tab once with live data, then exit "
                              "(status 0 if all of them drew; for checking an installation)")

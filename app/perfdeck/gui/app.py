@@ -18,6 +18,7 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 # PySide6 first, so pyqtgraph (imported by the views) binds to it.
 import numpy as np
@@ -119,7 +120,8 @@ def ensure_application(argv: Sequence[str] | None = None) -> QApplication:
 def build_window(interval: float = 1.0, history_seconds: float = DEFAULT_HISTORY_SECONDS,
                  initial_tab: str | None = None, engine: SamplingEngine | None = None,
                  tabs: Sequence[TabEntry] = TABS, window_seconds: float = DEFAULT_WINDOW_SECONDS,
-                 families: Sequence[str] | None = None, source: SnapshotSource | None = None) -> MainWindow:
+                 families: Sequence[str] | None = None, source: SnapshotSource | None = None,
+                 state_path: Path | None = None) -> MainWindow:
     """Wire engine -> sampler -> history -> window. The sampler is not started yet.
 
     ``families`` limits the collectors (default: every registered family); ``window_seconds`` is
@@ -130,7 +132,8 @@ def build_window(interval: float = 1.0, history_seconds: float = DEFAULT_HISTORY
     # float32: half the memory of a long history on a many-CPU machine; recordings are written from
     # the snapshots at full precision, so only exports from the history are rounded (7 digits).
     history = History(capacity_for(history_seconds, sampler.interval), dtype=np.float32)
-    return MainWindow(sampler, history, tabs=tabs, initial_tab=initial_tab, window_seconds=window_seconds)
+    return MainWindow(sampler, history, tabs=tabs, initial_tab=initial_tab, window_seconds=window_seconds,
+                      state_path=state_path)
 
 
 def run_gui(args: argparse.Namespace) -> int:
@@ -158,7 +161,8 @@ def run_gui(args: argparse.Namespace) -> int:
     window = build_window(interval=interval, history_seconds=prefs.history_seconds, initial_tab=args.tab,
                           window_seconds=prefs.window_seconds, families=prefs.families,
                           source=remote_source(remote, interval) if remote else None,
-                          tabs=remote_tabs() if remote else TABS)
+                          tabs=remote_tabs() if remote else TABS,
+                          state_path=store.path.with_name("window.ini"))  # size, position, last tab
     from perfdeck.gui.recording import install_recording, open_recordings
 
     install_recording(window)  # File > Open recording / Export CSV / Record; before the tray reads it
@@ -173,10 +177,21 @@ def run_gui(args: argparse.Namespace) -> int:
         window.installEventFilter(_FirstPaintProbe(window))
     # Belt and braces: whatever ends the event loop, the sampler thread is stopped.
     app.aboutToQuit.connect(window.shutdown)
-    # Hidden in the tray when there is one, else minimised; nothing is drawn while hidden.
-    desktop.start(minimized=args.minimized or prefs.start_minimized)
-    window.sampler.start()
-    open_recordings(window, list(getattr(args, "open_recordings", None) or []))  # perfdeck --open CSV
+    recordings = list(getattr(args, "open_recordings", None) or [])
+    if recordings and not getattr(args, "live", False):
+        # perfdeck --open run.csv: the recordings only, no live window, tray or sampling; closing
+        # the last recording window quits.
+        if desktop.tray is not None:
+            desktop.tray.hide()
+        app.setQuitOnLastWindowClosed(True)
+        open_recordings(window, recordings)
+        if not [w for w in app.topLevelWidgets() if w.isVisible()]:
+            return 1  # none could be opened (each said why)
+    else:
+        # Hidden in the tray when there is one, else minimised; nothing is drawn while hidden.
+        desktop.start(minimized=args.minimized or prefs.start_minimized)
+        window.sampler.start()
+        open_recordings(window, recordings)  # perfdeck --open CSV --live
     status = app.exec()
     window.shutdown()
     return int(status)

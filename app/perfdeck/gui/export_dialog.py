@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -42,6 +43,7 @@ from PySide6.QtWidgets import (
 from perfdeck.model import registry
 from perfdeck.model.export import CsvExport, ExportError, ExportRequest, ExportResult
 from perfdeck.model.history import History
+from perfdeck.model.names import human_name
 from perfdeck.model.settings import export_directory
 from perfdeck.model.units import format_bytes
 
@@ -231,14 +233,18 @@ class ExportDialog(QDialog):
                 self.tree.addTopLevelItem(parent)
                 families[family] = parent
             spec = self.history.specs.get(sid)
-            item = QTreeWidgetItem([sid, spec.unit if spec is not None else ""])
+            # People pick by name; the id (the CSV column) is the secondary detail, in the tooltip.
+            item = QTreeWidgetItem([human_name(sid, spec.label if spec is not None else ""),
+                                    spec.unit if spec is not None else ""])
             item.setData(0, Qt.ItemDataRole.UserRole, sid)
-            if spec is not None and spec.label and spec.label != sid:
-                item.setToolTip(0, spec.label)
+            item.setToolTip(0, f"{sid} (the CSV column)")
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(0, Qt.CheckState.Checked)
             parent.addChild(item)
-        self.tree.resizeColumnToContents(0)
+        header = self.tree.header()  # names take the width, units their own
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.blockSignals(False)
 
     def _check_all(self, checked: bool) -> None:

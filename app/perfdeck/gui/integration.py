@@ -241,9 +241,11 @@ class DesktopIntegration(QObject):
     # --- settings ---------------------------------------------------------------------------------
     def open_settings(self, tab: str | None = None) -> SettingsDialog:
         if self.dialog is None:
-            series = sorted(self.window.history.specs)
-            self.dialog = SettingsDialog(self.settings, series, tray_available=self.tray is not None,
-                                         parent=self.window)
+            specs = self.window.history.specs
+            units = {sid: spec.unit for sid, spec in specs.items()}
+            labels = {sid: spec.label for sid, spec in specs.items()}
+            self.dialog = SettingsDialog(self.settings, sorted(specs), tray_available=self.tray is not None,
+                                         parent=self.window, units=units, labels=labels)
             self.dialog.applied.connect(self.apply_settings)
             self.dialog.finished.connect(self._dialog_closed)
         if tab:

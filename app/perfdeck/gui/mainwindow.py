@@ -30,10 +30,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import psutil
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtCore import QEvent, QPoint, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -67,6 +68,36 @@ INTERVAL_CHOICES = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 DEFAULT_WINDOW_SECONDS = 300.0
 
 
+def _parse_pair(value: object, separator: str) -> tuple[int, int] | None:
+    """'1200x800' -> (1200, 800); anything else (a corrupt file) -> None."""
+    try:
+        first, second = str(value).split(separator)
+        return int(first), int(second)
+    except ValueError:
+        return None
+
+
+def default_size(screen: QSize | None) -> QSize:
+    """A first window size for a screen: most of it, within 1000x700 .. 1600x1000."""
+    if screen is None or screen.isEmpty():
+        return QSize(1100, 720)
+    width = max(min(int(screen.width() * 0.8), 1600), min(1000, screen.width()))
+    height = max(min(int(screen.height() * 0.8), 1000), min(700, screen.height()))
+    return QSize(width, height)
+
+
+def format_span(seconds: float) -> str:
+    """45 -> '45 s', 150 -> '2 min 30 s', 7260 -> '2 h 1 min'."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
 def format_duration(seconds: float) -> str:
     """120 -> '2 min', 45 -> '45 s', 5400 -> '1.5 h'."""
     if seconds < 60:
@@ -98,10 +129,13 @@ class MainWindow(QMainWindow):
 
     def __init__(self, sampler: Sampler, history: History, tabs: Sequence[TabEntry] = TABS,
                  initial_tab: str | None = None, window_seconds: float = DEFAULT_WINDOW_SECONDS,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, state_path: Path | None = None) -> None:
+        """``state_path``: an INI file where the window remembers its size, position and last tab
+        (None: nothing is remembered, as in tests)."""
         super().__init__(parent)
         self.setWindowTitle("PerfDeck")
-        self.resize(1100, 720)
+        self.state_path = state_path
+        self.resize(default_size(self.screen().availableGeometry().size() if self.screen() else None))
         self.sampler = sampler
         self.history = history
         self.context = ViewContext(history=history, sampler=sampler, window_seconds=window_seconds,
@@ -119,6 +153,9 @@ class MainWindow(QMainWindow):
 
         self.tab_widget = QTabWidget(self)
         self.tab_widget.setDocumentMode(True)
+        # Twelve tabs need more than 1000 px: scroll the tab bar instead of widening the window.
+        self.tab_widget.setUsesScrollButtons(True)
+        self.tab_widget.tabBar().setExpanding(False)
         self.setCentralWidget(self.tab_widget)
         self._entries: list[TabEntry] = list(tabs)
         for entry in self._entries:
@@ -142,8 +179,12 @@ class MainWindow(QMainWindow):
         sampler.paused_changed.connect(self._update_interval_label)
         if sampler.interval_message:
             self._show_message(sampler.interval_message, 10000)
+        self._install_tab_shortcuts()
+        remembered_tab = self._restore_state()
         if initial_tab:
             self.select_tab(initial_tab)
+        elif remembered_tab:
+            self.select_tab(remembered_tab)
         self.current_view()  # build the first tab now, so the window opens with it
         self._update_family_intervals()
 
@@ -194,6 +235,12 @@ class MainWindow(QMainWindow):
         self.pause_action.setToolTip("Freeze the plots (sampling and recording go on); Space")
         self.pause_action.toggled.connect(self.set_display_paused)
         toolbar.addAction(self.pause_action)
+        toolbar.addSeparator()
+        # How much history exists, so a plot that shows 40 s of a 5 min window explains itself.
+        self.history_label = QLabel("")
+        self.history_label.setToolTip("How far back the plots can go: the samples kept so far")
+        fix_label_size(self.history_label, " History: 88 min 88 s ")
+        toolbar.addWidget(self.history_label)
         self.toolbar = toolbar
 
     def _build_menus(self) -> None:
@@ -337,6 +384,7 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self._shut_down = True
+        self.save_state()
         self.about_to_shut_down.emit()
         self._redraw_timer.stop()
         self._self_timer.stop()
@@ -433,11 +481,82 @@ class MainWindow(QMainWindow):
                 rss = self._self_process.memory_info().rss
         except psutil.Error:
             return
+        self._update_history_label()
         samples = self._self_cpu_samples
         samples.append((time.monotonic(), times.user + times.system))
         (t0, cpu0), (t1, cpu1) = samples[0], samples[-1]
         cpu = f"{100.0 * (cpu1 - cpu0) / (t1 - t0):.1f} %" if t1 > t0 else "—"
         self.self_usage_label.setText(f"PerfDeck {cpu} CPU · {format_bytes(rss, 0)}")
+
+    def _update_history_label(self) -> None:
+        latest = self.history.latest_time()
+        if latest is None:
+            text = " History: none yet "
+        else:
+            times, _ = self.history.window([], None)
+            text = f" History: {format_span(latest - float(times[0]))} "
+        if self.history_label.text() != text:
+            self.history_label.setText(text)
+
+    # --- keyboard and remembered state --------------------------------------------------------------
+    def _install_tab_shortcuts(self) -> None:
+        """Tab switching from anywhere in the window, the process table included.
+
+        Window-wide QShortcuts are matched before the focused widget sees the key, so a table
+        cannot swallow Ctrl+PgDn (and move its selection) instead.
+        """
+        bindings: list[tuple[str, Callable[[], None]]] = [
+            ("Ctrl+Tab", lambda: self._step_tab(1)), ("Ctrl+PgDown", lambda: self._step_tab(1)),
+            ("Ctrl+Shift+Tab", lambda: self._step_tab(-1)), ("Ctrl+Backtab", lambda: self._step_tab(-1)),
+            ("Ctrl+PgUp", lambda: self._step_tab(-1))]
+        bindings += [(f"Alt+{n}", lambda n=n: self._go_tab(n - 1)) for n in range(1, 10)]
+        self.tab_shortcuts: list[QShortcut] = []
+        for keys, slot in bindings:
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+            shortcut.activated.connect(slot)
+            self.tab_shortcuts.append(shortcut)
+
+    def _step_tab(self, step: int) -> None:
+        count = self.tab_widget.count()
+        if count:
+            self.tab_widget.setCurrentIndex((self.tab_widget.currentIndex() + step) % count)
+
+    def _go_tab(self, index: int) -> None:
+        if 0 <= index < self.tab_widget.count():
+            self.tab_widget.setCurrentIndex(index)
+
+    def _state(self) -> QSettings | None:
+        if self.state_path is None:
+            return None
+        return QSettings(str(self.state_path), QSettings.Format.IniFormat)
+
+    def _restore_state(self) -> str | None:
+        """Size and position from the last session (if they still fit a screen); the last tab."""
+        state = self._state()
+        if state is None:
+            return None
+        size = _parse_pair(state.value("window/size"), "x")
+        if size is not None and size[0] >= 400 and size[1] >= 300:
+            self.resize(*size)
+        position = _parse_pair(state.value("window/position"), ",")
+        # Only onto a screen that still exists (a monitor may have been unplugged since).
+        if position is not None and QGuiApplication.screenAt(QPoint(*position)) is not None:
+            self.move(*position)
+        tab = state.value("window/tab")
+        return str(tab) if tab else None
+
+    def save_state(self) -> None:
+        """Remember size, position and tab for the next start (silently skipped if unwritable)."""
+        state = self._state()
+        if state is None:
+            return
+        state.setValue("window/size", f"{self.width()}x{self.height()}")
+        state.setValue("window/position", f"{self.x()},{self.y()}")
+        state.setValue("window/tab", self.tab_widget.tabText(self.tab_widget.currentIndex()))
+        state.sync()
+        if state.status() != QSettings.Status.NoError:
+            log.warning("could not save the window state to %s", self.state_path)
 
     # --- Qt events --------------------------------------------------------------------------------
     def changeEvent(self, event: QEvent) -> None:

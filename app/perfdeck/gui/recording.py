@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import QApplication, QFileDialog, QToolButton, QWidget
 
 from perfdeck.model.recorder import CsvRecorder, DiskFullError, RecordingError
@@ -206,16 +206,32 @@ class RecordingController(QObject):
 def _reason(exc: BaseException) -> str:
     """The errno's words ("File name too long"), not a repr."""
     return getattr(exc, "strerror", None) or str(exc)
+def _record_icon(recording: bool) -> QIcon:
+    """A red dot (start recording) or a red square (stop), drawn so no icon theme is needed."""
+    pixmap = QPixmap(14, 14)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor("#d62728"))
+    if recording:
+        painter.drawRect(2, 2, 10, 10)
+    else:
+        painter.drawEllipse(1, 1, 12, 12)
+    painter.end()
+    return QIcon(pixmap)
 
 
 class RecordingIndicator(QToolButton):
-    """Status-bar button: "● REC 0:01:23 run.csv 12 KiB" while recording, "○ Record" otherwise."""
+    """Status-bar button with a record icon: "Record" (a red dot) when idle; while recording, a
+    stop square and "REC 0:01:23 run.csv 12 KiB". It looks like a button, not a radio button."""
 
     def __init__(self, controller: RecordingController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
-        self.setAutoRaise(True)
-        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.setAutoRaise(False)
+        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self._icons = {False: _record_icon(False), True: _record_icon(True)}
         self.clicked.connect(controller.toggle)
         controller.state_changed.connect(self._on_state)
         self._timer = QTimer(self)
@@ -237,11 +253,13 @@ class RecordingIndicator(QToolButton):
         if controller.is_recording and controller.path is not None:
             seconds = int(controller.elapsed)
             clock = f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-            self.setText(f"● REC {clock}  {controller.path.name}  {format_bytes(controller.bytes_written)}")
+            self.setText(f"REC {clock}  {controller.path.name}  {format_bytes(controller.bytes_written)}")
+            self.setIcon(self._icons[True])
             self.setStyleSheet("QToolButton { color: #d62728; font-weight: bold; }")
             self.setToolTip(f"Recording to {controller.path} ({controller.rows} rows). Click to stop.")
         else:
-            self.setText("○ Record")
+            self.setText("Record")
+            self.setIcon(self._icons[False])
             self.setStyleSheet("")
             tip = "Not recording. Click to record every sample to a CSV file."
             if controller.last_error:

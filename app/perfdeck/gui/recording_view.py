@@ -12,8 +12,10 @@ and is explored by zooming, so it gets its own view:
   series only;
 * hovering shows the time (and time since the start) and each visible series' value under the
   cursor; a vertical cursor line follows the mouse in every plot;
-* the mouse wheel zooms time, dragging pans, "Show all" returns to the whole recording; long
-  recordings are drawn peak-preserving downsampled to the plot's width.
+* the mouse wheel scrolls the page of plots; Ctrl+wheel zooms time (never beyond the recording's
+  span, never below a few samples), dragging pans, "Show all" returns to the whole recording; the
+  time axis reads clock time; long recordings are drawn peak-preserving downsampled to the plot's
+  width.
 
 Loading (``model.recording_file``) validates the file; an invalid file is refused with the line
 and the problem, and a torn last line (a killed recorder) is skipped and said in the window.
@@ -25,13 +27,13 @@ import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QPointF, Qt, Slot
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QPointF, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QKeySequence, QWheelEvent
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -41,16 +43,21 @@ from PySide6.QtWidgets import (
     QProgressDialog,
     QScrollArea,
     QSplitter,
+    QTabWidget,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from perfdeck.gui.plots import SERIES_COLORS, UnitAxis, palette_colors
+from perfdeck.gui.plots import UnitAxis, palette_colors, series_color
+from perfdeck.gui.views.base import View, ViewContext
 from perfdeck.model import registry
 from perfdeck.model.csvformat import CsvFormatError
+from perfdeck.model.history import History
+from perfdeck.model.names import human_name
 from perfdeck.model.recording_file import Recording, RecordingCancelledError, load_recording
+from perfdeck.model.series import Snapshot
 from perfdeck.model.units import format_value
 
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
@@ -118,6 +125,169 @@ class RecordingPlot(pg.PlotWidget):
             item.getAxis(axis).setTextPen(foreground)
             item.getAxis(axis).setPen(foreground)
 
+    def bound_to(self, start: float, end: float, interval: float | None) -> None:
+        """Zoom and pan stay within the recording: at most its span, at least a few samples."""
+        span = max(end - start, 1.0)
+        self.getPlotItem().getViewBox().setLimits(
+            xMin=start - 0.01 * span, xMax=end + 0.01 * span, maxXRange=1.02 * span,
+            minXRange=min(span, max(5.0 * (interval or 1.0), 1.0)))
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        """The wheel scrolls the page (a plot never traps it); Ctrl+wheel zooms time."""
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            super().wheelEvent(event)
+        else:
+            event.ignore()  # goes on to the scroll area around the plots
+
+
+class RangeHistory:
+    """A recording's History seen up to ``end``: a view reading "the last N seconds" reads the N
+    seconds before ``end``, so the live tabs draw any stretch of a recording unchanged."""
+
+    def __init__(self, history: History) -> None:
+        self._history = history
+        self.end = history.latest_time()
+
+    def window(self, series_ids: Iterable[str], seconds: float | None = None,
+               end: float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        return self._history.window(series_ids, seconds, end=self.end if end is None else end)
+
+    def latest_time(self) -> float | None:
+        return self.end
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._history, name)
+
+
+class TimeNavigator(pg.PlotWidget):
+    """The whole recording in one strip (CPU busy, or the first series) with the shown range as a
+    draggable region; emits ``range_changed(start, end)``."""
+
+    range_changed = Signal(float, float)
+
+    def __init__(self, recording: Recording, parent: QWidget | None = None) -> None:
+        super().__init__(parent=parent, axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
+        self.setFixedHeight(90)
+        item = self.getPlotItem()
+        item.setMenuEnabled(False)
+        item.hideButtons()
+        item.hideAxis("left")
+        item.setMouseEnabled(x=False, y=False)
+        background, foreground = palette_colors(self)
+        self.setBackground(background)
+        item.getAxis("bottom").setTextPen(foreground)
+        item.getAxis("bottom").setPen(foreground)
+        self.times = recording.times
+        self.start = float(self.times[0]) if len(self.times) else 0.0
+        self.end = float(self.times[-1]) if len(self.times) else 1.0
+        if self.end <= self.start:
+            self.end = self.start + 1.0
+        guide = next(iter(recording.values), None)
+        if "cpu.util.total" in recording.values:
+            guide = "cpu.util.total"
+        if guide is not None and len(self.times):
+            self.plot(self.times, recording.values[guide], pen=pg.mkPen(series_color(guide), width=1),
+                      connect="finite")
+            self.setToolTip(f"{human_name(guide)} over the whole recording: drag the shaded range, or its "
+                            "edges, to choose what the tabs show")
+        self.region = pg.LinearRegionItem(values=(self.start, self.end), bounds=(self.start, self.end))
+        self.region.sigRegionChangeFinished.connect(self._emit)
+        self.addItem(self.region)
+        item.setXRange(self.start, self.end, padding=0.01)
+
+    def current(self) -> tuple[float, float]:
+        start, end = self.region.getRegion()
+        return float(start), float(end)
+
+    def set_range(self, start: float, end: float) -> None:
+        self.region.setRegion((max(self.start, start), min(self.end, end)))
+
+    def show_all(self) -> None:
+        self.set_range(self.start, self.end)
+
+    def _emit(self) -> None:
+        self.range_changed.emit(*self.current())
+
+
+# Live tabs that a recording can feed (a recording has no process table or hardware-counter facts).
+RECORDING_TABS = (("Overview", ("cpu", "mem", "disk", "net")), ("CPU", ("cpu",)), ("Memory", ("mem",)),
+                  ("Disks", ("disk",)), ("Network", ("net",)), ("Sensors", ("sensors",)))
+# Above this many values the History copy for the tabs is built only when a tab is first shown.
+EAGER_CELLS = 2_000_000
+
+
+class RecordingTabs:
+    """Builds the live window's views over a recording, one tab each, inserted before the other
+    pages of ``pages``; they redraw when shown and when the navigator's range changes."""
+
+    def __init__(self, recording: Recording, pages: QTabWidget, navigator: TimeNavigator) -> None:
+        from perfdeck.gui import plots
+        from perfdeck.gui.tabs import TABS
+
+        self.recording = recording
+        self.pages = pages
+        self.navigator = navigator
+        self.history: RangeHistory | None = None
+        self.views: dict[str, View] = {}
+        families = {sid.split(".", 1)[0] for sid in recording.values}
+        entries = {entry.title: entry for entry in TABS}
+        self._entries = [entries[title] for title, needs in RECORDING_TABS
+                         if title in entries and families & set(needs)]
+        for index, entry in enumerate(self._entries):
+            holder = QWidget()
+            QVBoxLayout(holder).setContentsMargins(0, 0, 0, 0)
+            pages.insertTab(index, holder, entry.title)
+        self._plots = plots
+        large = len(recording) * max(1, len(recording.values)) > EAGER_CELLS
+        if self._entries and not large and len(recording):
+            pages.setCurrentIndex(0)
+
+    def _ensure_history(self) -> RangeHistory:
+        if self.history is None:
+            self.history = RangeHistory(self.recording.to_history())
+        return self.history
+
+    def view(self, index: int) -> View | None:
+        """The view of tab ``index`` (built on first use), or None for the other pages."""
+        if not 0 <= index < len(self._entries) or not len(self.recording):
+            return None
+        entry = self._entries[index]
+        view = self.views.get(entry.title)
+        if view is None:
+            context = ViewContext(history=self._ensure_history())  # type: ignore[arg-type]
+            self._plots.clock_axis_default = True  # their time axes read clock time
+            try:
+                view = entry.load()(context)
+            finally:
+                self._plots.clock_axis_default = False
+            self.pages.widget(index).layout().addWidget(view)
+            self.views[entry.title] = view
+        return view
+
+    def refresh_current(self) -> None:
+        view = self.view(self.pages.currentIndex())
+        if view is None:
+            return
+        history = self._ensure_history()
+        start, end = self.navigator.current()
+        history.end = end
+        view.context.window_seconds = max(end - start, 1.0)
+        view.context.latest = self._snapshot_at(history, end)
+        try:
+            view.refresh(view.context.latest)
+        except Exception:  # one view's bug must not break the recording window
+            log.exception("drawing a recording's %s tab failed", type(view).__name__)
+
+    def _snapshot_at(self, history: RangeHistory, end: float) -> Snapshot:
+        """The values at ``end`` as a snapshot (the latest value of each series within 30 s)."""
+        ids = list(history.specs)
+        _times, values = history.window(ids, 30.0, end=end)
+        latest: dict[str, float | None] = {}
+        for sid, column in values.items():
+            finite = column[np.isfinite(column)]
+            latest[sid] = float(finite[-1]) if len(finite) else None
+        return Snapshot(timestamp=end, monotonic=end, values=latest, specs=dict(history.specs))
+
 
 class RecordingWindow(QMainWindow):
     """A loaded recording: series picker, linked plots, hover readout. See the module docstring."""
@@ -179,7 +349,21 @@ class RecordingWindow(QMainWindow):
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([300, 900])
-        self.setCentralWidget(splitter)
+        # The live window's tabs, fed from the recording, with a time-range navigator above them;
+        # "All series" keeps the picker and one plot per family and unit.
+        central = QWidget()
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        self.navigator = TimeNavigator(recording, central)
+        central_layout.addWidget(self.navigator)
+        self.pages = QTabWidget(central)
+        self.pages.setDocumentMode(True)
+        central_layout.addWidget(self.pages, 1)
+        self.tab_views = RecordingTabs(recording, self.pages, self.navigator)
+        self.pages.addTab(splitter, "All series")
+        self.pages.currentChanged.connect(lambda _i: self.tab_views.refresh_current())
+        self.navigator.range_changed.connect(self._on_range)
+        self.setCentralWidget(central)
 
         self._build_plots()
         self._fill_tree()
@@ -202,6 +386,7 @@ class RecordingWindow(QMainWindow):
 
     def _build_plots(self) -> None:
         times = self.recording.times
+        self.not_recorded: list[str] = []
         first_plot: RecordingPlot | None = None
         for (family, unit), ids in self.groups.items():
             title = f"{family_title(family)}" + (f" [{unit}]" if unit else "")
@@ -217,22 +402,25 @@ class RecordingWindow(QMainWindow):
             if len(visible) <= LEGEND_MAX:
                 # A legend over many curves hides them; the picker's coloured names are the key then.
                 plot.legend = plot.getPlotItem().addLegend(offset=(-10, 10), labelTextSize="8pt")
-            for index, sid in enumerate(ids):
-                self._colors[sid] = SERIES_COLORS[index % len(SERIES_COLORS)]
+            for sid in ids:
+                # The same colour as in the live window's plots (stable per series).
+                self._colors[sid] = series_color(sid, [self._colors[s] for s in ids if s in self._colors])
                 if sid in visible:
                     self._add_curve(plot, sid, times)
             if not any(np.isfinite(self.recording.values[sid]).any() for sid in ids):
-                plot.setTitle(f"{title} — no values recorded (unavailable while recording)")
-                if plot.legend is not None:
-                    plot.legend.hide()  # nothing to tell apart, and it would not fit
-                plot.setMinimumHeight(90)
-                plot.setMaximumHeight(110)
+                # Not an empty "0.5 MHz" plot: named once in the line above the plots.
+                self.not_recorded.append(title)
+                plot.setVisible(False)
+                continue
             plot.setVisible(bool(plot.curves))
         self.plot_layout.addStretch(1)
+        if self.not_recorded:
+            self.info.setText(self.info.text() + "\nNo values recorded (unavailable while recording): "
+                              + ", ".join(self.not_recorded))
 
     def _add_curve(self, plot: RecordingPlot, sid: str, times: np.ndarray) -> None:
         values = self.recording.values[sid]
-        curve = plot.plot(times, values, pen=pg.mkPen(self._colors[sid], width=1), name=sid,
+        curve = plot.plot(times, values, pen=pg.mkPen(self._colors[sid], width=1), name=human_name(sid),
                           connect="finite")  # NaN (no value) is a gap, never 0
         plot.curves[sid] = curve
 
@@ -249,8 +437,9 @@ class RecordingWindow(QMainWindow):
                                 | Qt.ItemFlag.ItemIsUserCheckable)
                 self.tree.addTopLevelItem(parent)
                 families[family] = parent
-            item = QTreeWidgetItem([sid, column.unit])
+            item = QTreeWidgetItem([human_name(sid), column.unit])  # by name; the id (CSV column) on hover
             item.setData(0, Qt.ItemDataRole.UserRole, sid)
+            item.setToolTip(0, sid)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             shown = sid in self.plots[self._series_group[sid]].curves
             item.setCheckState(0, Qt.CheckState.Checked if shown else Qt.CheckState.Unchecked)
@@ -280,13 +469,23 @@ class RecordingWindow(QMainWindow):
             return  # a family item: Qt updates its children, which arrive here one by one
         self.set_series_visible(sid, item.checkState(0) == Qt.CheckState.Checked)
 
+    def _on_range(self, start: float, end: float) -> None:
+        """The navigator moved: the tab views show the range, and so do the series plots."""
+        self.tab_views.refresh_current()
+        for plot in self.plots.values():
+            plot.setXRange(start, end, padding=0.0)
+            break  # the others are linked
+
     def show_all(self) -> None:
         times = self.recording.times
         if not len(times):
             return
+        self.navigator.show_all()
         start, end = float(times[0]), float(times[-1])
         if end <= start:
             end = start + 1.0
+        for plot in self.plots.values():
+            plot.bound_to(start, end, self.recording.interval)
         for plot in self.plots.values():
             plot.setXRange(start, end, padding=0.01)
             break  # the others are linked
@@ -318,7 +517,8 @@ class RecordingWindow(QMainWindow):
         ids = list(plot.curves) if plot is not None else self.visible_series()
         for sid in ids:
             value = float(self.recording.values[sid][index])
-            parts.append(f"{sid} {format_value(None if math.isnan(value) else value, self._units[sid])}")
+            shown = format_value(None if math.isnan(value) else value, self._units[sid])
+            parts.append(f"{human_name(sid)} {shown}")
         return "  ·  ".join(parts)
 
 

@@ -9,8 +9,9 @@ families and the history length take effect at the next start, as the dialog say
 
 from __future__ import annotations
 
+import fnmatch
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
+    QCompleter,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -30,6 +32,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QStyledItemDelegate,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -41,6 +44,7 @@ from perfdeck.gui.plots import TIME_WINDOWS
 from perfdeck.model import settings as schema
 from perfdeck.model.alerts import DIRECTIONS, AlertRule
 from perfdeck.model.history import MAX_HISTORY_SECONDS, MAX_INTERVAL_SECONDS, MIN_INTERVAL_SECONDS
+from perfdeck.model.names import family_name, human_name
 from perfdeck.model.registry import FAMILIES
 from perfdeck.model.settings import Settings
 
@@ -48,7 +52,7 @@ from perfdeck.model.settings import Settings
 WINDOW_CHOICES: tuple[tuple[str, float], ...] = TIME_WINDOWS
 COMMON_TRAY_METRICS = ("cpu.util.total", "mem.used_pct", "mem.available_pct", "perf.ipc.total",
                        "membw.total", "mem.swap.used_pct", "net.rx.total", "net.tx.total")
-RULE_COLUMNS = ("On", "Name", "Series (id or glob)", "Condition", "Threshold", "Re-arm at", "For (s)",
+RULE_COLUMNS = ("On", "Name", "Series", "Condition", "Threshold", "Re-arm at", "For (s)",
                 "Notify")
 
 
@@ -60,14 +64,104 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+_LABELS: dict[str, str] = {}
+
+
+def set_series_labels(labels: Mapping[str, str]) -> None:
+    """The collectors' labels, for names the generic rules cannot make ("Tctl" for a sensor)."""
+    _LABELS.update(labels)
+
+
+def _name(series: str) -> str:
+    return human_name(series, _LABELS.get(series, ""))
+
+
+def series_item(series: str) -> QTableWidgetItem:
+    """A rule's series cell: the human name shown, the id or glob kept (and in the tooltip)."""
+    item = QTableWidgetItem(_name(series) if not is_glob(series) else series)
+    item.setData(Qt.ItemDataRole.UserRole, series)
+    item.setToolTip(series)
+    return item
+
+
+def series_of(item: QTableWidgetItem) -> str:
+    """The id behind a series cell; text typed over the name (an id or a glob) wins."""
+    series = item.data(Qt.ItemDataRole.UserRole)
+    text = item.text().strip()
+    if isinstance(series, str) and series and text == (series if is_glob(series) else _name(series)):
+        return series
+    return text
+
+
+def is_glob(series: str) -> bool:
+    return any(c in series for c in "*?[")
+
+
+class SeriesPickerDelegate(QStyledItemDelegate):
+    """Edits a series cell with a searchable list grouped by family ("Disks › sda read"); only
+    series that exist here are listed, and any id or glob may still be typed."""
+
+    def __init__(self, series_ids: Callable[[], Sequence[str]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._series_ids = series_ids
+
+    def createEditor(self, parent: QWidget, option: object, index: object) -> QWidget:
+        combo = QComboBox(parent)
+        combo.setEditable(True)
+        combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        for sid in sorted(self._series_ids(), key=lambda s: (family_name(s), _name(s))):
+            combo.addItem(f"{family_name(sid)} › {_name(sid)}", sid)
+            combo.setItemData(combo.count() - 1, sid, Qt.ItemDataRole.ToolTipRole)
+        completer = combo.completer()
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)  # type "read" to find every disk read
+        completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+        return combo
+
+    def setEditorData(self, editor: QWidget, index: object) -> None:
+        series = index.data(Qt.ItemDataRole.UserRole) or index.data()
+        found = editor.findData(series)
+        if found >= 0:
+            editor.setCurrentIndex(found)
+        else:
+            editor.setEditText(str(series or ""))
+
+    def setModelData(self, editor: QWidget, model: object, index: object) -> None:
+        text = editor.currentText().strip()
+        found = editor.findText(text)
+        series = str(editor.itemData(found)) if found >= 0 else text
+        model.setData(index, series, Qt.ItemDataRole.UserRole)
+        model.setData(index, _name(series) if not is_glob(series) else series, Qt.ItemDataRole.EditRole)
+        model.setData(index, series, Qt.ItemDataRole.ToolTipRole)
+
+
+class UnitSuffixDelegate(QStyledItemDelegate):
+    """Shows a threshold with the unit of its row's series ("90 %", "85 °C"); edits the number."""
+
+    def __init__(self, unit_of_row: Callable[[int], str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._unit_of_row = unit_of_row
+
+    def initStyleOption(self, option: object, index: object) -> None:
+        super().initStyleOption(option, index)
+        unit = self._unit_of_row(index.row())
+        if unit and option.text:
+            option.text = f"{option.text} {unit}"
+
+
 class SettingsDialog(QDialog):
     """Edit ``Settings``. ``series_ids`` fills the tray-metric choices (any id may be typed)."""
 
     applied = Signal(object)  # Settings
 
     def __init__(self, settings: Settings, series_ids: Sequence[str] = (), tray_available: bool = True,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, units: Mapping[str, str] | None = None,
+                 labels: Mapping[str, str] | None = None) -> None:
+        """``series_ids``: the series that exist here (offered in pickers); ``units`` and ``labels``:
+        their units and collector labels (for the human names of sensors and the like)."""
         super().__init__(parent)
+        self._series_list = list(series_ids)
+        self._units = dict(units or {})
+        set_series_labels(labels or {})
         self.setWindowTitle("PerfDeck Settings")
         self.setObjectName("settingsDialog")
         self._settings = settings
@@ -99,6 +193,8 @@ class SettingsDialog(QDialog):
     def _general_page(self) -> QWidget:
         page = QWidget()
         form = QFormLayout(page)
+        # Compact fields at their natural width, not stretched across the dialog.
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         self.interval = QDoubleSpinBox()
         self.interval.setRange(MIN_INTERVAL_SECONDS, MAX_INTERVAL_SECONDS)
         self.interval.setDecimals(2)
@@ -108,7 +204,7 @@ class SettingsDialog(QDialog):
         form.addRow("Sampling interval:", self.interval)
         self.process_interval = QDoubleSpinBox()
         self.process_interval.setRange(schema.MIN_PROCESS_INTERVAL, schema.MAX_PROCESS_INTERVAL)
-        self.process_interval.setDecimals(1)
+        self.process_interval.setDecimals(2)  # as the sampling interval above
         self.process_interval.setSuffix(" s")
         self.process_interval.setToolTip(
             "The process list costs more to read, so it refreshes at most this often")
@@ -157,11 +253,16 @@ class SettingsDialog(QDialog):
         self.tray_metric.setEditable(True)
         self.tray_metric.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         seen: list[str] = []
-        for series_id in (*COMMON_TRAY_METRICS, *sorted(series_ids)):
+        present = set(series_ids)
+        # Offer what exists here (the common ones first), by name; the id is the item's data.
+        common = [s for s in COMMON_TRAY_METRICS if s in present] if present else list(COMMON_TRAY_METRICS)
+        for series_id in (*common, *sorted(series_ids)):
             if series_id not in seen:
                 seen.append(series_id)
-                self.tray_metric.addItem(series_id)
-        self.tray_metric.setToolTip("The series drawn in the tray icon: any series id")
+                self.tray_metric.addItem(f"{_name(series_id)} ({family_name(series_id)})"
+                                         if _name(series_id) != series_id else series_id, series_id)
+                self.tray_metric.setItemData(len(seen) - 1, series_id, Qt.ItemDataRole.ToolTipRole)
+        self.tray_metric.setToolTip("The series drawn in the tray icon: pick one, or type a series id")
         form.addRow("Tray icon shows:", self.tray_metric)
         return page
 
@@ -176,6 +277,13 @@ class SettingsDialog(QDialog):
         layout.addWidget(help_text)
         self.rules_table = QTableWidget(0, len(RULE_COLUMNS), page)
         self.rules_table.setHorizontalHeaderLabels(list(RULE_COLUMNS))
+        # The series by name, picked from a searchable list of what exists here (a glob may be
+        # typed); thresholds shown with the series' unit.
+        self.series_delegate = SeriesPickerDelegate(self._series_ids, self.rules_table)
+        self.rules_table.setItemDelegateForColumn(2, self.series_delegate)
+        self.unit_delegate = UnitSuffixDelegate(self._unit_of_row, self.rules_table)
+        for column in (4, 5):
+            self.rules_table.setItemDelegateForColumn(column, self.unit_delegate)
         self.rules_table.verticalHeader().setVisible(False)
         self.rules_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         header = self.rules_table.horizontalHeader()
@@ -236,7 +344,7 @@ class SettingsDialog(QDialog):
             item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
             table.setItem(row, column, item)
         table.setItem(row, 1, QTableWidgetItem(rule.name))
-        table.setItem(row, 2, QTableWidgetItem(rule.series))
+        table.setItem(row, 2, series_item(rule.series))
         combo = QComboBox()
         for direction in DIRECTIONS:
             combo.addItem(direction, direction)
@@ -264,6 +372,20 @@ class SettingsDialog(QDialog):
         item = self.rules_table.item(row, column)
         return item.text().strip() if item is not None else ""
 
+    def _series_ids(self) -> list[str]:
+        return self._series_list
+
+    def _series(self, row: int) -> str:
+        """The rule's series id or glob: the picked id, or what was typed in its place."""
+        item = self.rules_table.item(row, 2)
+        return series_of(item) if item is not None else ""
+
+    def _unit_of_row(self, row: int) -> str:
+        series = self._series(row)
+        if is_glob(series):  # a glob's unit is its series' unit (sensors.temp.* -> °C)
+            series = next((sid for sid in self._series_list if fnmatch.fnmatchcase(sid, series)), series)
+        return self._units.get(series, "")
+
     def _checked(self, row: int, column: int) -> bool:
         item = self.rules_table.item(row, column)
         return item is not None and item.checkState() == Qt.CheckState.Checked
@@ -287,7 +409,7 @@ class SettingsDialog(QDialog):
                 continue
             combo = self.rules_table.cellWidget(row, 3)
             direction = combo.currentData() if isinstance(combo, QComboBox) else "above"
-            rules.append(AlertRule(name, self._cell(row, 2), float(numbers["threshold"] or 0.0), direction,
+            rules.append(AlertRule(name, self._series(row), float(numbers["threshold"] or 0.0), direction,
                                    duration=float(numbers["duration"] or 0.0), rearm=numbers["re-arm level"],
                                    enabled=self._checked(row, 0), notify=self._checked(row, 7)))
         return tuple(rules)
@@ -308,12 +430,25 @@ class SettingsDialog(QDialog):
             box.setChecked(name in settings.families)
         self.close_to_tray.setChecked(settings.close_to_tray)
         self.start_minimized.setChecked(settings.start_minimized)
-        self.tray_metric.setEditText(settings.tray_metric)
+        index = self.tray_metric.findData(settings.tray_metric)
+        if index >= 0:
+            self.tray_metric.setCurrentIndex(index)
+        else:
+            self.tray_metric.setEditText(settings.tray_metric)
         self._set_rules(settings.alert_rules)
         self.export_directory.setText(settings.export_directory)
         self.export_average.setValue(settings.export_average_seconds)
         self.start_at_login.setChecked(settings.start_at_login)
         self._show_problems([])
+
+    def tray_metric_id(self) -> str:
+        """The picked series' id, or the id typed into the box."""
+        text = self.tray_metric.currentText().strip()
+        index = self.tray_metric.currentIndex()
+        if index >= 0 and self.tray_metric.itemText(index) == text:
+            return str(self.tray_metric.itemData(index))
+        found = self.tray_metric.findText(text)
+        return str(self.tray_metric.itemData(found)) if found >= 0 else text
 
     def collect(self) -> tuple[Settings, list[str]]:
         """The settings the widgets describe, and every problem with them (empty when valid)."""
@@ -330,7 +465,7 @@ class SettingsDialog(QDialog):
             families=tuple(name for name, box in self.family_boxes.items() if box.isChecked()),
             close_to_tray=self.close_to_tray.isChecked(),
             start_minimized=self.start_minimized.isChecked(),
-            tray_metric=self.tray_metric.currentText().strip(),
+            tray_metric=self.tray_metric_id(),
             theme=str(self.theme.currentData()),
             export_directory=self.export_directory.text().strip(),
             export_average_seconds=self.export_average.value(),

@@ -26,6 +26,7 @@ from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from perfdeck.model.names import human_name
 from perfdeck.model.series import SeriesSpec, Snapshot, Unavailable
 from perfdeck.model.units import format_value
 
@@ -191,7 +192,7 @@ def tooltip_text(snapshot: Snapshot | None, tray_metric: str = "cpu.util.total",
         if tray_metric not in shown:
             spec = snapshot.specs.get(tray_metric)
             value = snapshot.value(tray_metric)
-            label = spec.label if spec else tray_metric
+            label = human_name(tray_metric, spec.label if spec else "")
             if value is not None:
                 lines.append(f"Icon: {label} {format_value(value, spec.unit if spec else '')}")
             else:

@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from perfdeck.model.names import human_name
 from perfdeck.model.series import SeriesSpec, Snapshot
 
 DIRECTIONS = ("above", "below")
@@ -68,14 +69,15 @@ class AlertRule:
         return any(ch in self.series for ch in "*?[")
 
     def describe(self, unit: str = "") -> str:
-        """Human form, e.g. ``cpu.util.total above 90 % for 30 s (re-arm below 80 %)``."""
-        sign = ">" if self.direction == "above" else "<"
+        """Human form, e.g. ``CPU busy above 90 % for 30 s (clears below 80 %)``; a glob stays
+        as written (``sensors.temp.* above 85 °C``)."""
         suffix = f" {unit}" if unit else ""
-        text = f"{self.series} {sign} {self.threshold:g}{suffix}"
+        what = self.series if self.is_glob else human_name(self.series)
+        text = f"{what} {self.direction} {self.threshold:g}{suffix}"
         if self.duration:
             text += f" for {self.duration:g} s"
         if self.rearm is not None and self.rearm != self.threshold:
-            back = "<" if self.direction == "above" else ">"
+            back = "below" if self.direction == "above" else "above"
             text += f" (clears {back} {self.rearm:g}{suffix})"
         return text
 
@@ -136,25 +138,40 @@ class AlertEvent:
     note: str = ""
 
     @property
+    def what(self) -> str:
+        """The series by its human name ("CPU busy", not cpu.util.total)."""
+        return human_name(self.series_id, self.label)
+
+    def _amount(self, value: float | None) -> str:
+        if value is None:
+            return "no value"
+        return f"{value:.3g} {self.unit}".rstrip() if self.unit != "%" else f"{value:.3g} %"
+
+    @property
     def summary(self) -> str:
-        """A notification title, e.g. ``PerfDeck: CPU total above 90 %``."""
-        what = self.label or self.series_id
-        unit = f" {self.unit}" if self.unit else ""
+        """A notification title that says what happened, e.g. ``CPU busy: 97 % for 2 s (threshold 90 %)``."""
+        held = max(0.0, self.timestamp - self.since)
+        threshold = self._amount(self.rule.threshold)
         if self.kind is EventKind.FIRED:
-            return f"{self.rule.name}: {what} {self.rule.direction} {self.rule.threshold:g}{unit}"
-        return f"{self.rule.name} cleared: {what}"
+            lasting = f" for {held:.0f} s" if held >= 1 else ""  # a rule with no duration fires at once
+            return f"{self.what}: {self._amount(self.value)}{lasting} (threshold {threshold})"
+        return f"{self.what} back to normal: {self._amount(self.value)}"
 
     @property
     def body(self) -> str:
-        """A notification body with the value and how long it held."""
+        """A notification body: the value, the rule and, as a secondary detail, the series id."""
         unit = f" {self.unit}" if self.unit else ""
         held = max(0.0, self.timestamp - self.since)
         value = "no value" if self.value is None else f"{self.value:.4g}{unit}"
+        rule = self.series_id  # the id is the secondary detail
+        if self.rule.name:
+            rule = f"Rule \u201c{self.rule.name}\u201d \u00b7 {self.series_id}"
         if self.kind is EventKind.FIRED:
-            return f"{self.series_id} is {value} (beyond {self.rule.threshold:g}{unit} for {held:.0f} s)"
+            return (f"{self.what} is {value}, {self.rule.direction} {self.rule.threshold:g}{unit} "
+                    f"for {held:.0f} s.\n{rule}")
         if self.note:
-            return f"{self.series_id}: {self.note}"
-        return f"{self.series_id} is back to {value} (alert lasted {held:.0f} s)"
+            return f"{self.what}: {self.note}.\n{rule}"
+        return f"{self.what} is back to {value} (the alert lasted {held:.0f} s).\n{rule}"
 
 
 @dataclass(slots=True)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from perfdeck.gui.views.base import UnavailableLabel, View, ViewContext
 from perfdeck.model.alerts import AlertEngine, AlertEvent, AlertLog, AlertLogEntry, AlertRule, EventKind
+from perfdeck.model.names import human_name
 from perfdeck.model.series import Snapshot
 from perfdeck.model.units import format_value
 
@@ -190,7 +191,7 @@ class AlertsView(View):
         cleared = _time(entry.cleared_at) if entry.cleared_at is not None else "firing"
         if entry.note:
             cleared += f" ({entry.note})"
-        return [_time(entry.fired_at), cleared, lasted, entry.rule_name, entry.series_id,
+        return [_time(entry.fired_at), cleared, lasted, entry.rule_name, human_name(entry.series_id),
                 format_value(entry.fired_value, entry.unit), format_value(entry.peak, entry.unit),
                 entry.description]
 

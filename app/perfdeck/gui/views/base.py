@@ -54,6 +54,7 @@ an empty plot, e.g. ``UnavailableLabel.for_reason(snapshot.unavailable.get("sens
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -61,6 +62,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
+from perfdeck.model.names import is_fact, plain_reason
 from perfdeck.model.series import Snapshot, Unavailable
 
 if TYPE_CHECKING:
@@ -121,22 +123,26 @@ class View(QWidget):
 
 
 class UnavailableLabel(QLabel):
-    """Inline explanation of why something cannot be shown: the reason and, if any, the fix.
+    """A compact banner saying why something cannot be shown.
 
-    Hidden while ``set_unavailable(None)``; word-wrapped and selectable so a command in the fix
-    can be copied.
+    Plain words first on one line ("Frequency: This virtual machine does not report CPU clock
+    speeds"), with the collector's exact reason and fix behind "Details" (and in Diagnostics). A
+    fact about the machine (no swap) reads as a quiet note, without a frame or a fix. Hidden while
+    ``set_unavailable(None)``; the text is selectable so a command in the fix can be copied.
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWordWrap(True)
-        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.setTextFormat(Qt.TextFormat.RichText)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.setObjectName("unavailableLabel")
-        self.setContentsMargins(8, 8, 8, 8)
-        self.setStyleSheet("#unavailableLabel { border: 1px solid palette(mid); border-radius: 4px; }")
+        self.setContentsMargins(6, 3, 6, 3)
+        self.linkActivated.connect(self._on_link)
         self.reason: Unavailable | None = None
+        self.what = ""
+        self.expanded = False
         self.hide()
 
     @classmethod
@@ -146,20 +152,48 @@ class UnavailableLabel(QLabel):
         return label
 
     def set_unavailable(self, reason: Unavailable | str | None, what: str = "") -> None:
-        """Show ``reason`` (hide the label when None). ``what`` prefixes it, e.g. "Temperatures"."""
+        """Show ``reason`` (hide the banner when None). ``what`` names the thing, e.g. "Temperatures"."""
         if isinstance(reason, str):
             reason = Unavailable(reason)
-        if reason == self.reason and self.isHidden() == (reason is None):
+        if reason == self.reason and what == self.what and self.isHidden() == (reason is None):
             return
-        self.reason = reason
+        self.reason, self.what = reason, what
         if reason is None:
             self.hide()
             return
-        text = f"{what} unavailable: {reason.reason}" if what else f"Unavailable: {reason.reason}"
-        if reason.fix:
-            text += f"\nFix: {reason.fix}"
-        self.setText(text)
+        self.setToolTip(self.full_text())
+        self._render()
         self.show()
+
+    def full_text(self) -> str:
+        """The whole explanation in plain text: the thing, the reason and the fix."""
+        if self.reason is None:
+            return ""
+        text = f"{self.what} unavailable: {self.reason.reason}" if self.what else self.reason.reason
+        return f"{text}\nFix: {self.reason.fix}" if self.reason.fix else text
+
+    def _render(self) -> None:
+        reason = self.reason
+        assert reason is not None
+        fact = is_fact(reason.reason)
+        plain = html.escape(plain_reason(reason.reason))
+        head = f"<b>{html.escape(self.what)}</b>: {plain}" if self.what else plain
+        self.setStyleSheet("" if fact else
+                           "#unavailableLabel { border: 1px solid palette(mid); border-radius: 4px; }")
+        if fact and not reason.fix:
+            self.setText(head)
+            return
+        if not self.expanded:
+            self.setText(f"{'' if fact else '⚠ '}{head} &nbsp;<a href='details'>Details</a>")
+            return
+        body = html.escape(reason.reason)
+        if reason.fix:
+            body += f"<br><b>Fix:</b> {html.escape(reason.fix)}"
+        self.setText(f"{head} &nbsp;<a href='hide'>Hide details</a><br>{body}")
+
+    def _on_link(self, href: str) -> None:
+        self.expanded = href == "details"
+        self._render()
 
 
 def fix_label_size(label: QLabel, widest_text: str) -> None:

@@ -6,14 +6,20 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QModelIndex, QSize, Qt
+from PySide6.QtGui import QFont, QFontMetrics, QPainter, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QFrame,
     QHeaderView,
     QLabel,
+    QLayout,
     QSizePolicy,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionProgressBar,
+    QStyleOptionViewItem,
     QTableWidget,
     QVBoxLayout,
     QWidget,
@@ -36,6 +42,28 @@ def readonly_table(columns: Sequence[str], parent: QWidget, max_height: int = 17
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
     table.setMaximumHeight(max_height)
     return table
+
+
+class UsageBarDelegate(QStyledItemDelegate):
+    """Draws a cell holding a percentage (``Qt.UserRole``) as a usage bar with its text on it;
+    a cell without a number draws as plain text ("—")."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        value = index.data(Qt.ItemDataRole.UserRole)
+        if not isinstance(value, (int, float)):
+            super().paint(painter, option, index)
+            return
+        bar = QStyleOptionProgressBar()
+        bar.rect = option.rect.adjusted(2, 3, -2, -3)
+        bar.minimum, bar.maximum = 0, 1000
+        bar.progress = round(max(0.0, min(100.0, float(value))) * 10)
+        bar.text = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
+        bar.textVisible = True
+        bar.textAlignment = Qt.AlignmentFlag.AlignCenter
+        bar.state = option.state | QStyle.StateFlag.State_Horizontal
+        bar.palette = option.palette
+        style = option.widget.style() if option.widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget)
 
 
 def natural_key(text: str) -> list[object]:
@@ -69,6 +97,12 @@ def recent_value(history: History, series_id: str, max_age_seconds: float = 30.0
     return float(finite[-1]) if len(finite) else None
 
 
+def has_values(history: History, series_id: str, seconds: float) -> bool:
+    """Whether ``series_id`` has any value in the last ``seconds`` of ``history``."""
+    _times, values = history.window([series_id], seconds)
+    return bool(np.isfinite(values[series_id]).any())
+
+
 def set_visible(widget: QWidget, visible: bool) -> None:
     """Show or hide ``widget`` only if that changes something (each call re-lays out the tab)."""
     if widget.isHidden() == visible:
@@ -89,37 +123,42 @@ class PlotPanel(QWidget):
     """A ``TimePlot`` that gives way to an inline reason when its series cannot be read."""
 
     def __init__(self, title: str, unit: str, y_range: tuple[float, float] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, style: str = "line") -> None:
         super().__init__(parent)
         self.title = title
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.reason_label = UnavailableLabel(self)
-        # When shown instead of the plot, the reason keeps the plot's place in the layout.
-        self.reason_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.reason_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.plot = TimePlot(title, unit=unit, y_range=y_range)
-        layout.addWidget(self.reason_label, 1)
+        self.plot = TimePlot(title, unit=unit, y_range=y_range, style=style)
+        layout.addWidget(self.reason_label)
         layout.addWidget(self.plot, 1)
 
     def show_reason(self, reason: Unavailable | str | None) -> None:
-        """Show why nothing can be plotted (or, with None, the plot again)."""
+        """Show why nothing can be plotted (or, with None, the plot again). Without its plot the
+        panel shrinks to the one line, so the plots that work get the room."""
         self.reason_label.set_unavailable(reason, self.title)
         set_visible(self.plot, reason is None)
+        vertical = QSizePolicy.Policy.Preferred if reason is None else QSizePolicy.Policy.Maximum
+        if self.sizePolicy().verticalPolicy() != vertical:
+            self.setSizePolicy(QSizePolicy.Policy.Preferred, vertical)
 
     def update_from(self, history: History, ids: Iterable[str], window_seconds: float,
                     labels: Mapping[str, str] | None = None) -> None:
         ids = list(ids)
+        if set(self.plot.series_ids) - set(ids):
+            self.plot.keep_only(ids)  # what is no longer asked for is no longer drawn
         if labels:
             self.plot.set_series((i, labels.get(i, i)) for i in ids)
         self.plot.update_from(history, ids, window_seconds)
 
 
 class ValueTile(QFrame):
-    """A caption and a large current value, e.g. "CPU" / "37.5 %".
+    """A caption and a large current value, e.g. "CPU" / "37.5 %", with a detail line.
 
-    The value and detail labels have fixed sizes (see ``fix_label_size``) sized for
-    ``widest_value`` and ``widest_detail``; longer text is clipped, so keep values short.
+    The tile takes the width its layout gives it (a row of tiles never widens the window). Its
+    labels get a fixed size on every resize, so a new value each second repaints only the label
+    (see ``fix_label_size``); text wider than the tile is elided, with the whole text as tooltip.
     """
 
     def __init__(self, caption: str, parent: QWidget | None = None,
@@ -129,6 +168,10 @@ class ValueTile(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
         layout.setSpacing(2)
+        # The labels' fixed sizes must not become the tile's minimum width.
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.setMinimumWidth(90)
         self.caption = QLabel(caption)
         self.value = QLabel("—")
         font = QFont(self.value.font())
@@ -136,13 +179,46 @@ class ValueTile(QFrame):
         font.setBold(True)
         self.value.setFont(font)
         self.detail = QLabel("")
-        fix_label_size(self.value, widest_value)
-        fix_label_size(self.detail, widest_detail)
+        self._texts = {self.caption: caption, self.value: "—", self.detail: ""}
+        self._widest = {self.caption: caption, self.value: widest_value, self.detail: widest_detail}
         for label in (self.caption, self.value, self.detail):
+            fix_label_size(label, self._widest[label])
             layout.addWidget(label)
+        self.setFixedHeight(layout.sizeHint().height())
+
+    def sizeHint(self) -> QSize:
+        widest = max(self.value.fontMetrics().horizontalAdvance(self._widest[self.value]),
+                     self.detail.fontMetrics().horizontalAdvance(self._widest[self.detail]))
+        widest = max(widest, self.caption.fontMetrics().horizontalAdvance(self._widest[self.caption]))
+        return QSize(widest + 24, self.height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(90, self.height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        width = max(10, self.contentsRect().width() - 20)
+        for label, text in self._texts.items():
+            label.setFixedWidth(width)
+            self._show(label, text)
+
+    def _show(self, label: QLabel, text: str) -> None:
+        self._texts[label] = text
+        if label is self.value:
+            # A number is never cut: a narrow tile draws it smaller first (1.5x, 1.25x, 1x).
+            for scale in (1.5, 1.25, 1.0):
+                font = QFont(self.caption.font())
+                font.setPointSizeF(font.pointSizeF() * scale)
+                font.setBold(True)
+                if QFontMetrics(font).horizontalAdvance(text) <= label.width() or scale == 1.0:
+                    break
+            if label.font() != font:
+                label.setFont(font)
+        shown = label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, label.width())
+        if label.text() != shown:
+            label.setText(shown)
+            label.setToolTip(text if shown != text else "")
 
     def set_value(self, value: str, detail: str = "") -> None:
-        if self.value.text() != value:
-            self.value.setText(value)
-        if self.detail.text() != detail:
-            self.detail.setText(detail)
+        self._show(self.value, value)
+        self._show(self.detail, detail)

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QSplitter, QVBoxLayout, QWidg
 
 from perfdeck.gui.plots import BarStrip, HeatmapPlot, reserve_right
 from perfdeck.gui.views.base import UnavailableLabel, View, ViewContext
-from perfdeck.gui.views.common import PlotPanel, core_ids
-from perfdeck.model.series import Snapshot
+from perfdeck.gui.views.common import PlotPanel, core_ids, has_values
+from perfdeck.model.series import Snapshot, Unavailable
 
 UTIL_PARTS = ("user", "system", "iowait", "irq", "softirq", "steal")
 # Width of the heatmap's colour bar and its labels, so both plots share one time axis.
@@ -33,9 +33,9 @@ class CpuView(View):
         layout.addWidget(self.facts)
 
         splitter = QSplitter(Qt.Orientation.Vertical, self)
-        self.util = PlotPanel("Utilisation by state", "%", (0, 100))
-        self.util.plot.set_series([("cpu.util.total", "total")]
-                                  + [(f"cpu.util.{p}", p) for p in UTIL_PARTS])
+        # Stacked by state: the bands add up to the total busy time.
+        self.util = PlotPanel("Utilisation by state", "%", (0, 100), style="stacked")
+        self.util.plot.set_series([(f"cpu.util.{p}", p) for p in UTIL_PARTS])
         splitter.addWidget(self.util)
         self.util.plot.reserve_right(HEATMAP_RIGHT_MARGIN)
 
@@ -62,6 +62,8 @@ class CpuView(View):
         bottom_layout.addWidget(self.load, 0, 1)
         bottom_layout.setColumnStretch(0, 1)
         bottom_layout.setColumnStretch(1, 1)
+        self.bottom_layout = bottom_layout
+        self._freq_ok = True
         splitter.addWidget(bottom)
         splitter.setSizes([200, 320, 180])
         layout.addWidget(splitter, 1)
@@ -82,10 +84,35 @@ class CpuView(View):
         self.heatmap.update_from(history, window)
         self.bars.set_values([snapshot.value(c) for c in cores], [c.rsplit("core", 1)[-1] for c in cores])
 
-        self.freq.show_reason(ctx.unavailable("cpu.freq.avg"))
-        self.freq.plot.update_from(history, None, window)
+        freq_reason = ctx.unavailable("cpu.freq.avg")
+        if freq_reason is None and not has_values(history, "cpu.freq.avg", window):
+            # No reason given, and no value at all (a recording from a machine without cpufreq,
+            # or before the first reading): one line instead of an empty "0 MHz" plot.
+            freq_reason = Unavailable("no clock speed readings in this time range")
+        self.freq.show_reason(freq_reason)
+        if freq_reason is None:
+            self.freq.plot.update_from(history, None, window)
+        self._place_bottom(freq_reason is None)
         self.load.show_reason(ctx.unavailable("cpu.load.1"))
         self.load.plot.update_from(history, None, window)
+
+    def _place_bottom(self, freq_ok: bool) -> None:
+        """Frequency and load side by side; with no clock readings here, the frequency's one line
+        goes above a full-width load plot."""
+        if freq_ok == self._freq_ok:
+            return
+        self._freq_ok = freq_ok
+        grid = self.bottom_layout
+        grid.removeWidget(self.freq)
+        grid.removeWidget(self.load)
+        if freq_ok:
+            grid.addWidget(self.freq, 0, 0)
+            grid.addWidget(self.load, 0, 1)
+            grid.setRowStretch(1, 0)
+        else:
+            grid.addWidget(self.freq, 0, 0, 1, 2)
+            grid.addWidget(self.load, 1, 0, 1, 2)
+            grid.setRowStretch(1, 1)
 
     def _show_facts(self) -> None:
         # Static facts (model name, cache sizes) do not change: ask once.

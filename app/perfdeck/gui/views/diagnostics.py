@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -51,15 +52,43 @@ def _mark(ok: bool | None, status: str | None = None) -> str:
     return f'<b style="color:{color}">{symbol}</b>'
 
 
+_CODE = re.compile(r"`([^`]+)`")
+_PATH = re.compile(r"(?<![\w`])(/(?:[\w.@:+-]+/?)+)")
+# A command on a tinted block of its own, so it reads as something to copy (select, Ctrl+C).
+_COMMAND_BLOCK = ('<table cellpadding="6" style="margin-left:18px; background-color:rgba(128,128,128,40)">'
+                  '<tr><td><pre style="margin:0">{}</pre></td></tr></table>')
+
+
+def rich(text: str) -> str:
+    """Plain report text as HTML: `quoted` spans become code, and paths never break mid-path.
+
+    The doctor's text marks commands and values with Markdown backticks (the terminal shows them
+    as they are); a window shows them as code instead of literal backticks.
+    """
+    parts = []
+    for index, piece in enumerate(_CODE.split(text)):
+        if index % 2:  # inside backticks
+            parts.append(f"<code style='white-space:nowrap'>{html.escape(piece)}</code>")
+        else:
+            parts.append(_PATH.sub(_nowrap_path, html.escape(piece)))
+    return "".join(parts)
+
+
+def _nowrap_path(match: re.Match[str]) -> str:
+    path = match.group(1)
+    tail = path[len(path.rstrip(".,:;")):]  # the sentence's full stop is not part of the path
+    return f"<span style='white-space:nowrap'>{path[:len(path) - len(tail)]}</span>{tail}"
+
+
 def _fixes_html(fixes: tuple[Fix, ...]) -> str:
     parts = []
     for fix in fixes:
-        note = html.escape(fix.note)
+        note = rich(fix.note)
         if fix.command:
-            parts.append(f'<div style="margin-left:18px">fix: <code>{html.escape(fix.command)}</code>'
-                         f'<br/><span style="color:#666">{note}</span></div>')
+            parts.append(f'<div style="margin-left:18px"><b>Fix:</b> {note}</div>'
+                         + _COMMAND_BLOCK.format(html.escape(fix.command)))
         else:
-            parts.append(f'<div style="margin-left:18px">fix: {note}</div>')
+            parts.append(f'<div style="margin-left:18px"><b>Fix:</b> {note}</div>')
     return "".join(parts)
 
 
@@ -76,13 +105,13 @@ def render_html(report: DoctorReport, core: list[FamilyVerdict] | None = None) -
            f"<p><b>Counting mode:</b> {e(report.mode.summary)}<br/>"
            f"<b>Multiplexing:</b> {e(str(report.multiplexing.get('note', '')))}</p>"]
     for finding in report.findings:
-        out.append(f"<div>{_mark(finding.ok)} <b>{e(finding.title)}</b>: {e(finding.detail)}</div>")
+        out.append(f"<div>{_mark(finding.ok)} <b>{e(finding.title)}</b>: {rich(finding.detail)}</div>")
         out.append(_fixes_html(finding.fixes))
     families = list(core or []) + [f for f in report.families if not core or f.key not in
                                    {c.key for c in core}]
     for fam in families:
         out.append(f"<h4>{_mark(None, fam.status)} {e(fam.title)} <small>[{e(fam.status)}]</small></h4>")
-        out.append(f"<div>{e(fam.reason)}</div>")
+        out.append(f"<div>{rich(fam.reason)}</div>")
         if fam.details.get("lines"):  # per-device lines (the GPU section)
             out.append("<pre>" + e("\n".join(fam.details["lines"]).strip("\n")) + "</pre>")
         if fam.events:
@@ -91,13 +120,13 @@ def render_html(report: DoctorReport, core: list[FamilyVerdict] | None = None) -
             rows = []
             for ev in fam.events:
                 where = f"{ev.pmu}, type {ev.pmu_type}" if ev.pmu else "no PMU"
-                reason = "" if ev.reason == shared_reason else e(ev.reason)
+                reason = "" if ev.reason == shared_reason else rich(ev.reason)
                 rows.append(f"<tr><td>{_mark(ev.available)}</td><td>{e(ev.label)}</td>"
                             f"<td><code>{ev.config:#x}</code></td><td>{e(where)}</td>"
                             f"<td>{reason}</td></tr>")
             out.append('<table cellspacing="2" cellpadding="2">' + "".join(rows) + "</table>")
             if shared_reason and shared_reason != fam.reason:
-                out.append(f"<div>reason (every event): {e(shared_reason)}</div>")
+                out.append(f"<div>reason (every event): {rich(shared_reason)}</div>")
         out.append(_fixes_html(fam.fixes))
     out.append("<p><i>PerfDeck never changes these settings itself; every fix is for you to run.</i></p>")
     return "\n".join(out)

@@ -11,11 +11,12 @@ from PySide6.QtWidgets import (
 )
 
 from perfdeck.gui.views.base import UnavailableLabel, View, ViewContext
-from perfdeck.gui.views.common import PlotPanel, instances, readonly_table
+from perfdeck.gui.views.common import PlotPanel, UsageBarDelegate, instances, readonly_table
 from perfdeck.model.series import Snapshot
 from perfdeck.model.units import format_bytes, format_value
 
-FS_COLUMNS = ("Mount", "Used", "Size", "Used %")
+FS_COLUMNS = ("Mount", "Used", "Size", "Usage")
+USAGE_COLUMN = 3
 
 
 class DisksView(View):
@@ -27,9 +28,9 @@ class DisksView(View):
         self.reason_label = UnavailableLabel(self)
         layout.addWidget(self.reason_label)
         grid = QGridLayout()
-        self.throughput = PlotPanel("Throughput (read / write)", "B/s")
-        self.iops = PlotPanel("Operations", "/s")
-        self.busy = PlotPanel("Busy time", "%", (0, 100))
+        self.throughput = PlotPanel("Throughput", "B/s", style="area")
+        self.iops = PlotPanel("Operations", "IOPS", style="area")
+        self.busy = PlotPanel("Busy time", "%", (0, 100), style="area")
         grid.addWidget(self.throughput, 0, 0, 1, 2)
         grid.addWidget(self.iops, 1, 0)
         grid.addWidget(self.busy, 1, 1)
@@ -37,6 +38,8 @@ class DisksView(View):
         grid.setColumnStretch(1, 1)
         layout.addLayout(grid, 3)
         self.fs_table = readonly_table(FS_COLUMNS, self)
+        self.fs_table.setItemDelegateForColumn(USAGE_COLUMN, UsageBarDelegate(self.fs_table))
+        self.fs_table.setShowGrid(False)
         layout.addWidget(self.fs_table, 1)
 
     def refresh(self, snapshot: Snapshot) -> None:
@@ -85,3 +88,5 @@ class DisksView(View):
                     self.fs_table.setItem(row, column, item)
                 if item.text() != text:
                     item.setText(text)
+                if column == USAGE_COLUMN:  # the bar's length
+                    item.setData(Qt.ItemDataRole.UserRole, snapshot.value(f"disk.fs_used_pct.{mount}"))

@@ -9,8 +9,8 @@ from perfdeck.gui.views.common import PlotPanel, ValueTile, set_visible
 from perfdeck.model.series import Snapshot, Unavailable
 from perfdeck.model.units import format_bytes, format_value
 
-RAM_SERIES = (("mem.used", "used"), ("mem.cached", "cached"), ("mem.buffers", "buffers"),
-              ("mem.shared", "shared"), ("mem.available", "available"))
+# The parts of RAM that add up (with the free rest) to the total, stacked from the bottom.
+RAM_SERIES = (("mem.used", "used"), ("mem.buffers", "buffers"), ("mem.cached", "cached"))
 
 
 class MemoryView(View):
@@ -28,11 +28,11 @@ class MemoryView(View):
         layout.addLayout(tiles)
         grid = QGridLayout()
         # The y axis is 0..total RAM, fixed once known: used memory never rescales the plot.
-        self.ram = PlotPanel("RAM", "B")
+        self.ram = PlotPanel("RAM", "B", style="stacked")
         self.ram.plot.set_series(RAM_SERIES)
-        self.swap = PlotPanel("Swap used", "%", (0, 100))
+        self.swap = PlotPanel("Swap used", "%", (0, 100), style="area")
         self.swap.plot.set_series([("mem.swap.used_pct", "swap used")])
-        self.swap_io = PlotPanel("Swap traffic", "B/s")
+        self.swap_io = PlotPanel("Swap traffic", "B/s", style="area")
         self.swap_io.plot.set_series([("mem.swap.in", "in"), ("mem.swap.out", "out")])
         self.swap_reason = UnavailableLabel(self)
         grid.addWidget(self.ram, 0, 0, 1, 2)
@@ -43,6 +43,7 @@ class MemoryView(View):
         grid.addLayout(swap_row, 2, 0, 1, 2)
         grid.setRowStretch(0, 3)
         grid.setRowStretch(2, 2)
+        self.grid = grid
         layout.addLayout(grid, 1)
         self._total: float | None = None
 
@@ -72,8 +73,16 @@ class MemoryView(View):
         if swap_reason is None and swap_total == 0:
             swap_reason = Unavailable("this system has no swap configured")
         # No swap: one full-width sentence instead of an empty plot.
-        self.swap_reason.set_unavailable(swap_reason, "Swap use")
+        self.swap_reason.set_unavailable(swap_reason, "Swap")
         set_visible(self.swap, swap_reason is None)
-        self.swap.plot.update_from(history, None, window)
-        self.swap_io.show_reason(ctx.unavailable("mem.swap.in"))
-        self.swap_io.plot.update_from(history, None, window)
+        # No swap at all: no traffic to plot either; the one line above says so, and RAM takes
+        # the room.
+        set_visible(self.swap_io, swap_total != 0)
+        swap_stretch = 2 if swap_total != 0 else 0
+        if self.grid.rowStretch(2) != swap_stretch:
+            self.grid.setRowStretch(2, swap_stretch)
+        if swap_reason is None:
+            self.swap.plot.update_from(history, None, window)
+        if swap_total != 0:
+            self.swap_io.show_reason(ctx.unavailable("mem.swap.in"))
+            self.swap_io.plot.update_from(history, None, window)

@@ -6,7 +6,9 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
 
 from perfdeck.gui.views.base import View, ViewContext
 from perfdeck.gui.views.common import PlotPanel, ValueTile, instances, nansum, recent_value
+from perfdeck.gui.views.cpu import UTIL_PARTS
 from perfdeck.gui.views.pressure import PressureStrip
+from perfdeck.model.names import plain_reason
 from perfdeck.model.series import Snapshot
 from perfdeck.model.units import format_bytes, format_value
 
@@ -26,14 +28,14 @@ class OverviewView(View):
         self.pressure = PressureStrip(self)  # PSI some/full per resource (views/pressure.py)
         layout.addWidget(self.pressure)
         grid = QGridLayout()
-        self.cpu = PlotPanel("CPU utilisation", "%", (0, 100))
-        self.cpu.plot.set_series([("cpu.util.total", "total"), ("cpu.util.user", "user"),
-                                  ("cpu.util.system", "system"), ("cpu.util.iowait", "iowait")])
-        self.mem = PlotPanel("Memory and swap used", "%", (0, 100))
-        self.mem.plot.set_series([("mem.used_pct", "memory"), ("mem.swap.used_pct", "swap")])
-        self.disk = PlotPanel("Disk throughput (all disks)", "B/s")
+        # CPU by state, stacked: the top of the bands is the total busy time.
+        self.cpu = PlotPanel("CPU", "%", (0, 100), style="stacked")
+        self.cpu.plot.set_series([(f"cpu.util.{part}", part) for part in UTIL_PARTS])
+        self.mem = PlotPanel("Memory and swap used", "%", (0, 100), style="area")
+        self.mem.plot.set_series([("mem.used_pct", "memory")])  # swap joins where there is swap
+        self.disk = PlotPanel("Disks (all)", "B/s", style="area")
         self.disk.plot.set_series([("read", "read"), ("write", "write")])
-        self.net = PlotPanel("Network throughput (all interfaces)", "B/s")
+        self.net = PlotPanel("Network (all interfaces)", "B/s", style="area")
         self.net.plot.set_series([("net.rx.total", "received"), ("net.tx.total", "sent")])
         grid.addWidget(self.cpu, 0, 0)
         grid.addWidget(self.mem, 0, 1)
@@ -50,8 +52,9 @@ class OverviewView(View):
         self.tiles["CPU"].set_value(format_value(cpu, "%"), "load " + " ".join(
             "—" if v is None else f"{v:.2f}" for v in load))
         self.tiles["Memory"].set_value(
-            format_value(snapshot.value("mem.used_pct"), "%"),
-            f"{format_bytes(snapshot.value('mem.used'))} of {format_bytes(snapshot.value('mem.total'))}")
+            format_bytes(snapshot.value("mem.used")),
+            f"{format_value(snapshot.value('mem.used_pct'), '%')} of "
+            f"{format_bytes(snapshot.value('mem.total'))}")
         if snapshot.value("mem.swap.total") == 0:
             self.tiles["Swap"].set_value("no swap", "none configured")
         else:
@@ -77,13 +80,16 @@ class OverviewView(View):
             reason = snapshot.unavailable.get(family)
             tile.setToolTip(str(reason) if reason else "")
             if reason is not None:
-                tile.set_value("unavailable", reason.reason[:60])
+                tile.set_value("unavailable", plain_reason(reason.reason))  # the reason: tooltip
 
         self.pressure.update_from(snapshot)
         # Plots: the visible window only.
         for panel, family in ((self.cpu, "cpu"), (self.mem, "mem"), (self.disk, "disk"), (self.net, "net")):
             panel.show_reason(snapshot.unavailable.get(family))
         self.cpu.plot.update_from(history, None, window)
+        has_swap = (snapshot.value("mem.swap.total") or 0) > 0
+        if has_swap and "mem.swap.used_pct" not in self.mem.plot.series_ids:
+            self.mem.plot.set_series([("mem.swap.used_pct", "swap")])
         self.mem.plot.update_from(history, None, window)
         self.net.plot.update_from(history, None, window)
         read_ids = [f"disk.read.{d}" for d in devices]

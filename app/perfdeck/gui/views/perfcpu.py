@@ -29,15 +29,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from perfdeck.gui.plots import HeatmapPlot, nice_ceiling
+from perfdeck.gui.plots import HeatmapPlot, axis_label, nice_ceiling
 from perfdeck.gui.views.base import UnavailableLabel, View, ViewContext
 from perfdeck.gui.views.common import PlotPanel, recent_value
 from perfdeck.gui.views.process_counters import ProcessCountersPanel, connect_process_selection
+from perfdeck.model.names import plain_reason
 from perfdeck.model.series import Snapshot, Unavailable
-from perfdeck.model.units import format_value
 
 DIAGNOSTICS_TAB = "Diagnostics"
-_LINK = f'<a href="diagnostics">Why? Open the {DIAGNOSTICS_TAB} tab</a>'
+_LINK = f'<a href="diagnostics">Open {DIAGNOSTICS_TAB}</a>'
 
 
 def open_diagnostics(widget: QWidget) -> bool:
@@ -79,10 +79,11 @@ def per_cpu_ids(specs: Sequence[str], metric: str) -> list[str]:
 
 
 class UnavailableSummary(QLabel):
-    """Every plot of the tab that cannot be drawn, grouped by reason, with the fix and a link.
+    """Every plot of the tab that cannot be drawn, grouped by reason: one compact banner.
 
-    One box instead of one truncated copy of the same long reason per plot: "IPC, Effective
-    clock, Branch misses: no hardware PMU: ... Fix: ...".
+    Plain words first ("Hardware counters are off in this virtual machine: IPC, Effective clock
+    and Branch misses are not shown"), the exact reason and fix behind "Details", and a link to
+    the Diagnostics tab. Said once, never once per plot.
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -93,9 +94,17 @@ class UnavailableSummary(QLabel):
         self.setObjectName("unavailableSummary")
         self.setContentsMargins(8, 6, 8, 6)
         self.setStyleSheet("#unavailableSummary { border: 1px solid palette(mid); border-radius: 4px; }")
-        self.linkActivated.connect(lambda _href: open_diagnostics(self))
+        self.linkActivated.connect(self._on_link)
         self.groups: dict[Unavailable, list[str]] = {}
+        self.expanded = False
         self.hide()
+
+    def _on_link(self, href: str) -> None:
+        if href == "diagnostics":
+            open_diagnostics(self)
+            return
+        self.expanded = href == "details"
+        self._render()
 
     def set_groups(self, groups: dict[Unavailable, list[str]]) -> None:
         """``{reason: [plot titles]}``; empty hides the box."""
@@ -105,16 +114,36 @@ class UnavailableSummary(QLabel):
         if not groups:
             self.hide()
             return
-        parts = []
-        for reason, titles in groups.items():
-            text = (f"<b>Not available here: {html.escape(', '.join(titles))}.</b><br/>"
-                    f"{html.escape(reason.reason)}")
-            if reason.fix:
-                text += f"<br/>Fix: {html.escape(reason.fix)}"
-            parts.append(text)
-        parts.append(_LINK)
-        self.setText("<br/><br/>".join(parts) if len(groups) > 1 else "<br/>".join(parts))
+        self._render()
         self.show()
+
+    def full_text(self) -> str:
+        """Every group in plain text: the plots, the reason and the fix."""
+        lines = []
+        for reason, titles in self.groups.items():
+            lines.append(f"{', '.join(titles)}: {reason.reason}")
+            if reason.fix:
+                lines.append(f"Fix: {reason.fix}")
+        return "\n".join(lines)
+
+    def _render(self) -> None:
+        parts = []
+        for reason, titles in self.groups.items():
+            text = (f"⚠ <b>{html.escape(plain_reason(reason.reason))}</b>: "
+                    f"{html.escape(_and_list(titles))} {'is' if len(titles) == 1 else 'are'} not shown.")
+            if self.expanded:
+                text += f"<br/>{html.escape(reason.reason)}"
+                if reason.fix:
+                    text += f"<br/><b>Fix:</b> {html.escape(reason.fix)}"
+            parts.append(text)
+        toggle = "<a href='hide'>Hide details</a>" if self.expanded else "<a href='details'>Details</a>"
+        self.setToolTip(self.full_text())
+        self.setText("<br/>".join(parts) + f" &nbsp;{toggle} &nbsp;{_LINK}")
+
+
+def _and_list(items: Sequence[str]) -> str:
+    """["a", "b", "c"] -> "a, b and c"."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 class CounterTab(View):
@@ -152,7 +181,9 @@ class CounterTab(View):
         heat_box = QWidget()
         heat_layout = QVBoxLayout(heat_box)
         heat_layout.setContentsMargins(0, 0, 0, 0)
-        chooser = QHBoxLayout()
+        self.chooser_box = QWidget()
+        chooser = QHBoxLayout(self.chooser_box)
+        chooser.setContentsMargins(0, 0, 0, 0)
         chooser.addWidget(QLabel("Per CPU:"))
         self.metric_combo = QComboBox()
         for metric in self.HEAT_METRICS:
@@ -164,7 +195,8 @@ class CounterTab(View):
         self.heat_reason.setTextFormat(Qt.TextFormat.RichText)
         self.heat_reason.linkActivated.connect(lambda _href: open_diagnostics(self))
         chooser.addWidget(self.heat_reason, 1)
-        heat_layout.addLayout(chooser)
+        heat_layout.addWidget(self.chooser_box)
+        self.heat_box = heat_box
         first = self.HEAT_METRICS[0] if self.HEAT_METRICS else None
         self.heatmap = HeatmapPlot("", first.unit if first else "", (0.0, first.floor if first else 1.0))
         heat_layout.addWidget(self.heatmap, 1)
@@ -339,6 +371,13 @@ class CounterTab(View):
                 first_ok = next(m for m in self.HEAT_METRICS if reasons[m.name] is None)
                 self.select_heat_metric(first_ok.name)  # re-enters refresh via _metric_changed
                 return
+        # No per-CPU metric works here: the banner above says why once; a chooser that can show
+        # nothing is hidden.
+        nothing_works = family is not None or all(r is not None for r in reasons.values())
+        if self.heat_box.isHidden() != nothing_works:
+            self.heat_box.setVisible(not nothing_works)
+        if nothing_works:
+            return
         metric = self.current_heat_metric()
         if metric is None:
             return
@@ -348,8 +387,8 @@ class CounterTab(View):
             reason = Unavailable("no per-CPU series in this counting mode (per-CPU needs system-wide "
                                  "counting)")
         if reason is not None:
-            self.heat_reason.setText(f"{html.escape(metric.label)} per CPU unavailable: "
-                                     f"{html.escape(reason.reason)} {_LINK}")
+            self.heat_reason.setText(f"{html.escape(metric.label)} per CPU: "
+                                     f"{html.escape(plain_reason(reason.reason))}. {_LINK}")
             self.heat_reason.setToolTip(str(reason))
         else:
             self.heat_reason.setText("")
@@ -361,7 +400,7 @@ class CounterTab(View):
             self.heatmap.unit = metric.unit
             unit = metric.unit
             self.heatmap.colorbar.axis.tickStrings = lambda values, scale, spacing: [  # type: ignore[method-assign]
-                f"{v:.0f} %" if unit == "%" else format_value(v, unit) for v in values]
+                f"{v:.0f} %" if unit == "%" else axis_label(v, unit) for v in values]
             self.heatmap.plotItem.setTitle(f"{metric.label} per CPU ({metric.unit})", size="9pt")
             self._heat_rows_metric = metric.name
         self._set_levels(metric, ids)
@@ -397,9 +436,9 @@ class PerfCpuView(CounterTab):
         HeatMetric("itlb_mpki", "iTLB misses", "MPKI", 1.0),
         HeatMetric("stall_frontend_pct", "Front-end stalls", "%", 0.0, (0.0, 100.0)),
         HeatMetric("stall_backend_pct", "Back-end stalls", "%", 0.0, (0.0, 100.0)),
-        HeatMetric("ctx_switches", "Context switches", "/s", 10.0),
-        HeatMetric("migrations", "CPU migrations", "/s", 1.0),
-        HeatMetric("page_faults", "Page faults", "/s", 10.0),
+        HeatMetric("ctx_switches", "Context switches", "switches/s", 10.0),
+        HeatMetric("migrations", "CPU migrations", "migrations/s", 1.0),
+        HeatMetric("page_faults", "Page faults", "faults/s", 10.0),
     )
     TOTAL_PLOTS = (
         TotalPlot("IPC (instructions per cycle)", "IPC", (("ipc", "IPC"),)),
@@ -408,9 +447,9 @@ class PerfCpuView(CounterTab):
         TotalPlot("TLB misses", "MPKI", (("dtlb_mpki", "dTLB"), ("itlb_mpki", "iTLB"))),
         TotalPlot("Stalled cycles", "%", (("stall_frontend_pct", "front end"),
                                           ("stall_backend_pct", "back end")), (0.0, 100.0)),
-        TotalPlot("Context switches and migrations", "/s", (("ctx_switches", "context switches"),
+        TotalPlot("Context switches and migrations", "events/s", (("ctx_switches", "switches"),
                                                             ("migrations", "migrations"))),
-        TotalPlot("Page faults", "/s", (("page_faults", "all"), ("minor_faults", "minor"),
+        TotalPlot("Page faults", "faults/s", (("page_faults", "all"), ("minor_faults", "minor"),
                                         ("major_faults", "major"))),
         TotalPlot("Counted time (multiplexing)", "%", (("multiplex_pct", "counted"),), (0.0, 100.0)),
     )

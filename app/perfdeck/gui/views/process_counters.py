@@ -21,9 +21,10 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
+from perfdeck.gui.plots import display_value
 from perfdeck.gui.views.common import ValueTile
+from perfdeck.model.names import plain_reason
 from perfdeck.model.series import Unavailable
-from perfdeck.model.units import format_value
 from perfdeck.perf.abi import PerfOpenError
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ TILES = (
     Tile("IPC", ("ipc",), "IPC"),
     Tile("Cache misses (LLC, else L1D)", ("llc_miss_pct", "l1d_miss_pct"), "%"),
     Tile("Branch misses", ("branch_miss_pct",), "%"),
-    Tile("Context switches", ("ctx_switches",), "/s"),
+    Tile("Context switches", ("ctx_switches",), "/s"),  # the caption names the noun
     Tile("Page faults", ("page_faults",), "/s"),
     Tile("CPU migrations", ("migrations",), "/s"),
 )
@@ -187,12 +188,13 @@ class ProcessCountersPanel(QGroupBox):
                 reason = reason or self._reason(metric, unavailable)
             widget = self.tiles[tile.caption]
             if value is not None:
-                widget.set_value(format_value(value, tile.unit), "")
+                widget.set_value(display_value(value, tile.unit), "")
             elif reason:
-                widget.set_value("n/a", reason)
+                widget.set_value("n/a", plain_reason(reason))  # the whole reason in the tooltip
                 widget.setToolTip(reason)
             else:
-                widget.set_value("—", "not counted this interval (the process did not run)")
+                widget.set_value("—", "did not run")
+                widget.setToolTip("not counted this interval: the process did not run")
         ratio = sample.counted_ratio
         counted = "" if ratio is None else f"; hardware counters ran {ratio:.0%} of the time"
         scope = "user space only" if getattr(self.counters, "exclude_kernel", False) else "user and kernel"

@@ -18,7 +18,10 @@ has no such columns and nothing is computed or opened.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import os
+import pwd
+import signal
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +35,15 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
+    QCheckBox,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QMenu,
@@ -52,7 +59,7 @@ from perfdeck.collectors.cgroup_tree import ServiceNames
 from perfdeck.gui.views.base import UnavailableLabel, View, ViewContext, fix_label_size
 from perfdeck.gui.views.process_gpu import show_gpu_columns, with_gpu
 from perfdeck.model.series import Snapshot
-from perfdeck.model.units import format_bytes
+from perfdeck.model.units import format_bytes, format_value
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -77,8 +84,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("gpu_pct", "GPU %", numeric=True),  # from the gpu family; hidden without a GPU (process_gpu.py)
     Column("gpu_mem", "GPU memory", numeric=True),
     Column("service", "Service / container"),  # from /proc/PID/cgroup (collectors/cgroup_tree.py)
+    # Per-process disk rates from /proc/PID/io where readable (None, shown "—", where not).
+    Column("io_read_bps", "Disk read", numeric=True),
+    Column("io_write_bps", "Disk write", numeric=True),
     Column("cmdline", "Command line"),
 )
+# A new column (GPU, service, container) is one Column line above, plus a line in ``_display`` if
+# its values need formatting.
 COLUMN_INDEX = {c.key: i for i, c in enumerate(COLUMNS)}
 # Optional hardware-counter columns, appended after COLUMNS (shown before Command line) when on.
 COUNTER_COLUMNS: tuple[Column, ...] = (
@@ -115,11 +127,31 @@ def _display(column: Column, value: Any) -> str:
         return " ".join(value)
     if column.key in ("mem_rss", "gpu_mem"):
         return format_bytes(value)
+    if column.key in ("io_read_bps", "io_write_bps"):
+        return format_value(value, "B/s")
     if column.key in ("cpu_pct", "mem_pct", "hw_cache_miss_pct", "hw_branch_miss_pct", "gpu_pct"):
         return f"{value:.1f}"
     if column.key == "hw_ipc":
         return f"{value:.2f}"
     return str(value)
+
+
+def current_user() -> str | None:
+    """This user's name as the process table shows it (None if it cannot be told)."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name  # the effective user, as /proc reports owners
+    except KeyError:
+        return None
+
+
+def is_kernel_thread(row: Any) -> bool:
+    """The collector's ``kernel_thread`` flag where it has one; else an empty command line (what
+    ps shows in brackets). An unreadable command line (None) is not taken for a kernel thread."""
+    flag = row.get("kernel_thread") if isinstance(row, Mapping) else getattr(row, "kernel_thread", None)
+    if flag is not None:
+        return bool(flag)
+    cmdline = field(row, COLUMNS[COLUMN_INDEX["cmdline"]])
+    return cmdline is not None and not cmdline
 
 
 class ProcessTableModel(QAbstractTableModel):
@@ -333,6 +365,8 @@ class ProcessFilterModel(QSortFilterProxyModel):
         self.setSortRole(SORT_ROLE)
         self.setDynamicSortFilter(True)
         self._needle = ""
+        self.show_kernel_threads = False  # hidden by default, as in GNOME System Monitor
+        self.only_user: str | None = None  # "Mine": this user's processes only
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         # Unknown counter cells sort last in both directions: the key flips with the order.
@@ -343,21 +377,34 @@ class ProcessFilterModel(QSortFilterProxyModel):
         super().sort(column, order)
 
     def set_text(self, text: str) -> None:
+        self._change(lambda: setattr(self, "_needle", text.strip().lower()))
+
+    def set_kernel_threads_shown(self, shown: bool) -> None:
+        self._change(lambda: setattr(self, "show_kernel_threads", shown))
+
+    def set_only_user(self, user: str | None) -> None:
+        self._change(lambda: setattr(self, "only_user", user))
+
+    def _change(self, apply: Callable[[], None]) -> None:
         if hasattr(self, "beginFilterChange"):  # Qt >= 6.10; invalidateRowsFilter is deprecated there
             self.beginFilterChange()
-            self._needle = text.strip().lower()
+            apply()
             self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
         else:
-            self._needle = text.strip().lower()
+            apply()
             self.invalidateRowsFilter()
 
     def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
-        if not self._needle:
-            return True
         model = self.sourceModel()
         if not isinstance(model, ProcessTableModel):
             return True
         row = model.row_for(source_row)
+        if not self.show_kernel_threads and is_kernel_thread(row):
+            return False
+        if self.only_user is not None and field(row, COLUMNS[COLUMN_INDEX["user"]]) != self.only_user:
+            return False
+        if not self._needle:
+            return True
         for key in FILTER_KEYS:
             value = field(row, COLUMNS[COLUMN_INDEX[key]])
             if value is None:
@@ -397,7 +444,15 @@ class ProcessesView(View):
         self.counters_action.toggled.connect(self.set_counter_columns)
         self.counters_button = QToolButton(self)
         self.counters_button.setDefaultAction(self.counters_action)
+        self.owner_combo = QComboBox(self)
+        self.owner_combo.addItem("All users", None)
+        self.owner_combo.addItem("Mine", current_user())
+        self.owner_combo.setToolTip("Show every process, or only your own")
+        self.kernel_check = QCheckBox("Kernel threads", self)
+        self.kernel_check.setToolTip("Show the kernel's own threads (kworker, ksoftirqd…), hidden by default")
         bar.addWidget(self.filter_edit, 1)
+        bar.addWidget(self.owner_combo)
+        bar.addWidget(self.kernel_check)
         bar.addWidget(self.counters_button)
         bar.addWidget(self.count_label)
         bar.addWidget(self.terminate_button)
@@ -425,20 +480,33 @@ class ProcessesView(View):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)  # alternating rows guide the eye; a grid makes a spreadsheet
         self.table.setWordWrap(False)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for key, width in (("pid", 70), ("name", 170), ("user", 90), ("status", 80), ("cpu_pct", 70),
-                           ("mem_rss", 100), ("mem_pct", 80), ("threads", 70)):
+        for key, width in (("pid", 64), ("name", 140), ("user", 80), ("status", 74), ("cpu_pct", 64),
+                           ("mem_rss", 96), ("mem_pct", 84), ("threads", 64), ("io_read_bps", 84),
+                           ("io_write_bps", 84)):
             self.table.setColumnWidth(COLUMN_INDEX[key], width)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         layout.addWidget(self.table, 1)
 
         self.filter_edit.textChanged.connect(self._on_filter)
+        self.owner_combo.currentIndexChanged.connect(
+            lambda _i: self._refilter(lambda: self.proxy.set_only_user(self.owner_combo.currentData())))
+        self.kernel_check.toggled.connect(
+            lambda shown: self._refilter(lambda: self.proxy.set_kernel_threads_shown(shown)))
+        # Ctrl+F finds, Esc clears: from anywhere in this tab, the table included.
+        find = QShortcut(QKeySequence(QKeySequence.StandardKey.Find), self)
+        find.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        find.activated.connect(self.focus_filter)
+        clear = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        clear.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        clear.activated.connect(self.filter_edit.clear)
         self.terminate_button.clicked.connect(lambda: self.signal_selected(kill=False))
         self.kill_button.clicked.connect(lambda: self.signal_selected(kill=True))
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
@@ -543,8 +611,15 @@ class ProcessesView(View):
         self.count_label.setText(f"{shown} of {total}" if shown != total else f"{total} processes")
 
     def _on_filter(self, text: str) -> None:
-        self.proxy.set_text(text)
+        self._refilter(lambda: self.proxy.set_text(text))
+
+    def _refilter(self, change: Callable[[], None]) -> None:
+        change()
         self._update_count()
+
+    def focus_filter(self) -> None:
+        self.filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.filter_edit.selectAll()
 
     # --- selection ---------------------------------------------------------------------------------
     def selected_pid(self) -> int | None:
@@ -579,18 +654,107 @@ class ProcessesView(View):
         self.terminate_button.setEnabled(has)
         self.kill_button.setEnabled(has)
 
+    def context_actions(self, menu: QMenu) -> list[QAction]:
+        """The context menu's actions for the selected process (none without a selection)."""
+        pid = self.selected_pid()
+        if pid is None:
+            return []
+        row = self.selected_row()
+        entries: list[tuple[str, Callable[[], object]] | None] = [
+            ("Watch in CPU performance", lambda: self.watch(pid)),
+            None,
+            ("Copy PID", lambda: self.copy_text(str(pid))),
+            ("Copy command line", lambda: self.copy_text(self._command(row))),
+            None,
+            ("Stop (SIGSTOP)", lambda: self.send(pid, signal.SIGSTOP, "stop")),
+            ("Continue (SIGCONT)", lambda: self.send(pid, signal.SIGCONT, "continue")),
+            ("Change priority…", lambda: self.ask_priority(pid)),
+            None,
+            ("Terminate (SIGTERM)…", lambda: self.signal_selected(kill=False)),
+            ("Kill (SIGKILL)…", lambda: self.signal_selected(kill=True)),
+        ]
+        actions = []
+        for entry in entries:
+            if entry is None:
+                separator = QAction(menu)
+                separator.setSeparator(True)
+                actions.append(separator)
+                continue
+            action = QAction(entry[0], menu)
+            action.triggered.connect(lambda _checked=False, run=entry[1]: run())
+            actions.append(action)
+        return actions
+
     def _context_menu(self, pos: Any) -> None:
         menu = QMenu(self)
-        if self.selected_pid() is not None:
-            terminate = QAction("Terminate (SIGTERM)…", menu)
-            terminate.triggered.connect(lambda: self.signal_selected(kill=False))
-            kill = QAction("Kill (SIGKILL)…", menu)
-            kill.triggered.connect(lambda: self.signal_selected(kill=True))
-            menu.addAction(terminate)
-            menu.addAction(kill)
+        actions = self.context_actions(menu)
+        for action in actions:
+            menu.addAction(action)
+        if actions:
             menu.addSeparator()
         menu.addAction(self.counters_action)
         menu.exec(self.table.viewport().mapToGlobal(pos))
+
+    # --- context menu actions -----------------------------------------------------------------------
+    def _command(self, row: Any) -> str:
+        command = getattr(row, "command", None)
+        if isinstance(command, str):
+            return command
+        value = field(row, COLUMNS[COLUMN_INDEX["cmdline"]])
+        return " ".join(value) if isinstance(value, (list, tuple)) else str(value or "")
+
+    def copy_text(self, text: str) -> None:
+        QApplication.clipboard().setText(text)
+        self.context.show_message(f"Copied: {text[:80]}", 3000)
+
+    def watch(self, pid: int) -> None:
+        """Count this process in the CPU performance tab, and go there."""
+        self.process_selected.emit(pid)
+        select = getattr(self.window(), "select_tab", None)
+        if callable(select):
+            select("CPU performance")
+
+    def ask_priority(self, pid: int) -> str:
+        try:
+            current = psutil.Process(pid).nice()
+        except psutil.Error as exc:
+            return self._report(f"Cannot read the priority of process {pid}: {exc}")
+        value, ok = QInputDialog.getInt(self, "Change priority",
+                                        f"Nice value for process {pid} (-20 is most favoured, 19 least):",
+                                        current, -20, 19)
+        return self.set_priority(pid, value) if ok else ""
+
+    def set_priority(self, pid: int, nice: int) -> str:
+        """Renice ``pid``; says plainly when that is not permitted (raising needs root or CAP_SYS_NICE)."""
+        try:
+            psutil.Process(pid).nice(nice)
+        except psutil.NoSuchProcess:
+            return self._report(f"Process {pid} no longer exists.")
+        except psutil.AccessDenied:
+            return self._report(f"Not permitted to set the priority of process {pid} to {nice}: making a "
+                                "process more favoured (a lower nice value) or changing another user's "
+                                "process needs root or CAP_SYS_NICE.")
+        except (OSError, ValueError) as exc:
+            return self._report(f"Could not set the priority of process {pid}: {exc}")
+        return self._report(f"Process {pid} now runs at nice {nice}.")
+
+    def send(self, pid: int, signum: signal.Signals, verb: str) -> str:
+        """Send a signal (stop, continue) without asking: both are undone by the other."""
+        try:
+            psutil.Process(pid).send_signal(signum)
+        except psutil.NoSuchProcess:
+            return self._report(f"Process {pid} no longer exists; nothing to {verb}.")
+        except psutil.AccessDenied:
+            return self._report(f"Not permitted to {verb} process {pid}: it belongs to another user.")
+        except OSError as exc:
+            return self._report(f"Could not {verb} process {pid}: {exc}")
+        return self._report(f"Sent {signum.name} to process {pid}.")
+
+    def _report(self, message: str) -> str:
+        self.message_label.setText(message)
+        self.message_label.show()
+        self.context.show_message(message, 10000)
+        return message
 
     # --- signalling --------------------------------------------------------------------------------
     def confirm(self, text: str) -> bool:
