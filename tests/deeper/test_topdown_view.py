@@ -72,4 +72,4 @@ def test_unavailable_here(qtbot, tmp_path: Path) -> None:
     history = History(10)
     history.append_snapshot(snapshot)
     view = make_view(qtbot, history, snapshot)
-    assert "Zen 3" in view.reason_label.text() and view.heatmap.isHidden()
+    assert "Zen 3" in view.reason_label.full_text() and view.heatmap.isHidden()

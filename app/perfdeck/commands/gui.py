@@ -15,7 +15,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minimized", action="store_true", help="start hidden in the system tray")
     parser.add_argument("--open", dest="open_recordings", action="append", default=[], metavar="CSV",
                         help="open a PerfDeck recording (may be given several times)")
-    remote = parser.add_argument_group("a remote host (an agent started with perfdeck serve)")
+    # On the top level these options already sit in an argument group, and groups don't nest.
+    remote = (parser.add_argument_group("a remote host (an agent started with perfdeck serve)")
+              if isinstance(parser, argparse.ArgumentParser) else parser)
     remote.add_argument("--connect", default=None, metavar="URL",
                         help="show the host whose agent listens at URL (http://HOST:PORT or https://…) "
                              "instead of this machine")

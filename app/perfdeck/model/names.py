@@ -24,7 +24,10 @@ _PLAIN_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"uncore|\bimc|\bumc|resctrl|\bmbm", re.I), "DRAM bandwidth counters are not available here"),
     (re.compile(r"rapl|powercap", re.I), "Power readings (RAPL) are not available here"),
 )
-_FIRST_CLAUSE = re.compile(r"\s\(|: |; |, so |\. ")
+_FIRST_CLAUSE = re.compile(r": |; |, so |\. ")
+# Asides such as "(family 0x19, model 0x1: Zen 3)" are detail: dropped before the first clause is
+# taken, so that the clause is a sentence ("AMD EPYC 7313 has no ...") and not cut inside the aside.
+_ASIDE = re.compile(r"\s*\([^()]*\)")
 
 
 def plain_reason(reason: str) -> str:
@@ -33,7 +36,7 @@ def plain_reason(reason: str) -> str:
     for pattern, words in _PLAIN_REASONS:
         if pattern.search(reason):
             return words
-    first = _FIRST_CLAUSE.split(reason.strip(), maxsplit=1)[0].rstrip(".")
+    first = _FIRST_CLAUSE.split(_ASIDE.sub("", reason.strip()), maxsplit=1)[0].rstrip(".")
     return first[:1].upper() + first[1:] if first else "Not available here"
 
 
