@@ -11,7 +11,14 @@ import psutil
 import pytest
 from psutil_fakes import cpu_times, make_cpu_tree, proc_stat_text, scpustats
 
-from perfdeck.collectors.cpu import PARTS, CpuCollector, parse_proc_stat, split_percentages, split_times
+from perfdeck.collectors.cpu import (
+    PARTS,
+    CpuCollector,
+    parse_proc_stat,
+    parse_proc_stat_arrays,
+    split_percentages,
+    split_times,
+)
 from perfdeck.model.series import Reading
 
 INTEL_CPUINFO = (
@@ -133,6 +140,51 @@ def test_parse_proc_stat_as_the_kernel_writes_it() -> None:
     assert (ctxt, intr) == (77, 99)
     # Fewer than eight fields (a very old kernel): that line is left out, nothing is guessed.
     assert parse_proc_stat(b"cpu  1 2 3 4\ncpu0 1 2 3 4\nctxt 5\n") == (None, {}, 5, None)
+
+
+def test_array_parser_agrees_with_the_line_parser() -> None:
+    per_cpu = {n: cpu_times(user=n, nice=0.5, system=2 * n, idle=1000 + n, iowait=0.25, steal=n / 4)
+               for n in (0, 1, 2, 5, 7, 64)}
+    text = proc_stat_text(cpu_times(user=9, idle=99), per_cpu, ctxt=5, intr=6).encode()
+    machine, cpus, times, ctxt, intr = parse_proc_stat_arrays(text)
+    line_machine, line_cpus, line_ctxt, line_intr = parse_proc_stat(text)
+    assert (machine, ctxt, intr) == (line_machine, line_ctxt, line_intr)
+    assert cpus == tuple(sorted(line_cpus)) == (0, 1, 2, 5, 7, 64)
+    assert times.tolist() == [list(line_cpus[n]) for n in cpus]
+    # A CPU line shorter than the others (not a kernel's, but parse it safely): the line parser.
+    ragged = text.replace(b"cpu7 ", b"cpu7 1 2 3 4 5 6 7 8\ncpu99 ", 1)
+    _machine, ragged_cpus, ragged_times, _ctxt, _intr = parse_proc_stat_arrays(ragged)
+    assert 99 in ragged_cpus and len(ragged_times) == len(ragged_cpus)
+    # An intr line without per-IRQ columns, a last line without a newline.
+    bare = b"cpu  1 2 3 4 5 6 7 8 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\nintr 77\nctxt 5"
+    assert parse_proc_stat_arrays(bare)[3:] == (5, 77)
+
+
+def test_many_cpus_cost_does_not_grow_with_python_calls_per_cpu(tmp_path: Path) -> None:
+    """256 CPUs: the per-CPU arithmetic is array work, so Python calls per read stay far below
+    the ~45 per CPU of a per-CPU loop (12 900 calls a read before, 129 now without cpufreq; with
+    cpufreq each CPU adds one file read)."""
+    import cProfile
+    import pstats
+
+    cpus = 256
+    make_cpu_tree(tmp_path, online=f"0-{cpus - 1}", cpuinfo=VM_CPUINFO)  # no cpufreq: a VM
+    per_cpu = [[cpu_times(user=10 * tick + n % 5, system=tick, idle=100 * tick) for n in range(cpus)]
+               for tick in range(1, 4)]
+    stat = StatScript(tmp_path, [cpu_times(user=t, idle=10 * t) for t in range(1, 4)], per_cpu)
+    collector = CpuCollector(root=tmp_path)
+    collector.open()
+    stat.read(collector, 1.0)
+    stat.read(collector, 2.0)
+    profile = cProfile.Profile()
+    stat._write(2)
+    profile.enable()
+    reading = collector.read(3.0)
+    profile.disable()
+    assert pstats.Stats(profile).total_calls <= 300  # type: ignore[attr-defined]
+    assert reading.values["cpu.util.core255"] == pytest.approx(100 * 11 / 111)  # 10 user + 1 system of 111
+    assert reading.values["cpu.util.idle.core3"] == pytest.approx(100 * 100 / 111)
+    assert len([k for k in reading.totals if k.startswith("cpu.seconds.")]) == 8 * cpus
 
 
 def test_unreadable_proc_stat_is_unavailable_not_zero(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ import psutil
 
 from perfdeck.collectors._common import InstanceIds, KeptFile, read_text
 from perfdeck.model.collector import Collector
-from perfdeck.model.rates import MonotonicTotals, RateTracker
+from perfdeck.model.rates import MonotonicTotals
 from perfdeck.model.series import CounterSpec, Kind, Reading, SeriesSpec, Unavailable
 
 _PERCENT = (0.0, 100.0)
@@ -141,7 +141,6 @@ class DiskCollector(Collector):
         # The last filesystem reading, repeated until the next one is due.
         self._fs_values: dict[str, float | None] = {}
         self._fs_unavailable: dict[str, Unavailable] = {}
-        self._rates = RateTracker()
         self._device_ids = InstanceIds()
         self._mount_ids = InstanceIds()
         self._devices: dict[str, str] = {}  # diskstats name -> label
@@ -151,6 +150,13 @@ class DiskCollector(Collector):
         self._counter_specs: Mapping[str, CounterSpec] = MappingProxyType({})
         self._monotonic = MonotonicTotals()
         self._diskstats = KeptFile(self.root / "proc/diskstats", size=8192)
+        self._listed: frozenset[str] | None = None  # device names of the last /proc/diskstats
+        self._no_sysfs = False
+        self._physical: dict[str, str] = {}  # physical devices among them: name -> label
+        # Device -> (its counters at the previous read, ``now`` of that read), and the series and
+        # counter ids of each device, built once (this loop runs on every tick).
+        self._last: dict[str, tuple[DiskCounters, float]] = {}
+        self._ids_of: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
     def specs(self) -> Mapping[str, SeriesSpec]:
         return self._specs
@@ -160,6 +166,7 @@ class DiskCollector(Collector):
 
     def _rebuild_specs(self) -> None:
         specs: dict[str, SeriesSpec] = {}
+        self._ids_of = {}
         counters: dict[str, CounterSpec] = {}
         for name, label in self._devices.items():
             dev = self._device_ids(name)
@@ -180,6 +187,9 @@ class DiskCollector(Collector):
             for metric, _field, unit, _scale, help_text in _COUNTERS:
                 counters[f"{metric}.{dev}"] = CounterSpec(f"{metric}.{dev}", metric, unit,
                                                          f"{help_text} (/proc/diskstats)", device)
+            self._ids_of[name] = (
+                tuple(f"disk.{key}.{dev}" for key in ("read", "write", "read_iops", "write_iops", "busy")),
+                tuple(f"{metric}.{dev}" for metric, *_ in _COUNTERS))
         for mount, detail in self._mounts.items():
             mid = self._mount_ids(mount)
             mountpoint = (("mountpoint", mount),)
@@ -214,45 +224,55 @@ class DiskCollector(Collector):
 
     def _read_devices(self, now: float, values: dict[str, float | None],
                       unavailable: dict[str, Unavailable], totals: dict[str, float]) -> bool:
-        devices = physical_block_devices(self.root, self._classified)
-        if devices is None:
-            unavailable["disk.io"] = Unavailable(
-                "/sys/block cannot be read, so physical disks cannot be told apart from partitions",
-                "mount sysfs at /sys (in a container: run it with /sys visible)")
-            devices = {}
         data = self._diskstats.read()
         if data is None:
             unavailable["disk.io"] = Unavailable("/proc/diskstats cannot be read",
                                                  "mount procfs: `mount -t proc proc /proc`")
         counters = parse_diskstats(data) if data is not None else {}
-        devices = {name: label for name, label in devices.items() if name in counters}
+        # /proc/diskstats lists every block device: /sys/block is only listed again (to tell
+        # physical devices from the rest) when that list changed, not on every tick.
+        names = frozenset(counters)
+        if names != self._listed or self._no_sysfs:
+            self._listed = names
+            devices = physical_block_devices(self.root, self._classified)
+            self._no_sysfs = devices is None
+            self._physical = {n: label for n, label in (devices or {}).items() if n in counters}
+        if self._no_sysfs:
+            unavailable["disk.io"] = Unavailable(
+                "/sys/block cannot be read, so physical disks cannot be told apart from partitions",
+                "mount sysfs at /sys (in a container: run it with /sys visible)")
+        devices = self._physical
         changed = devices != self._devices
         self._devices = devices
-        live_keys: set[str] = set()
+        if changed:  # a removed USB disk re-bases if it comes back
+            self._last = {n: v for n, v in self._last.items() if n in devices}
+            self._rebuild_specs()
+        last = self._last
         for name in devices:
             io = counters[name]
-            dev = self._device_ids(name)
-            for key, counter, scale in (
-                ("read", io.read_bytes, 1.0),
-                ("write", io.write_bytes, 1.0),
-                ("read_iops", io.read_count, 1.0),
-                ("write_iops", io.write_count, 1.0),
-                # busy_time is milliseconds the device had I/O in flight (io_ticks).
-                ("busy", io.busy_time, 100.0 / 1000.0),
-            ):
-                rate_key = f"{key}.{name}"
-                live_keys.add(rate_key)
-                rate = self._rates.rate(rate_key, counter, now)
-                if rate is not None:
-                    rate *= scale
-                    if key == "busy":
-                        # io_ticks advance in jiffies, so one interval can exceed wall time by a
-                        # tick; more than 100 % busy is not a real state.
-                        rate = min(rate, 100.0)
-                values[f"disk.{key}.{dev}"] = rate
-            for metric, field, _unit, scale, _help in _COUNTERS:
-                totals[f"{metric}.{dev}"] = getattr(io, field) * scale
-        self._rates.keep_only(live_keys)  # a removed USB disk re-bases if it comes back
+            previous = last.get(name)
+            last[name] = (io, now)
+            series_ids, counter_ids = self._ids_of[name]
+            if previous is not None and now > previous[1]:
+                elapsed, old = now - previous[1], previous[0]
+                # Series order: read B, write B, read ops, write ops, busy (io_ticks ms -> %).
+                # A counter that went backwards has no rate this tick.
+                rates: list[float | None] = [
+                    (c - p) / elapsed if c >= p else None
+                    for c, p in ((io.read_bytes, old.read_bytes), (io.write_bytes, old.write_bytes),
+                                 (io.read_count, old.read_count), (io.write_count, old.write_count),
+                                 (io.busy_time, old.busy_time))]
+                busy = rates[4]
+                if busy is not None:
+                    # io_ticks advance in jiffies, so one interval can exceed wall time by a tick;
+                    # more than 100 % busy is not a real state.
+                    rates[4] = min(busy * 0.1, 100.0)
+            else:
+                rates = [None] * 5
+            values.update(zip(series_ids, rates, strict=True))
+            totals.update(zip(counter_ids, [getattr(io, field) * scale
+                                            for _metric, field, _unit, scale, _help in _COUNTERS],
+                              strict=True))
         return changed
 
     def close(self) -> None:
