@@ -897,8 +897,17 @@ class HeatmapPlot(pg.PlotWidget):
         value = self.value_at(point.x(), row)
         clock = time.strftime("%H:%M:%S", time.localtime(self._last_time + min(point.x(), 0)))
         label = self._rows[row].rsplit(".", 1)[-1]
-        self._hover.setText(f"{label} {clock}: {format_value(value, self.unit)}")
-        self._hover.setPos(0, 0)
+        label = f"CPU {label[4:]}" if label.startswith("core") else label.replace("cpu", "CPU ")
+        # Opaque and beside the pointer, like the curve plots' readout.
+        background, foreground = palette_colors(self)
+        self._hover.fill = pg.mkBrush(background)
+        self._hover.border = pg.mkPen(foreground)
+        self._hover.setColor(foreground)
+        self._hover.setText(f"{label} at {clock}: {display_value(value, self.unit)}")
+        rect = view_box.sceneBoundingRect()
+        right_half = scene_pos.x() > rect.center().x()
+        self._hover.setAnchor((1.0 if right_half else 0.0, 1.0 if scene_pos.y() > rect.center().y() else 0.0))
+        self._hover.setPos(point.x(), point.y())
         self._hover.show()
 
     def changeEvent(self, event: QEvent) -> None:
