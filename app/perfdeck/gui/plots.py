@@ -320,6 +320,12 @@ class TimePlot(pg.PlotWidget):
     def series_ids(self) -> list[str]:
         return list(self._curves)
 
+    def set_title(self, title: str) -> None:
+        """Change the title shown before the legend."""
+        if title != self._title:
+            self._title = title
+            self._update_title()
+
     def keep_only(self, ids: Iterable[str]) -> None:
         """Remove the curves not in ``ids`` (an interface folded away, a device unplugged)."""
         wanted = set(ids)
