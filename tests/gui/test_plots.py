@@ -254,3 +254,19 @@ def test_heatmap_hover_is_opaque_and_names_the_cpu(qtbot):
     qtbot.waitUntil(heat._hover.isVisible, timeout=2000)
     assert heat._hover.toPlainText().startswith("CPU 1 at ") and heat._hover.toPlainText().endswith("90.0 %")
     assert heat._hover.fill.color().alpha() == 255
+
+
+def test_word_rate_axes_are_wide_enough_for_their_labels(qtbot):
+    from PySide6.QtGui import QFontMetrics
+
+    plot = TimePlot("Page faults", unit="faults/s")
+    qtbot.addWidget(plot)
+    plot.update_from(_history_with([9000.0] * 10, unit="faults/s"), ["s.v"], 60)
+    axis = plot._unit_axis
+    labels = axis.tickStrings(np.linspace(0, plot.y_range()[1], 5), 1.0, 1.0)
+    assert labels[0] == "0 faults/s" and labels[-1].endswith(" k faults/s")
+    widest = max(QFontMetrics(plot.font()).horizontalAdvance(t) for t in labels)
+    assert widest <= axis.fixedWidth  # pyqtgraph drops tick labels wider than their axis
+    other = TimePlot("t", unit="B/s")
+    qtbot.addWidget(other)
+    assert other._unit_axis.fixedWidth == 62  # the usual width elsewhere

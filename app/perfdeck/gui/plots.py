@@ -183,7 +183,7 @@ def display_value(value: float | None, unit: str) -> str:
         return "—"
     if unit == "IOPS":
         return format_si(value, "IOPS")
-    if unit.endswith("/s") and unit[0].isalpha() and unit not in _SI_UNITS:
+    if _is_word_rate(unit):
         return f"{format_si(value, '')} {unit}"  # "2.0 k faults/s", "5 switches/s"
     return format_value(value, unit)
 
@@ -251,7 +251,7 @@ class TimePlot(pg.PlotWidget):
         view_box.setMouseEnabled(x=False, y=False)
         view_box.enableAutoRange(enable=False)
         view_box.setDefaultPadding(0.0)
-        self._unit_axis.setWidth(62)
+        self._unit_axis.setWidth(axis_width(unit))
         self.set_window(self._window)
         self.setYRange(self._ymin, self._ymax, padding=0.02)
         self.setMinimumHeight(120)
@@ -682,7 +682,23 @@ class PlotLook:
         value = float(y[-1])
         if math.isnan(value) and len(y) > 1:
             value = float(y[-2])  # slow families are read every few ticks: the last reading
-        return display_value(None if math.isnan(value) else value, unit)
+        # The title names the noun ("Page faults"): values read "9.8 k/s", short enough to fit.
+        short = "/s" if _is_word_rate(unit) else unit
+        return display_value(None if math.isnan(value) else value, short)
+
+
+def _is_word_rate(unit: str) -> bool:
+    """ "faults/s", "switches/s": a counted thing per second (not B/s, pkt/s...)."""
+    return unit.endswith("/s") and unit[0].isalpha() and unit not in _SI_UNITS
+
+
+def axis_width(unit: str) -> int:
+    """Left axis width that holds a label such as "8.88 k faults/s" (at least the usual 62 px):
+    pyqtgraph drops tick labels wider than their axis."""
+    if not (_is_word_rate(unit) or unit == "IOPS"):
+        return 62  # "888 MB/s", "100 %": the usual width, so plots stacked in a tab line up
+    widest = QFontMetrics(QFont()).horizontalAdvance(axis_label(8_880.0, unit))
+    return max(62, widest + 14)
 
 
 def legend_html(title: str, foreground: str, entries: Sequence[tuple[str, str, str | None]],
