@@ -712,9 +712,12 @@ def legend_html(title: str, foreground: str, entries: Sequence[tuple[str, str, s
     gap = metrics.horizontalAdvance("\u00a0" * 3)
     used = QFontMetrics(bold).horizontalAdvance(title) if title else 0
     more = metrics.horizontalAdvance("+99 more") + gap
+    costs = [gap + metrics.horizontalAdvance(f"■ {label} {value or ''}") for _c, label, value in entries]
+    everything_fits = used + sum(costs) <= width
     for index, (color, label, value) in enumerate(entries):
-        cost = gap + metrics.horizontalAdvance(f"■ {label} {value or ''}")
-        room = width - (more if index < len(entries) - 1 else 0)  # keep room to say what is left out
+        cost = costs[index]
+        # Unless every entry fits, keep room to say how many are left out.
+        room = width - (0 if everything_fits or index == len(entries) - 1 else more)
         if used + cost > room:
             parts.append(f"<span style='color:{foreground}'>+{len(entries) - index} more</span>")
             break
