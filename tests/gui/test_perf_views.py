@@ -80,7 +80,7 @@ def test_vm_shows_software_counters_and_explains_hardware_once(qtbot, window) ->
     window.show()
     _feed(view, history, [vm_snapshot(2, t) for t in range(10)])
     shown = [title for title, panel in view.panels.items() if panel.isVisible()]
-    assert shown == ["Context switches and migrations", "Page faults"]
+    assert shown == ["CPU scheduling", "Page faults"]
     assert view.summary.isVisible()
     text = view.summary.full_text()
     assert "IPC (instructions per cycle)" in text and "Stalled cycles" in text

@@ -246,3 +246,43 @@ def test_heatmap_rows_and_missing_cells(qtbot):
     assert list(image[0]) == [0.0, 10.0, 20.0, 30.0]
     assert np.isnan(image[1]).all()
     assert heat.value_at(0.0, 2) == 100.0 and heat.value_at(0.0, 1) is None
+
+
+def test_heatmap_hover_is_opaque_and_names_the_cpu(qtbot):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtTest import QTest
+
+    heat = HeatmapPlot("h", "%")
+    qtbot.addWidget(heat)
+    heat.resize(600, 300)
+    heat.show()
+    qtbot.waitExposed(heat)
+    history = History(100)
+    specs = {f"cpu.util.core{n}": SeriesSpec(f"cpu.util.core{n}", str(n), "%") for n in range(2)}
+    now = time.time()
+    for t in range(30):
+        history.append(now + t, {"cpu.util.core0": 10.0, "cpu.util.core1": 90.0}, specs)
+    heat.set_rows(list(specs))
+    heat.update_from(history, 60)
+    view_box = heat.plotItem.getViewBox()
+    center = heat.mapFromScene(view_box.mapViewToScene(view_box.viewRect().center()))
+    QTest.mouseMove(heat.viewport(), QPoint(center.x(), center.y() + 20))  # lower row: CPU 1
+    qtbot.waitUntil(heat._hover.isVisible, timeout=2000)
+    assert heat._hover.toPlainText().startswith("CPU 1 at ") and heat._hover.toPlainText().endswith("90.0 %")
+    assert heat._hover.fill.color().alpha() == 255
+
+
+def test_word_rate_axes_are_wide_enough_for_their_labels(qtbot):
+    from PySide6.QtGui import QFontMetrics
+
+    plot = TimePlot("Page faults", unit="faults/s")
+    qtbot.addWidget(plot)
+    plot.update_from(_history_with([9000.0] * 10, unit="faults/s"), ["s.v"], 60)
+    axis = plot._unit_axis
+    labels = axis.tickStrings(np.linspace(0, plot.y_range()[1], 5), 1.0, 1.0)
+    assert labels[0] == "0 faults/s" and labels[-1].endswith(" k faults/s")
+    widest = max(QFontMetrics(plot.font()).horizontalAdvance(t) for t in labels)
+    assert widest <= axis.fixedWidth  # pyqtgraph drops tick labels wider than their axis
+    other = TimePlot("t", unit="B/s")
+    qtbot.addWidget(other)
+    assert other._unit_axis.fixedWidth == 62  # the usual width elsewhere

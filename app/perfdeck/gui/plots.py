@@ -273,7 +273,7 @@ def display_value(value: float | None, unit: str) -> str:
         return "—"
     if unit == "IOPS":
         return format_si(value, "IOPS")
-    if unit.endswith("/s") and unit[0].isalpha() and unit not in _SI_UNITS:
+    if _is_word_rate(unit):
         return f"{format_si(value, '')} {unit}"  # "2.0 k faults/s", "5 switches/s"
     return format_value(value, unit)
 
@@ -341,7 +341,7 @@ class TimePlot(pg.PlotWidget):
         view_box.setMouseEnabled(x=False, y=False)
         view_box.enableAutoRange(enable=False)
         view_box.setDefaultPadding(0.0)
-        self._unit_axis.setWidth(62)
+        self._unit_axis.setWidth(axis_width(unit))
         self.set_window(self._window)
         self.setYRange(self._ymin, self._ymax, padding=0.02)
         self.setMinimumHeight(120)
@@ -409,6 +409,12 @@ class TimePlot(pg.PlotWidget):
     @property
     def series_ids(self) -> list[str]:
         return list(self._curves)
+
+    def set_title(self, title: str) -> None:
+        """Change the title shown before the legend."""
+        if title != self._title:
+            self._title = title
+            self._update_title()
 
     def keep_only(self, ids: Iterable[str]) -> None:
         """Remove the curves not in ``ids`` (an interface folded away, a device unplugged)."""
@@ -766,7 +772,23 @@ class PlotLook:
         value = float(y[-1])
         if math.isnan(value) and len(y) > 1:
             value = float(y[-2])  # slow families are read every few ticks: the last reading
-        return display_value(None if math.isnan(value) else value, unit)
+        # The title names the noun ("Page faults"): values read "9.8 k/s", short enough to fit.
+        short = "/s" if _is_word_rate(unit) else unit
+        return display_value(None if math.isnan(value) else value, short)
+
+
+def _is_word_rate(unit: str) -> bool:
+    """ "faults/s", "switches/s": a counted thing per second (not B/s, pkt/s...)."""
+    return unit.endswith("/s") and unit[0].isalpha() and unit not in _SI_UNITS
+
+
+def axis_width(unit: str) -> int:
+    """Left axis width that holds a label such as "8.88 k faults/s" (at least the usual 62 px):
+    pyqtgraph drops tick labels wider than their axis."""
+    if not (_is_word_rate(unit) or unit == "IOPS"):
+        return 62  # "888 MB/s", "100 %": the usual width, so plots stacked in a tab line up
+    widest = QFontMetrics(QFont()).horizontalAdvance(axis_label(8_880.0, unit))
+    return max(62, widest + 14)
 
 
 def legend_html(title: str, foreground: str, entries: Sequence[tuple[str, str, str | None]],
@@ -780,9 +802,12 @@ def legend_html(title: str, foreground: str, entries: Sequence[tuple[str, str, s
     gap = metrics.horizontalAdvance("\u00a0" * 3)
     used = QFontMetrics(bold).horizontalAdvance(title) if title else 0
     more = metrics.horizontalAdvance("+99 more") + gap
+    costs = [gap + metrics.horizontalAdvance(f"■ {label} {value or ''}") for _c, label, value in entries]
+    everything_fits = used + sum(costs) <= width
     for index, (color, label, value) in enumerate(entries):
-        cost = gap + metrics.horizontalAdvance(f"■ {label} {value or ''}")
-        room = width - (more if index < len(entries) - 1 else 0)  # keep room to say what is left out
+        cost = costs[index]
+        # Unless every entry fits, keep room to say how many are left out.
+        room = width - (0 if everything_fits or index == len(entries) - 1 else more)
         if used + cost > room:
             parts.append(f"<span style='color:{foreground}'>+{len(entries) - index} more</span>")
             break
@@ -987,8 +1012,17 @@ class HeatmapPlot(pg.PlotWidget):
         value = self.value_at(point.x(), row)
         clock = time.strftime("%H:%M:%S", time.localtime(self._last_time + min(point.x(), 0)))
         label = self._rows[row].rsplit(".", 1)[-1]
-        self._hover.setText(f"{label} {clock}: {format_value(value, self.unit)}")
-        self._hover.setPos(0, 0)
+        label = f"CPU {label[4:]}" if label.startswith("core") else label.replace("cpu", "CPU ")
+        # Opaque and beside the pointer, like the curve plots' readout.
+        background, foreground = palette_colors(self)
+        self._hover.fill = pg.mkBrush(background)
+        self._hover.border = pg.mkPen(foreground)
+        self._hover.setColor(foreground)
+        self._hover.setText(f"{label} at {clock}: {display_value(value, self.unit)}")
+        rect = view_box.sceneBoundingRect()
+        right_half = scene_pos.x() > rect.center().x()
+        self._hover.setAnchor((1.0 if right_half else 0.0, 1.0 if scene_pos.y() > rect.center().y() else 0.0))
+        self._hover.setPos(point.x(), point.y())
         self._hover.show()
 
     def changeEvent(self, event: QEvent) -> None:

@@ -177,7 +177,13 @@ class UnavailableLabel(QLabel):
         assert reason is not None
         fact = is_fact(reason.reason)
         plain = html.escape(plain_reason(reason.reason))
-        head = f"<b>{html.escape(self.what)}</b>: {plain}" if self.what else plain
+        # "Power (RAPL): Power readings (RAPL) are not available here" says it twice: the plain
+        # sentence alone, in bold, when it starts with the thing's own name.
+        repeats = self.what and plain.split()[:1] == html.escape(self.what).split()[:1]
+        if repeats:
+            head = f"<b>{plain}</b>"
+        else:
+            head = f"<b>{html.escape(self.what)}</b>: {plain}" if self.what else plain
         self.setStyleSheet("" if fact else
                            "#unavailableLabel { border: 1px solid palette(mid); border-radius: 4px; }")
         if fact and not reason.fix:

@@ -294,12 +294,14 @@ class MemoryBandwidthView(View):
             reason = unavailable or Unavailable("the memory bandwidth collector has produced no data yet")
             self.reason_label.set_unavailable(reason, "DRAM bandwidth")
             self.source_label.setText("DRAM bandwidth: no source available")
-            for widget in (self.accuracy_label, self.now_label, self.notes_label, self.controls,
-                           self.stacked, self.detail):
+            # The banner below says it in words: no bold heading repeating it.
+            for widget in (self.source_label, self.accuracy_label, self.now_label, self.notes_label,
+                           self.controls, self.stacked, self.detail):
                 widget.hide()
             return
         self.reason_label.set_unavailable(None)
-        for widget in (self.accuracy_label, self.now_label, self.controls, self.stacked, self.detail):
+        for widget in (self.source_label, self.accuracy_label, self.now_label, self.controls, self.stacked,
+                       self.detail):
             widget.show()
         self.source_label.setText(f"Source: {status.get('source') or 'unknown'}")
         self.accuracy_label.setText(f"Accuracy: {status.get('accuracy') or 'unknown'}")

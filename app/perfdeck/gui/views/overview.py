@@ -31,7 +31,7 @@ class OverviewView(View):
         # CPU by state, stacked: the top of the bands is the total busy time.
         self.cpu = PlotPanel("CPU", "%", (0, 100), style="stacked")
         self.cpu.plot.set_series([(f"cpu.util.{part}", part) for part in UTIL_PARTS])
-        self.mem = PlotPanel("Memory and swap used", "%", (0, 100), style="area")
+        self.mem = PlotPanel("Memory used", "%", (0, 100), style="area")
         self.mem.plot.set_series([("mem.used_pct", "memory")])  # swap joins where there is swap
         self.disk = PlotPanel("Disks (all)", "B/s", style="area")
         self.disk.plot.set_series([("read", "read"), ("write", "write")])
@@ -90,6 +90,7 @@ class OverviewView(View):
         has_swap = (snapshot.value("mem.swap.total") or 0) > 0
         if has_swap and "mem.swap.used_pct" not in self.mem.plot.series_ids:
             self.mem.plot.set_series([("mem.swap.used_pct", "swap")])
+            self.mem.plot.set_title("Memory and swap used")
         self.mem.plot.update_from(history, None, window)
         self.net.plot.update_from(history, None, window)
         read_ids = [f"disk.read.{d}" for d in devices]

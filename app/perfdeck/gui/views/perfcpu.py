@@ -400,7 +400,9 @@ class CounterTab(View):
             self.heatmap.unit = metric.unit
             unit = metric.unit
             self.heatmap.colorbar.axis.tickStrings = lambda values, scale, spacing: [  # type: ignore[method-assign]
-                f"{v:.0f} %" if unit == "%" else axis_label(v, unit) for v in values]
+                # The title names the noun; the narrow colour bar reads "10 k/s".
+                f"{v:.0f} %" if unit == "%" else axis_label(v, "/s" if unit.endswith("/s") else unit)
+                for v in values]
             self.heatmap.plotItem.setTitle(f"{metric.label} per CPU ({metric.unit})", size="9pt")
             self._heat_rows_metric = metric.name
         self._set_levels(metric, ids)
@@ -447,8 +449,8 @@ class PerfCpuView(CounterTab):
         TotalPlot("TLB misses", "MPKI", (("dtlb_mpki", "dTLB"), ("itlb_mpki", "iTLB"))),
         TotalPlot("Stalled cycles", "%", (("stall_frontend_pct", "front end"),
                                           ("stall_backend_pct", "back end")), (0.0, 100.0)),
-        TotalPlot("Context switches and migrations", "events/s", (("ctx_switches", "switches"),
-                                                            ("migrations", "migrations"))),
+        TotalPlot("CPU scheduling", "events/s", (("ctx_switches", "switches"),
+                                                 ("migrations", "migrations"))),
         TotalPlot("Page faults", "faults/s", (("page_faults", "all"), ("minor_faults", "minor"),
                                         ("major_faults", "major"))),
         TotalPlot("Counted time (multiplexing)", "%", (("multiplex_pct", "counted"),), (0.0, 100.0)),
