@@ -103,7 +103,7 @@ def _virtual_machine_evidence(root: Path) -> str | None:
     except Exception:  # the probe is optional here: fall back to the cpuinfo flag
         log.debug("virtualization probe failed", exc_info=True)
         try:
-            flags = (root / "proc/cpuinfo").read_text()
+            flags = (root / "proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
         except OSError:
             return None
         return "the 'hypervisor' flag in /proc/cpuinfo" if " hypervisor" in flags else None
@@ -114,7 +114,8 @@ def _virtual_machine_evidence(root: Path) -> str | None:
 
 def _paranoid(root: Path) -> str:
     try:
-        return (root / "proc/sys/kernel/perf_event_paranoid").read_text().strip()
+        path = root / "proc/sys/kernel/perf_event_paranoid"
+        return path.read_text(encoding="utf-8", errors="replace").strip()
     except OSError:
         return "unknown"
 

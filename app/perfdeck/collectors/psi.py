@@ -141,7 +141,7 @@ def _disabled_reason(root: Path) -> Unavailable:
 def _absent_reason(root: Path) -> Unavailable:
     cmdline = ""
     with contextlib.suppress(OSError):  # no /proc/cmdline (a snapshot): the general reason below
-        cmdline = (root / "proc/cmdline").read_text()
+        cmdline = (root / "proc/cmdline").read_text(encoding="utf-8", errors="replace")
     if "psi=0" in cmdline.split():
         return Unavailable("PSI is switched off: the kernel was booted with psi=0, so there is no "
                            f"{root / 'proc/pressure'}",

@@ -59,7 +59,7 @@ def _listdir(path: Path) -> set[str]:
 
 def _label(directory: Path, stem: str) -> str:
     try:
-        return (directory / f"{stem}_label").read_text().strip()
+        return (directory / f"{stem}_label").read_text(encoding="utf-8", errors="replace").strip()
     except OSError:
         return ""
 

@@ -327,7 +327,9 @@ class CounterBudget:
 
 def _read_text(path: Path) -> str | None:
     try:
-        return path.read_text()
+        # errors="replace": a corrupt /proc/cpuinfo in a doctor --root snapshot is bad input to
+        # judge, not a crash (found by the property tests).
+        return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
 

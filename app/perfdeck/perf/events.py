@@ -297,12 +297,13 @@ def reference_ghz(root: Path = Path("/")) -> tuple[float | None, str]:
         return None, (f"active GHz needs the rate of ref-cycles, which is known only for Intel "
                       f"(TSC rate); this CPU is {vendor or 'unknown'}")
     try:
-        khz = int((root / "sys/devices/system/cpu/cpu0/cpufreq/base_frequency").read_text().split()[0])
+        base = root / "sys/devices/system/cpu/cpu0/cpufreq/base_frequency"
+        khz = int(base.read_text(encoding="utf-8", errors="replace").split()[0])
         return khz / 1e6, "cpufreq base_frequency"
     except (OSError, ValueError, IndexError):
         pass
     try:
-        text = (root / "proc/cpuinfo").read_text()
+        text = (root / "proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
         text = ""
     match = re.search(r"model name\s*:.*@\s*([0-9.]+)\s*GHz", text)

@@ -63,7 +63,7 @@ def list_tids(pid: int, root: Path = Path("/")) -> list[int]:
 def thread_start_ticks(pid: int, tid: int, root: Path = Path("/")) -> int | None:
     """Field 22 of /proc/PID/task/TID/stat: start time in clock ticks since boot."""
     try:
-        text = (root / f"proc/{pid}/task/{tid}/stat").read_text()
+        text = (root / f"proc/{pid}/task/{tid}/stat").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
     # The comm field may contain spaces and parentheses: split after the LAST ')'.
