@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from perfdeck.model.csvformat import CsvFormatError, format_row, header_line
@@ -307,6 +307,7 @@ def test_any_sysfs_tree_is_scanned_without_an_exception(tree: dict[str, dict]) -
 @given(tree=pmu_trees(), paranoid=st.one_of(st.none(), file_text.map(str.encode)),
        cpuinfo=st.one_of(st.none(), st.binary(max_size=40),
                          st.just(b"processor\t: 0\nflags\t: hypervisor\n")))
+@example(tree={}, paranoid=b"-1", cpuinfo=b"\x80")  # found once: a cpuinfo that is not UTF-8
 def test_the_doctor_judges_any_tree_without_an_exception(tree: dict[str, dict], paranoid: bytes | None,
                                                          cpuinfo: bytes | None) -> None:
     with scratch() as root:
