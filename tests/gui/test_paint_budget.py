@@ -5,8 +5,10 @@ Numbers measured when the guard was written (docs/performance.md, "Regression gu
 of each of the four plot viewports per refresh, about 17 paint events in all (value labels and the
 widgets behind them), and 1 850-2 000 Python calls in the GUI thread per sample (snapshot kept,
 tab refreshed, plots painted), against 3 300 with the plots of the previous release (per-frame
-data bounds in Python). The budgets leave room for features, not for a return of that cost or of
-whole-window repaints (+40 paint events a sample).
+data bounds in Python). The legends with current values, the filled and stacked areas and the
+pressure strip (issues 12 and 14) then took it to 3 000-3 350 calls; the budget is set just above
+that: it leaves room for small features, not for a return of per-frame data bounds on top of them
+or of whole-window repaints (+40 paint events a sample, caught by the paint counts).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from perfdeck.model.registry import create_collectors
 pytestmark = pytest.mark.gui
 
 PAINTS_PER_REFRESH = 26
-PYTHON_CALLS_PER_REFRESH = 2400
+PYTHON_CALLS_PER_REFRESH = 3600
 
 
 class PaintCounter(QObject):
