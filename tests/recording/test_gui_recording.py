@@ -425,7 +425,7 @@ def test_a_recording_opens_in_the_live_tabs_with_a_time_navigator(qtbot, tmp_pat
     qtbot.addWidget(window)
     titles = [window.pages.tabText(i) for i in range(window.pages.count())]
     assert titles == ["Overview", "CPU", "Memory", "Network", "Sensors", "All series"]  # no disk data
-    window.tab_views.refresh_current()
+    qtbot.waitUntil(lambda: "Overview" in window.tab_views.views, timeout=2000)  # drawn on opening
     overview = window.tab_views.views["Overview"]
     assert isinstance(overview, OverviewView)
     # Not recorded: nothing drawn (strip curves leave out leading and trailing gaps), never a 0.

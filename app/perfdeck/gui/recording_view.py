@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QPointF, Qt, Signal, Slot
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence, QWheelEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -371,6 +371,8 @@ class RecordingWindow(QMainWindow):
         self.show_all()
         if not len(recording):
             self.readout.setText("This recording holds no rows.")
+        # The first page draws once the window is laid out (no signal says so: it was already current).
+        QTimer.singleShot(0, self, self.tab_views.refresh_current)  # not after the window is gone
 
     # --- building --------------------------------------------------------------------------------
     def _info_text(self) -> str:

@@ -48,7 +48,8 @@ class Tile:
 
 TILES = (
     Tile("IPC", ("ipc",), "IPC"),
-    Tile("Cache misses (LLC, else L1D)", ("llc_miss_pct", "l1d_miss_pct"), "%"),
+    # Last-level cache where the CPU counts it, else L1D (the tile's tooltip says which).
+    Tile("Cache misses", ("llc_miss_pct", "l1d_miss_pct"), "%"),
     Tile("Branch misses", ("branch_miss_pct",), "%"),
     Tile("Context switches", ("ctx_switches",), "/s"),  # the caption names the noun
     Tile("Page faults", ("page_faults",), "/s"),
@@ -95,6 +96,8 @@ class ProcessCountersPanel(QGroupBox):
         self.tiles: dict[str, ValueTile] = {}
         for index, tile in enumerate(TILES):
             widget = ValueTile(tile.caption)
+            if len(tile.metrics) > 1:
+                widget.caption.setToolTip("LLC load misses where the CPU counts them, else L1D")
             widget.detail.setWordWrap(True)
             self.tiles[tile.caption] = widget
             grid.addWidget(widget, 0, index)
