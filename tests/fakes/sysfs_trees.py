@@ -2,7 +2,7 @@
 
 Every builder takes ``root`` (a tmp_path standing for the filesystem root ``/``), writes the
 files a real machine of that kind has, and returns ``root``; code under test then gets
-``root=...``. File contents follow the kernel (see /work/shared/reference/perf-events.md §6.3):
+``root=...``. File contents follow the kernel (see the team reference perf-events.md §6.3):
 Intel uncore ``events/*`` have NO trailing newline (``uncore_event_show`` uses "%s"), while
 ``format/*``, ``type`` and ``cpumask`` end in ``\\n``.
 
