@@ -194,7 +194,8 @@ class ProcessCountersPanel(QGroupBox):
 
     def _show_tma_reason(self, reason: str, fix: str) -> None:
         sentence = reason if reason.endswith(".") else f"{reason}."
-        self.tma_status.setText(f"Top-down level 1 unavailable: {sentence}" + (f" Fix: {fix}." if fix else ""))
+        self.tma_status.setText(f"Top-down level 1 unavailable: {sentence}"
+                                + (f" Fix: {fix}." if fix else ""))
         self.tma_status.setToolTip(reason)
         for widget in self.tma_tiles.values():
             widget.set_value("n/a", plain_reason(reason))
