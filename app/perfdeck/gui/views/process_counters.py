@@ -6,6 +6,10 @@ it opens ``perfdeck.perf.process.ProcessCounters`` (one small counter group set 
 visible; the fds are closed when another process is selected, when the process exits and on
 shutdown. Software counters (context switches, page faults, migrations) work in VMs too; any
 metric that cannot be counted shows the kernel's reason instead of a number.
+
+A second row shows top-down level 1 (retiring, bad speculation, frontend and backend bound, % of
+pipeline slots) from ``perfdeck.perf.process_topdown.ProcessTopdown``, opened with the privilege and
+``inherit`` the counters above found; where TMA cannot be counted per process it says why.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from perfdeck.gui.views.common import ValueTile
 from perfdeck.model.names import plain_reason
 from perfdeck.model.series import Unavailable
 from perfdeck.perf.abi import PerfOpenError
+from perfdeck.perf.topdown import MEANINGS, SMT_CONTENTION
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +68,18 @@ def _default_factory(pid: int):
     return ProcessCounters(pid)
 
 
+def _default_tma_factory(pid: int, counters: object):
+    from perfdeck.perf.process_topdown import ProcessTopdown
+
+    return ProcessTopdown(pid, exclude_kernel=bool(getattr(counters, "exclude_kernel", False)),
+                          inherit=bool(getattr(counters, "inherit", True)))
+
+
+# Level-1 categories of the top-down row (perfdeck.perf.topdown.LEVEL1 order) and their captions.
+TMA_TILES = (("retiring", "Retiring"), ("bad_speculation", "Bad speculation"),
+             ("frontend_bound", "Frontend bound"), ("backend_bound", "Backend bound"))
+
+
 def metric_reason(metric: str, unavailable: dict[str, str]) -> str | None:
     """Why ``metric`` has no value: the reason of its first unavailable input event."""
     from perfdeck.perf import derived
@@ -81,11 +98,13 @@ class ProcessCountersPanel(QGroupBox):
 
     def __init__(self, parent: QWidget | None = None,
                  counters_factory: Callable[[int], object] | None = None,
-                 reason_for: Callable[[str], Unavailable | None] | None = None) -> None:
+                 reason_for: Callable[[str], Unavailable | None] | None = None,
+                 tma_factory: Callable[[int, object], object] | None = None) -> None:
         """``reason_for(metric)`` gives the system-wide reason for a metric (e.g. "no hardware
         PMU: this is a virtual machine"), preferred over the raw per-thread open error."""
         super().__init__("Selected process counters", parent)
         self._factory = counters_factory or _default_factory
+        self._tma_factory = tma_factory or _default_tma_factory
         self._reason_for = reason_for
         layout = QVBoxLayout(self)
         self.status = QLabel("Select a process in the Processes tab to count its IPC, cache and "
@@ -102,6 +121,18 @@ class ProcessCountersPanel(QGroupBox):
             self.tiles[tile.caption] = widget
             grid.addWidget(widget, 0, index)
         layout.addLayout(grid)
+        self.tma_status = QLabel("Top-down level 1 (% of pipeline slots): select a process.")
+        self.tma_status.setWordWrap(True)
+        layout.addWidget(self.tma_status)
+        tma_grid = QGridLayout()
+        self.tma_tiles: dict[str, ValueTile] = {}
+        for index, (category, caption) in enumerate(TMA_TILES):
+            widget = ValueTile(caption, widest_value="100.0 %", widest_detail="% of slots")
+            widget.setToolTip(MEANINGS[category])
+            self.tma_tiles[category] = widget
+            tma_grid.addWidget(widget, 0, index)
+        layout.addLayout(tma_grid)
+        self.tma = None
         self.pid: int | None = None
         self.name = ""
         self.counters = None
@@ -118,7 +149,7 @@ class ProcessCountersPanel(QGroupBox):
         self._close()
         self.exited = False
         self.pid = pid if pid and pid > 0 else None
-        for widget in self.tiles.values():
+        for widget in [*self.tiles.values(), *self.tma_tiles.values()]:
             widget.set_value("—", "")
         if self.pid is None:
             self.status.setText("Select a process in the Processes tab.")
@@ -147,6 +178,30 @@ class ProcessCountersPanel(QGroupBox):
         scope = "user space only" if getattr(counters, "exclude_kernel", False) else "user and kernel"
         self.status.setText(f"{self.name} ({self.pid}): counting every thread, {scope}; first values "
                             "in a second.")
+        self._open_tma(counters)
+
+    def _open_tma(self, counters: object) -> None:
+        assert self.pid is not None
+        tma = self._tma_factory(self.pid, counters)
+        try:
+            tma.open()
+        except PerfOpenError as exc:
+            if exc.errno != errno.ESRCH:  # a gone process is reported by the counters above
+                self._show_tma_reason(f"top-down groups could not be opened: {exc}", "")
+            return
+        self.tma = tma
+        if tma.unavailable is not None:
+            self._show_tma_reason(tma.unavailable.reason, tma.unavailable.fix)
+        else:
+            self.tma_status.setText("Top-down level 1 (% of pipeline slots): first values in a second.")
+
+    def _show_tma_reason(self, reason: str, fix: str) -> None:
+        sentence = reason if reason.endswith(".") else f"{reason}."
+        self.tma_status.setText(f"Top-down level 1 unavailable: {sentence}"
+                                + (f" Fix: {fix}." if fix else ""))
+        self.tma_status.setToolTip(reason)
+        for widget in self.tma_tiles.values():
+            widget.set_value("n/a", plain_reason(reason))
 
     def _mark_exited(self) -> None:
         self._close()
@@ -154,7 +209,7 @@ class ProcessCountersPanel(QGroupBox):
         self._timer.stop()
         self.status.setText(f"Process {self.pid} ({self.name}) has exited; its counters were closed. "
                             "Select another process.")
-        for widget in self.tiles.values():
+        for widget in [*self.tiles.values(), *self.tma_tiles.values()]:
             widget.set_value("—", "process exited")
 
     def _close(self) -> None:
@@ -164,6 +219,12 @@ class ProcessCountersPanel(QGroupBox):
             except Exception:  # closing must never raise into the GUI
                 log.exception("closing process counters failed")
         self.counters = None
+        if self.tma is not None:
+            try:
+                self.tma.close()
+            except Exception:  # closing must never raise into the GUI
+                log.exception("closing process top-down counters failed")
+        self.tma = None
 
     # --- reading ---------------------------------------------------------------------------------
     def poll(self) -> None:
@@ -203,6 +264,35 @@ class ProcessCountersPanel(QGroupBox):
         scope = "user space only" if getattr(self.counters, "exclude_kernel", False) else "user and kernel"
         threads = f"{sample.threads} thread{'s' if sample.threads != 1 else ''}"
         self.status.setText(f"{self.name} ({self.pid}): {threads} counted, {scope}{counted}.")
+        self._poll_tma()
+
+    def _poll_tma(self) -> None:
+        if self.tma is None or self.tma.unavailable is not None:
+            return
+        try:
+            sample = self.tma.read()
+        except PerfOpenError as exc:
+            self._show_tma_reason(f"reading the top-down groups failed: {exc}", "")
+            return
+        if sample.unavailable is not None:
+            self._show_tma_reason(sample.unavailable.reason, sample.unavailable.fix)
+            return
+        if sample.shares is None:
+            for widget in self.tma_tiles.values():
+                widget.set_value("—", "no slots")
+            self.tma_status.setText("Top-down level 1 (% of pipeline slots): the process used no pipeline "
+                                    "slots this interval (it did not run).")
+            return
+        for category, widget in self.tma_tiles.items():
+            widget.set_value(display_value(sample.shares[category], "%"), "of slots")
+        extra = []
+        if SMT_CONTENTION in sample.shares:
+            extra.append(f"SMT contention {display_value(sample.shares[SMT_CONTENTION], '%')}")
+        if sample.counted_ratio is not None and sample.counted_ratio < 0.995:
+            extra.append(f"counted {sample.counted_ratio:.0%} of the time, scaled")
+        extra.extend(sample.notes)
+        self.tma_status.setText("Top-down level 1 (% of pipeline slots)" + (f": {'; '.join(extra)}."
+                                                                             if extra else "."))
 
     def _reason(self, metric: str, unavailable: dict[str, str]) -> str | None:
         """Why a metric has no value: the machine-wide reason if known, else the open error."""
