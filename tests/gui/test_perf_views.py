@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import time
@@ -235,3 +236,19 @@ def test_diagnostics_reads_like_a_report(tmp_path) -> None:
     assert "<span style='white-space:nowrap'>/sys/bus/event_source/devices</span>." in text
     assert "<code style='white-space:nowrap'>-cpu host,pmu=on</code>" in text
     assert "QEMU/KVM" in text and "&lt;b&gt;" in text  # not a path; markup escaped
+
+
+def test_diagnostics_shows_the_perf_stat_command_to_copy(qtbot, tmp_path) -> None:
+    """The doctor's `perf stat` line is in the tab too, whole, in a block of its own."""
+    from PySide6.QtWidgets import QTextBrowser
+
+    report = diagnose(trees.make_intel_hybrid(tmp_path), include_core=False)
+    assert report.perf_stat.startswith("perf stat ") and "cpu_core/ref-cycles/" in report.perf_stat
+    browser = QTextBrowser()
+    qtbot.addWidget(browser)
+    browser.setHtml(render_html(report))
+    text = browser.toPlainText()
+    assert "Compare with perf stat" in text
+    assert report.perf_stat in text.replace("\u2028", "\n").splitlines()  # one line, as copied
+    # Nothing to compare with (no event opened): no empty block.
+    assert "Compare with perf stat" not in render_html(dataclasses.replace(report, perf_stat=""))
