@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from PySide6.QtWidgets import QMainWindow
 
@@ -25,19 +27,31 @@ pytestmark = pytest.mark.gui
 
 NO_PMU = Unavailable("no hardware PMU: this is a virtual machine; perf_event_open gives ENOENT",
                      "give the guest a virtual PMU")
-HARDWARE = ("ipc", "ghz", "branch_miss_pct", "dtlb_mpki", "itlb_mpki", "stall_frontend_pct",
+HARDWARE = ("ipc", "ghz", "active_ghz", "branch_miss_pct", "dtlb_mpki", "itlb_mpki", "stall_frontend_pct",
             "stall_backend_pct", "l1d_miss_pct", "llc_miss_pct", "l1d_mpki", "llc_mpki", "multiplex_pct")
 SOFTWARE = ("ctx_switches", "migrations", "page_faults", "minor_faults", "major_faults")
 
 
-def vm_snapshot(cpus: int, tick: int, hardware: bool = False) -> Snapshot:
-    """Shaped like the perf collector's output on a VM (software only) or a PMU machine."""
+# What the collector says on AMD, where ref-cycles opens but its rate is not known.
+NO_BASE_CLOCK = Unavailable("the reference-cycle rate is not known on AuthenticAMD: active GHz needs "
+                            "Intel's ref-cycles at the base clock")
+
+
+def vm_snapshot(cpus: int, tick: int, hardware: bool = False,
+                missing: dict[str, Unavailable] | None = None) -> Snapshot:
+    """Shaped like the perf collector's output on a VM (software only) or a PMU machine.
+
+    ``missing``: metrics a PMU machine still cannot give, with the collector's reason.
+    """
     specs, values, unavailable = {}, {}, {}
     for metric in SOFTWARE + HARDWARE:
         for inst in ["total"] + [f"cpu{c}" for c in range(cpus)]:
             sid = f"perf.{metric}.{inst}"
             if metric in HARDWARE and not hardware:
                 unavailable[sid] = Unavailable(NO_PMU.reason + f" (needs {metric})", NO_PMU.fix)
+                continue
+            if missing and metric in missing:
+                unavailable[sid] = missing[metric]
                 continue
             specs[sid] = SeriesSpec(sid, sid, "/s", Kind.RATE, f"perf.{metric}")
             values[sid] = float((tick * 13 + len(inst)) % 50)
@@ -114,6 +128,30 @@ def test_pmu_machine_plots_everything_per_cpu_up_to_256(qtbot, window) -> None:
     assert view.current_heat_metric().name == "ipc"
     assert len(view.heatmap.rows) == 256 and view.heatmap.rows[10] == "perf.ipc.cpu10"
     assert "Counting mode:" in view.mode_label.text()
+    clock = view.panels["Clock (GHz)"].plot
+    assert clock.series_ids == ["perf.active_ghz.total", "perf.ghz.total"]
+
+
+def test_clock_plot_names_the_active_clock_it_cannot_show(qtbot, window) -> None:
+    """AMD: unhalted GHz is plotted; the active clock is named in the box with the collector's reason."""
+    history = History(50)
+    view = PerfCpuView(ViewContext(history=history))
+    window.setCentralWidget(view)
+    window.show()
+    _feed(view, history, [vm_snapshot(4, t, hardware=True, missing={"active_ghz": NO_BASE_CLOCK})
+                          for t in range(5)])
+    title = "Clock (GHz)"
+    assert view.panels[title].isVisible()
+    times, values = history.window(["perf.ghz.total", "perf.active_ghz.total"], 60)
+    assert len(times) == 5 and np.isfinite(values["perf.ghz.total"]).all()
+    assert np.isnan(values["perf.active_ghz.total"]).all()  # nothing invented, no zero curve
+    assert view.summary.isVisible() and "Clock (active)" in view.summary.text()
+    assert "reference-cycle rate is not known on AuthenticAMD" in view.summary.full_text()
+    assert view.summary.full_text().count("AuthenticAMD") == 1
+    index = view.metric_combo.findData("active_ghz")
+    assert view.metric_combo.itemText(index) == "Active clock (GHz) — unavailable"
+    view.select_heat_metric("active_ghz")
+    assert not view.heatmap.isVisible() and "Active clock per CPU" in view.heat_reason.text()
 
 
 def test_missing_perf_family_is_explained(qtbot, window) -> None:
@@ -235,3 +273,19 @@ def test_diagnostics_reads_like_a_report(tmp_path) -> None:
     assert "<span style='white-space:nowrap'>/sys/bus/event_source/devices</span>." in text
     assert "<code style='white-space:nowrap'>-cpu host,pmu=on</code>" in text
     assert "QEMU/KVM" in text and "&lt;b&gt;" in text  # not a path; markup escaped
+
+
+def test_diagnostics_shows_the_perf_stat_command_to_copy(qtbot, tmp_path) -> None:
+    """The doctor's `perf stat` line is in the tab too, whole, in a block of its own."""
+    from PySide6.QtWidgets import QTextBrowser
+
+    report = diagnose(trees.make_intel_hybrid(tmp_path), include_core=False)
+    assert report.perf_stat.startswith("perf stat ") and "cpu_core/ref-cycles/" in report.perf_stat
+    browser = QTextBrowser()
+    qtbot.addWidget(browser)
+    browser.setHtml(render_html(report))
+    text = browser.toPlainText()
+    assert "Compare with perf stat" in text
+    assert report.perf_stat in text.replace("\u2028", "\n").splitlines()  # one line, as copied
+    # Nothing to compare with (no event opened): no empty block.
+    assert "Compare with perf stat" not in render_html(dataclasses.replace(report, perf_stat=""))

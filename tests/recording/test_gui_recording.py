@@ -189,6 +189,41 @@ def test_a_bad_file_is_refused_with_a_message(qtbot, tmp_path: Path) -> None:
         box.close()
 
 
+def _open_error_text(path: Path) -> str:
+    """Open ``path`` (which must fail) and return the one message box's text."""
+    assert open_recording(path) is None
+    boxes = [w for w in QApplication.topLevelWidgets()
+             if w.objectName() == "openRecordingError" and w.isVisible()]  # earlier ones are closed
+    assert len(boxes) == 1
+    boxes[0].close()
+    return boxes[0].text()
+
+
+def test_a_missing_file_is_one_plain_sentence_naming_it_once(qtbot, tmp_path: Path) -> None:
+    path = tmp_path / "gone.csv"
+    text = _open_error_text(path)
+    assert text == f"Cannot open {path}: No such file or directory."
+    assert "Errno" not in text and "FileNotFoundError" not in text
+
+
+def test_a_bad_file_names_its_path_once_and_the_line(qtbot, tmp_path: Path) -> None:
+    path = tmp_path / "other.csv"
+    path.write_text("date,value\n2026-01-01,3\n")
+    text = _open_error_text(path)
+    assert text.startswith(f"Cannot open {path}: line 1: ") and text.count(str(path)) == 1
+    assert "\n" not in text and not text.endswith("..")
+
+
+def test_a_bad_part_file_is_named(qtbot, tmp_path: Path) -> None:
+    """The user opened the base file; when its continuation is at fault, the message says which."""
+    path = tmp_path / "run.csv"
+    _write_recording(path, rows=3)
+    part = tmp_path / "run.part2.csv"
+    part.write_text("date,value\n2026-01-01,3\n")
+    text = _open_error_text(path)
+    assert text.startswith(f"Cannot open {path}: {part}") and text.count(str(path)) == 1
+
+
 def test_default_visible_prefers_aggregates() -> None:
     ids = ["cpu.util.total"] + [f"cpu.util.core{i}" for i in range(16)]
     assert default_visible(ids) == ["cpu.util.total"]

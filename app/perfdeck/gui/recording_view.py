@@ -557,8 +557,25 @@ def load_with_progress(path: str | Path, parent: QWidget | None = None) -> Recor
         dialog.deleteLater()
 
 
+def open_error_message(path: str | Path, exc: Exception) -> str:
+    """Why ``path`` cannot be opened, without repeating the path: the loader's own words for a bad
+    file (``CsvFormatError.message``), the errno's words for a file that cannot be read. A part
+    file (``run.part2.csv``) at fault is named, since the user opened the base file."""
+    if isinstance(exc, CsvFormatError):
+        culprit, reason = exc.path, exc.message
+        if exc.line:
+            reason = f"line {exc.line}: {reason}"
+    elif isinstance(exc, OSError):
+        culprit, reason = exc.filename, exc.strerror or str(exc)
+    else:  # UnicodeError: a name that cannot be encoded
+        culprit, reason = None, str(exc)
+    if culprit and Path(os.fsdecode(culprit)) != Path(path):
+        reason = f"{culprit}: {reason}"
+    return reason.rstrip(".")
+
+
 def show_open_error(parent: QWidget | None, path: str | Path, message: str) -> QMessageBox:
-    box = QMessageBox(QMessageBox.Icon.Warning, "Open recording", f"Cannot open {path}:\n\n{message}",
+    box = QMessageBox(QMessageBox.Icon.Warning, "Open recording", f"Cannot open {path}: {message}.",
                       QMessageBox.StandardButton.Ok, parent)
     box.setObjectName("openRecordingError")
     # Without a parent nothing else holds the box, so Python would delete it at once.
@@ -574,11 +591,8 @@ def open_recording(path: str | Path, parent: QWidget | None = None) -> Recording
         recording = load_with_progress(path, parent)
     except RecordingCancelledError:
         return None
-    except CsvFormatError as exc:
-        show_open_error(parent, path, str(exc))
-        return None
-    except (OSError, UnicodeError) as exc:
-        show_open_error(parent, path, f"{type(exc).__name__}: {exc}")
+    except (CsvFormatError, OSError, UnicodeError) as exc:
+        show_open_error(parent, path, open_error_message(path, exc))
         return None
     window = RecordingWindow(recording)
     _OPEN_WINDOWS.append(window)

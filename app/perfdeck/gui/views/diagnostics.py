@@ -104,6 +104,9 @@ def render_html(report: DoctorReport, core: list[FamilyVerdict] | None = None) -
            f"online CPUs, kernel {e(s['kernel'] or '?')}<br/>Checked by: {e(report.checked_by)}</p>",
            f"<p><b>Counting mode:</b> {e(report.mode.summary)}<br/>"
            f"<b>Multiplexing:</b> {e(str(report.multiplexing.get('note', '')))}</p>"]
+    if report.perf_stat:  # the same events, groups and CPUs, for checking PerfDeck's numbers with perf
+        out.append("<div><b>Compare with perf stat</b> (same events, groups and CPUs):</div>"
+                   + _COMMAND_BLOCK.format(e(report.perf_stat)))
     for finding in report.findings:
         out.append(f"<div>{_mark(finding.ok)} <b>{e(finding.title)}</b>: {rich(finding.detail)}</div>")
         out.append(_fixes_html(finding.fixes))

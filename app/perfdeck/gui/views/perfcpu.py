@@ -346,6 +346,14 @@ class CounterTab(View):
             if reason is None and family is None:
                 shown.append(spec.title)
                 self.panels[spec.title].plot.update_from(history, ids, window)
+                # A curve this machine cannot give (AMD: no active clock) is named in the box
+                # above with its reason, rather than silently missing from a plot that is shown.
+                for (_name, label), sid in zip(spec.series, ids, strict=True):
+                    partial = self.context.unavailable(sid)
+                    if partial is not None:
+                        base = Unavailable(_NEEDS.sub("", partial.reason), partial.fix)
+                        groups.setdefault(partial.fix or base.reason, (base, []))[1].append(
+                            f"{spec.title.split(' (')[0]} ({label})")
             elif reason is not None:
                 # Group by the fix: "no PMU (needs cycles)" and "no PMU (needs branches)" are one
                 # cause; the box then lists the plots once with the first plot's reason.
@@ -433,6 +441,7 @@ class PerfCpuView(CounterTab):
     HEAT_METRICS = (
         HeatMetric("ipc", "IPC", "IPC", 2.0),
         HeatMetric("ghz", "Unhalted GHz (idle = 0)", "GHz", 1.0),
+        HeatMetric("active_ghz", "Active clock", "GHz", 1.0),
         HeatMetric("branch_miss_pct", "Branch misses", "%", 5.0),
         HeatMetric("dtlb_mpki", "dTLB misses", "MPKI", 1.0),
         HeatMetric("itlb_mpki", "iTLB misses", "MPKI", 1.0),
@@ -444,7 +453,9 @@ class PerfCpuView(CounterTab):
     )
     TOTAL_PLOTS = (
         TotalPlot("IPC (instructions per cycle)", "IPC", (("ipc", "IPC"),)),
-        TotalPlot("Unhalted GHz (idle = 0; not the clock)", "GHz", (("ghz", "GHz"),)),
+        # Unhalted GHz counts idle as 0; the active clock (cycles / ref-cycles x base clock) is
+        # the frequency while running: side by side, the gap between them is the idle share.
+        TotalPlot("Clock (GHz)", "GHz", (("active_ghz", "active"), ("ghz", "unhalted (idle = 0)"))),
         TotalPlot("Branch misses", "%", (("branch_miss_pct", "of branches"),)),
         TotalPlot("TLB misses", "MPKI", (("dtlb_mpki", "dTLB"), ("itlb_mpki", "iTLB"))),
         TotalPlot("Stalled cycles", "%", (("stall_frontend_pct", "front end"),
