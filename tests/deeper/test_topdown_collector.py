@@ -77,7 +77,7 @@ def test_sapphire_rapids_per_cpu_and_total(tmp_path: Path) -> None:
     assert snapshot.value("tma.multiplex_pct.cpu2") == pytest.approx(100.0)
     assert snapshot.value("tma.multiplex_pct.total") == pytest.approx(50.0)
     spec = snapshot.specs["tma.retiring.cpu3"]
-    assert spec.metric == "tma.retiring" and spec.labels == (("cpu", "3"),) and spec.unit == "%"
+    assert spec.metric == "tma.retiring.cpu" and spec.labels == (("cpu", "3"),) and spec.unit == "%"
     assert {name for s in snapshot.specs.values() for name, _ in s.labels} <= INSTANCE_LABELS
     assert snapshot.totals["tma.slots.retiring.cpu0"] == pytest.approx(0.4 * 1e9 * 2, rel=1e-6)
     assert set(snapshot.totals) <= set(snapshot.counter_specs)

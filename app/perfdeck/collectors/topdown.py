@@ -123,7 +123,7 @@ class TopdownCollector(Collector):
                 unit_label = f"{TITLES[category]} (% of slots), CPU {cpu}"
                 sid = series_id(category, f"cpu{cpu}")
                 self._specs[sid] = SeriesSpec(sid, unit_label, "%", Kind.RATE, group=f"tma.{category}.cpu",
-                                              value_range=_PERCENT, metric=f"tma.{category}",
+                                              value_range=_PERCENT, metric=f"tma.{category}.cpu",
                                               labels=(("cpu", str(cpu)),))
                 cid = f"tma.slots.{category}.cpu{cpu}"
                 self._counter_specs[cid] = CounterSpec(
@@ -138,12 +138,16 @@ class TopdownCollector(Collector):
             scope = "all CPUs (lowest)" if where == TOTAL else where
             self._specs[sid] = SeriesSpec(
                 sid, f"Top-down group running, % of enabled time, {scope}",
-                "%", Kind.GAUGE, group=f"tma.{MULTIPLEX}", value_range=_PERCENT, metric=f"tma.{MULTIPLEX}",
+                "%", Kind.GAUGE, group=f"tma.{MULTIPLEX}", value_range=_PERCENT,
+                # A total is its own metric (as in the perf family), so that summing or averaging
+                # the per-CPU metric in Prometheus never counts the total a second time.
+                metric=f"tma.{MULTIPLEX}.{TOTAL}" if where == TOTAL else f"tma.{MULTIPLEX}.cpu",
                 labels=() if where == TOTAL else (("cpu", where[3:]),))
         for category in categories_everywhere or []:
             sid = series_id(category, TOTAL)
             self._specs[sid] = SeriesSpec(sid, f"{TITLES[category]} (% of slots, all CPUs)", "%", Kind.RATE,
-                                          group="tma.total", value_range=_PERCENT, metric=f"tma.{category}")
+                                          group="tma.total", value_range=_PERCENT,
+                                          metric=f"tma.{category}.{TOTAL}")
 
     def close(self) -> None:
         for group in self._groups.values():
