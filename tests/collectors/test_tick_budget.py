@@ -13,6 +13,7 @@ On this project's 2-CPU VM the same families took 9.2 files and 966 calls per ti
 from __future__ import annotations
 
 import cProfile
+import os
 import pstats
 import sys
 from pathlib import Path
@@ -116,3 +117,18 @@ def test_process_counts_without_a_table_open_no_file_per_process() -> None:
         assert reading.values["proc.count"] >= 1 and reading.values["proc.threads"] >= 1
     finally:
         collector.close()
+
+
+def test_kept_files_are_fresh_and_released(tmp_path: Path) -> None:
+    from perfdeck.collectors._common import KeptFile
+
+    path = tmp_path / "counter"
+    path.write_text("1\n")
+    kept = KeptFile(path, size=4)
+    assert kept.read() == b"1\n"
+    path.write_text("12345678901234567890\n")  # rewritten in place, longer than the buffer
+    assert kept.read() == b"12345678901234567890\n"
+    fds = len(os.listdir("/proc/self/fd"))
+    del kept  # dropped without close(): the descriptor goes with it
+    assert len(os.listdir("/proc/self/fd")) == fds - 1
+    assert KeptFile(tmp_path / "missing").read() is None  # unreadable: None, never b""
