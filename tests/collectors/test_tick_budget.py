@@ -5,9 +5,10 @@ opened by the process family while no table is wanted.
 The kernel's files are read through kept descriptors (``KeptFile``: one ``pread`` each), so after
 the first read no tick opens a file. Python calls are counted with ``cProfile`` (the same code path
 gives the same count on a loaded machine). Numbers when the guard was written, for this fake
-machine (4 CPUs with cpufreq, 2 disks + 1 partition, 3 interfaces): 0 files and 477 calls per tick.
+machine (4 CPUs with cpufreq, 2 disks + 1 partition, 3 interfaces): 0 files and 576 calls per
+tick (4 CPUs take the per-CPU loop, cheaper than arrays for few CPUs when caches are cold).
 On this project's 2-CPU VM the same families took 9.2 files and 966 calls per tick with psutil,
-517 calls and 0.2 files (the filesystem list every 5 s) after (docs/performance.md).
+and 0.2 files (the filesystem list every 5 s) after (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from perfdeck.collectors.network import NetworkCollector
 from perfdeck.collectors.processes import ProcessCollector
 from perfdeck.model.engine import SamplingEngine
 
-CALLS_PER_TICK = 560
+CALLS_PER_TICK = 640
 
 _opened: list[str] = []
 _counting = [False]
