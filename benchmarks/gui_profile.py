@@ -11,8 +11,9 @@ seconds, then for ``--seconds``:
 
 - counts ``QEvent.Paint`` per receiving widget class (an application-wide event filter), i.e. what
   Qt had to repaint, and the X server's work follows from it;
-- reads CPU seconds per thread from /proc/self/task/*/schedstat (the sampler thread is named
-  ``perfdeck-sampler``; Qt's own helper threads are listed too);
+- reads CPU seconds and voluntary context switches (wake-ups) per thread from /proc/self/task/*
+  (schedstat, status); the sampler thread is named ``perfdeck-sampler``, Qt's own helper threads
+  are listed too;
 - with ``--profile``, runs ``cProfile`` on the GUI thread while measuring (refreshes, timers and the
   Python that Qt calls while painting) and prints Python calls per refresh and the top functions
   (deterministic counts; the times include the profiler's overhead).
@@ -69,6 +70,24 @@ def thread_cpu() -> dict[str, float]:
     return dict(result)
 
 
+def thread_wakeups() -> dict[str, int]:
+    """Voluntary context switches per thread name (each one is a sleep, so a wake-up follows)."""
+    result: Counter[str] = Counter()
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/status") as handle:
+                status = handle.read()
+            with open(f"/proc/self/task/{tid}/comm") as handle:
+                name = handle.read().strip()
+        except OSError:
+            continue
+        name = "main (GUI)" if tid == str(os.getpid()) else name
+        for line in status.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                result[name] += int(line.split()[1])
+    return dict(result)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -106,6 +125,7 @@ def main() -> int:
         if args.hidden:
             window.hide()
         state["cpu"] = thread_cpu()
+        state["wakeups"] = thread_wakeups()
         state["wall"] = time.monotonic()
         state["samples"] = window.sampler.samples
         counter.active = True
@@ -130,6 +150,10 @@ def main() -> int:
             if used > 0:
                 print(f"  thread {name:18s} {100 * used / wall:6.2f} % of a core")
         print(f"  process total           {100 * total / wall:6.2f} %")
+        woken: dict[str, int] = state["wakeups"]  # type: ignore[assignment]
+        for name, count in sorted(thread_wakeups().items()):
+            if count - woken.get(name, 0) > 0:
+                print(f"  wake-ups/s {name:18s} {(count - woken.get(name, 0)) / wall:6.2f}")
         paints = sum(counter.counts.values())
         print(f"paint events: {paints / wall:.2f}/s")
         for name, count in counter.counts.most_common(15):

@@ -11,6 +11,7 @@ import psutil
 import pytest
 from psutil_fakes import cpu_times, make_cpu_tree, proc_stat_text, scpustats
 
+from perfdeck.collectors import cpu as cpu_module
 from perfdeck.collectors.cpu import (
     PARTS,
     CpuCollector,
@@ -57,6 +58,14 @@ class StatScript:
         return collector.read(now)
 
 
+@pytest.fixture(params=["loop", "arrays"])
+def per_cpu_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test on both per-CPU paths: the loop (few CPUs) and the arrays (many CPUs)."""
+    if request.param == "arrays":
+        monkeypatch.setattr(cpu_module, "ARRAY_MIN_CPUS", 1)
+    return request.param
+
+
 # -- arithmetic -------------------------------------------------------------------------------------
 
 def test_split_folds_nice_into_user_and_does_not_add_guest() -> None:
@@ -94,7 +103,7 @@ def test_split_percentages_counter_going_backwards() -> None:
 
 # -- the collector on doubles -----------------------------------------------------------------------
 
-def test_first_read_none_then_exact(tmp_path: Path) -> None:
+def test_first_read_none_then_exact(tmp_path: Path, per_cpu_path: str) -> None:
     make_cpu_tree(tmp_path, online="0-1", cpuinfo=INTEL_CPUINFO)
     stat = StatScript(
         tmp_path,
@@ -127,6 +136,24 @@ def test_first_read_none_then_exact(tmp_path: Path) -> None:
     assert values["cpu.util.idle.core1"] == pytest.approx(100)
     assert values["cpu.ctx_switches"] == pytest.approx(1000)  # 2000 over 2 s
     assert values["cpu.interrupts"] == pytest.approx(50)
+
+
+def test_both_paths_give_the_same_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_cpu_tree(tmp_path, online="0-5", cpuinfo=VM_CPUINFO)
+    states = [[cpu_times(user=5 * t * n, nice=t, system=2 * t, idle=100 * t + n, iowait=t % 3,
+                         irq=0.01 * t, softirq=0.02 * t, steal=0.5 * t) for n in range(6)] for t in (1, 2)]
+    readings = []
+    for threshold in (1000, 1):
+        monkeypatch.setattr(cpu_module, "ARRAY_MIN_CPUS", threshold)
+        stat = StatScript(tmp_path, [cpu_times(user=t, idle=9 * t) for t in (1, 2)], states)
+        collector = CpuCollector(root=tmp_path)
+        collector.open()
+        stat.read(collector, 1.0)
+        readings.append(stat.read(collector, 2.0))
+    loop, arrays = readings
+    assert loop.values.keys() == arrays.values.keys() and loop.totals == arrays.totals
+    for series_id, value in loop.values.items():
+        assert arrays.values[series_id] == pytest.approx(value, abs=1e-9), series_id
 
 
 def test_parse_proc_stat_as_the_kernel_writes_it() -> None:
@@ -215,7 +242,7 @@ def test_specs_groups_and_ranges(tmp_path: Path) -> None:
     assert specs["cpu.ctx_switches"].kind.value == "rate"
 
 
-def test_cpu_going_offline_and_online(tmp_path: Path) -> None:
+def test_cpu_going_offline_and_online(tmp_path: Path, per_cpu_path: str) -> None:
     """/proc/stat lists only online CPUs, each by number: numbers, not positions, name the series."""
     make_cpu_tree(tmp_path, online="0-3", cpuinfo=INTEL_CPUINFO)
     idle = cpu_times(idle=100)

@@ -116,3 +116,7 @@ class KeptFile:
             fd, self._fd = self._fd, None
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+    def __del__(self) -> None:
+        # A collector dropped without close() (a test, a one-off doctor read) must not leak fds.
+        self.close()

@@ -79,6 +79,7 @@ def _read_sysfs(path: str) -> str | None:
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 KEPT_FREQ_FILES = 64
+ARRAY_MIN_CPUS = 24  # from this many CPUs on, per-CPU arithmetic is done on arrays
 _UTIL_IDS = ("cpu.util.total", *(f"cpu.util.{part}" for part in PARTS))
 
 
@@ -233,7 +234,9 @@ class CpuCollector(Collector):
         self.root = Path(root)
         self._rates = RateTracker()
         self._previous_total: dict[str, float] | None = None
-        # The per-CPU parts (CPUs x PARTS seconds) at the previous read, and for which CPUs.
+        # The per-CPU parts at the previous read: CPU -> parts (few CPUs), or CPUs x PARTS
+        # seconds and for which CPUs (many CPUs, ARRAY_MIN_CPUS).
+        self._previous_cpu: dict[int, dict[str, float]] = {}
         self._previous_parts: np.ndarray | None = None
         self._previous_cpus: tuple[int, ...] = ()
         self._util_ids: list[str] = []  # per CPU: its busy series, then its PARTS series
@@ -372,7 +375,14 @@ class CpuCollector(Collector):
 
     def _read_times(self, data: bytes, now: float, values: dict[str, float | None],
                     totals: dict[str, float]) -> None:
-        machine, cpus, times, ctxt, intr = parse_proc_stat_arrays(data)
+        # Few CPUs: a plain loop (numpy's per-call overhead, paid cold at every tick, costs more
+        # than the arithmetic: 420 µs against 215 µs a read on 2 CPUs). Many CPUs: arrays.
+        many = len(self._cpus) >= ARRAY_MIN_CPUS
+        if many:
+            machine, cpus, times, ctxt, intr = parse_proc_stat_arrays(data)
+        else:
+            machine, per_cpu, ctxt, intr = parse_proc_stat(data)
+            cpus = tuple(sorted(per_cpu))
         # The machine line sums every *possible* CPU, so it stays monotonic across hotplug.
         if machine is not None:
             for mode, seconds in zip(COUNTER_MODES, machine, strict=True):
@@ -388,8 +398,16 @@ class CpuCollector(Collector):
 
         if cpus != self._cpus:
             self._set_cpus(cpus)  # a CPU went off- or online: its series follow /proc/stat
-        totals.update(zip(self._seconds_ids, times.ravel().tolist(), strict=True))
-        values.update(zip(self._util_ids, self._per_cpu_shares(cpus, times), strict=True))
+        if many:
+            totals.update(zip(self._seconds_ids, times.ravel().tolist(), strict=True))
+            shares_flat = self._per_cpu_shares(cpus, times)
+            self._previous_cpu = {}
+        else:
+            totals.update(zip(self._seconds_ids, [seconds for n in cpus for seconds in per_cpu[n]],
+                              strict=True))
+            shares_flat = self._per_cpu_shares_loop(cpus, per_cpu)
+            self._previous_parts, self._previous_cpus = None, ()
+        values.update(zip(self._util_ids, shares_flat, strict=True))
 
         values["cpu.ctx_switches"] = self._rates.rate("ctx", ctxt, now) if ctxt is not None else None
         values["cpu.interrupts"] = self._rates.rate("intr", intr, now) if intr is not None else None
@@ -397,6 +415,24 @@ class CpuCollector(Collector):
             totals["cpu.context_switches"] = float(ctxt)
         if intr is not None:
             totals["cpu.interrupts"] = float(intr)
+
+    def _per_cpu_shares_loop(self, cpus: tuple[int, ...], per_cpu: Mapping[int, tuple[float, ...]]
+                             ) -> list[float | None]:
+        """As ``_per_cpu_shares``, one CPU at a time (``split_percentages``), for few CPUs."""
+        previous_cpu = self._previous_cpu
+        current: dict[int, dict[str, float]] = {}
+        flat: list[float | None] = []
+        for n in cpus:
+            parts = current[n] = split_times(per_cpu[n])
+            previous = previous_cpu.get(n)
+            shares = split_percentages(previous, parts) if previous else None
+            if shares is None:
+                flat += [None] * (1 + len(PARTS))
+            else:
+                flat.append(_busy(shares))
+                flat += [shares[part] for part in PARTS]
+        self._previous_cpu = current  # offline CPUs drop out, so they re-base when back
+        return flat
 
     def _per_cpu_shares(self, cpus: tuple[int, ...], times: np.ndarray) -> list[float | None]:
         """Busy % and the % of each of PARTS per CPU over the interval, CPU after CPU, as
