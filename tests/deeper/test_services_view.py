@@ -108,9 +108,13 @@ def test_hybrid_banner_says_what_is_missing(qtbot, tmp_path: Path) -> None:
 
     history, snapshot = replay(tmp_path, 3, hybrid=True)
     view = make_view(qtbot, history, snapshot)
-    text = view.layout_label.text()
-    assert "hybrid" in text and "memory controller is bound to cgroup v1" in text
-    assert text.count("Fix:") == 1
+    assert "hybrid" in view.layout_label.text()
+    # One compact banner: plain words first, each column's reason and the one shared fix behind Details.
+    banner = view.missing_label
+    assert not banner.isHidden() and "cannot be read on this host" in banner.text()
+    assert "memory controller is bound to cgroup v1" not in banner.text()
+    details = banner.full_text()
+    assert "memory controller is bound to cgroup v1" in details and details.count("Fix:") == 1
     cron = view._items["/system.slice/cron.service"]
     assert cron[COLUMN_INDEX["memory"]].text() == "—"
     assert "cgroup v1" in cron[COLUMN_INDEX["memory"]].toolTip()

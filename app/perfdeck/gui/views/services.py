@@ -149,6 +149,10 @@ class ServicesView(View):
         layout = QVBoxLayout(self)
         self.reason_label = UnavailableLabel(self)
         layout.addWidget(self.reason_label)
+        # Columns this host cannot fill (hybrid cgroup layouts): one compact banner, the
+        # controller-by-controller reasons and the shared fix behind its Details.
+        self.missing_label = UnavailableLabel(self)
+        layout.addWidget(self.missing_label)
         self.layout_label = QLabel("")
         self.layout_label.setWordWrap(True)
         self.layout_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -355,11 +359,16 @@ class ServicesView(View):
     def _describe(self, table: CgroupTable, truncated: Unavailable | None) -> None:
         lines = [f"{len(table.rows)} cgroups ({table.layout} cgroup layout). CPU %: 100 = one CPU; "
                  "pressure: some / full, % of wall time."]
-        # One line per missing column, the shared fix once (hybrid hosts have one fix for all).
-        for column, reason in table.missing.items():
-            lines.append(f"{column}: {reason.reason}")
-        fixes = dict.fromkeys(reason.fix for reason in table.missing.values() if reason.fix)
-        lines.extend(f"Fix: {fix}" for fix in fixes)
+        if table.missing:
+            # One reason per missing column, the shared fix once (hybrid hosts have one fix for all).
+            columns = ", ".join(table.missing)
+            why = "; ".join(f"{column}: {reason.reason}" for column, reason in table.missing.items())
+            fixes = dict.fromkeys(reason.fix for reason in table.missing.values() if reason.fix)
+            self.missing_label.set_unavailable(
+                Unavailable(f"{columns[:1].upper()}{columns[1:]} cannot be read on this host. {why}",
+                            " Or: ".join(fixes)), "Columns")
+        else:
+            self.missing_label.set_unavailable(None)
         if truncated is not None:
             lines.append(truncated.reason)
         text = "\n".join(lines)
