@@ -34,6 +34,7 @@ from types import MappingProxyType
 from typing import Any
 
 from perfdeck.model.collector import Collector
+from perfdeck.model.rates import RateTracker
 from perfdeck.model.series import CollectorUnavailableError, CounterSpec, Reading, SeriesSpec, Unavailable
 
 RESOURCES = ("cpu", "memory", "io", "irq")
@@ -95,38 +96,20 @@ def read_small_file(path: str) -> str:
         os.close(fd)
 
 
-class StallRates:
+class StallRates(RateTracker):
     """% of wall time stalled, from successive cumulative ``total`` µs counters.
 
-    The first sight of a key, a counter that went backwards or no elapsed time give None (no
-    value), never 0. Values are clamped to 0..100: the kernel aggregates per-CPU state lazily, so
-    a delta over a short interval can exceed that interval by a few microseconds.
+    The rate arithmetic is ``RateTracker``'s (first sight, a counter that went backwards or no
+    elapsed time give None, never 0): µs stalled per second / 10^4 is the %. Values are clamped to
+    100: the kernel aggregates per-CPU state lazily, so a delta over a short interval can exceed
+    that interval by a few microseconds.
     """
 
-    __slots__ = ("_last",)
-
-    def __init__(self) -> None:
-        self._last: dict[str, tuple[int, float]] = {}
+    __slots__ = ()
 
     def percent(self, key: str, total_us: int, now: float) -> float | None:
-        previous = self._last.get(key)
-        self._last[key] = (total_us, now)
-        if previous is None:
-            return None
-        last_total, last_now = previous
-        elapsed = now - last_now
-        delta = total_us - last_total
-        if elapsed <= 0 or delta < 0:
-            return None
-        return min(100.0, 100.0 * delta / (elapsed * 1e6))
-
-    def forget(self, key: str) -> None:
-        self._last.pop(key, None)
-
-    def keep_only(self, keys: set[str]) -> None:
-        for key in list(self._last):
-            if key not in keys:
-                del self._last[key]
+        us_per_second = self.rate(key, total_us, now)
+        return None if us_per_second is None else min(100.0, us_per_second / 1e4)
 
 
 def _unsupported(error: OSError) -> bool:

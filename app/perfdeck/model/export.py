@@ -32,7 +32,7 @@ import numpy as np
 
 from perfdeck.model.csvformat import Column, column_name, format_time, format_value, header_line
 from perfdeck.model.history import History
-from perfdeck.model.recorder import _mode, _what, is_dir, lexists
+from perfdeck.model.recorder import _mode, file_kind, is_dir, lexists
 
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 GUI_STEP_CELLS = 20_000  # about 20-40 ms of formatting per step on a slow core
@@ -204,7 +204,7 @@ class CsvExport:
         if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
             # The export replaces its target with os.replace: over /dev/null that would swap the
             # device node for a file. Only a regular file (or a new name) can be a target.
-            raise ExportError(f"{self.path} is {_what(mode)}, not a regular file; choose a file name "
+            raise ExportError(f"{self.path} is {file_kind(mode)}, not a regular file; choose a file name "
                               "such as export.csv")
         if is_dir(self.path):
             raise ExportError(f"{self.path} is a directory; give a file name such as export.csv")

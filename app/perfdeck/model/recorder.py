@@ -95,7 +95,11 @@ def _mode(path: Path) -> int | None:
         return None
 
 
-def _what(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words ("a named pipe (FIFO)"): for the recorder's, the
+    exporter's and the loader's refusals, which must all say the same thing."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
     if stat.S_ISCHR(mode):
         return "a character device"
     if stat.S_ISBLK(mode):
@@ -104,7 +108,7 @@ def _what(mode: int) -> str:
         return "a named pipe (FIFO)"
     if stat.S_ISSOCK(mode):
         return "a socket"
-    return "not a regular file"
+    return "a special file"
 
 
 def name_max(directory: Path) -> int:
@@ -222,7 +226,7 @@ class CsvRecorder:
         if existing is not None and not stat.S_ISREG(existing):
             # /dev/null, /dev/full, a FIFO: not a file that can hold a recording (fsync fails, a
             # FIFO blocks, and a failed recording removes its empty file: never a device node).
-            raise RecordingError(f"{path} is {_what(existing)}; PerfDeck records to a regular file "
+            raise RecordingError(f"{path} is {file_kind(existing)}; PerfDeck records to a regular file "
                                  "such as run.csv")
         # O_NONBLOCK: a FIFO swapped in since the check must fail (ENXIO), not block the open.
         flags = (os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
@@ -232,7 +236,7 @@ class CsvRecorder:
             mode = os.fstat(fd).st_mode
             if not stat.S_ISREG(mode):
                 os.close(fd)
-                raise RecordingError(f"{path} is {_what(mode)}; PerfDeck records to a regular file "
+                raise RecordingError(f"{path} is {file_kind(mode)}; PerfDeck records to a regular file "
                                      "such as run.csv")
             os.set_blocking(fd, True)
             return fd

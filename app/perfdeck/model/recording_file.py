@@ -33,7 +33,7 @@ import numpy as np
 
 from perfdeck.model.csvformat import Column, CsvFormatError, parse_header, parse_time, parse_value
 from perfdeck.model.history import History
-from perfdeck.model.recorder import existing_parts
+from perfdeck.model.recorder import existing_parts, file_kind
 from perfdeck.model.series import SeriesSpec
 from perfdeck.model.units import format_bytes
 
@@ -179,20 +179,6 @@ def load_recording(path: str | os.PathLike[str], *, parts: bool = True,
 _PSEUDO_ROOTS = (Path("/proc"), Path("/sys"))
 
 
-def _kind_of(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder, not a file"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO), not a regular file"
-    if stat.S_ISCHR(mode):
-        return "a character device, not a regular file"
-    if stat.S_ISBLK(mode):
-        return "a block device, not a regular file"
-    if stat.S_ISSOCK(mode):
-        return "a socket, not a regular file"
-    return "not a regular file"
-
-
 def refuse_unreadable_kind(path: Path) -> None:
     """Raise ``CsvFormatError`` for anything but a regular file outside /proc and /sys.
 
@@ -202,7 +188,8 @@ def refuse_unreadable_kind(path: Path) -> None:
     """
     mode = os.stat(path).st_mode
     if not stat.S_ISREG(mode):
-        raise CsvFormatError(f"this is {_kind_of(mode)}; a recording is a regular .csv file", 0, str(path))
+        raise CsvFormatError(f"this is {file_kind(mode)}, not a regular file; a recording is a .csv file",
+                             0, str(path))
     try:
         resolved = path.resolve()
     except (OSError, RuntimeError):
@@ -219,7 +206,7 @@ def _open_regular(path: Path) -> io.BufferedReader:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise CsvFormatError(f"this is {_kind_of(mode)}; a recording is a regular .csv file",
+            raise CsvFormatError(f"this is {file_kind(mode)}, not a regular file; a recording is a .csv file",
                                  0, str(path))
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
