@@ -94,10 +94,14 @@ def test_tree_names_sorting_filter_and_plots(qtbot, tmp_path: Path) -> None:
     names = _visible_names(view)
     assert f"docker {DOCKER_ID[:12]}" in names and "system services" in names and "nginx" not in names
     view.filter_edit.setText("")
+    # Nothing selected: no empty plots, one line saying what to do.
+    assert all(panel.isHidden() for panel in view.panels.values())
+    assert view.detail_label.text().startswith("Select a service")
     # Selecting nginx plots its history (it has series: it is among the busiest).
     view.select_path(NGINX)
     assert view.selected_path == NGINX
     view.refresh(snapshot)
+    assert not any(panel.isHidden() for panel in view.panels.values())
     cpu = view.cpu_plot._curves["cpu"].getData()[1]
     np.testing.assert_allclose(cpu[-5:], 50.0)
     assert "nginx (service)" in view.detail_label.text() and "512.0 MiB" in view.detail_label.text()

@@ -322,7 +322,11 @@ class ServicesView(View):
             self.detail_label.setText("Select a service or container to see its plots."
                                       if self.selected_path is None else
                                       f"{self.selected_path} no longer exists.")
+            for panel in self.panels.values():  # no empty plots while nothing is selected
+                panel.hide()
             return
+        for panel in self.panels.values():
+            panel.show()
         limit = ("no limit" if row.memory_unlimited else
                  format_bytes(row.memory_max) if row.memory_max is not None else "unknown")
         # Memory and IO say why in their own panels; the rest is listed here.
