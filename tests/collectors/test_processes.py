@@ -120,11 +120,13 @@ def test_cpu_percent_across_reads_and_reused_pids(tree: Callable[..., Path]) -> 
     collector = ProcessCollector(root)
     first = _rows(collector.read(100.0))
     assert first[10].cpu_percent is None and first[11].cpu_percent is None  # first sight: no value
+    assert collector.read_next_tick  # baselines only: the engine completes them at the next tick
 
     tree(FakeProc(10, utime=6 * TICKS, stime=2 * TICKS),
          FakeProc(11, utime=0, starttime=900),  # pid 11 exited and was reused by a new process
          FakeProc(12, utime=3 * TICKS))
     second = _rows(collector.read(102.0))
+    assert not collector.read_next_tick  # back to min_interval
     assert second[10].cpu_percent == pytest.approx(150.0)  # 3 CPU-seconds in 2 s: 1.5 CPUs
     assert second[11].cpu_percent is None  # never the old process's interval
     assert second[12].cpu_percent is None  # new process
@@ -406,9 +408,11 @@ def test_counts_without_the_walk_when_no_table_is_wanted(tree: Callable[..., Pat
 
     write_proc(root / "proc", FakeProc(300, comm="postgres", threads=9, utime=10))
     collector.set_table_wanted(True)
+    assert collector.read_next_tick  # shown again: walk at the next tick, not min_interval later
     rows = _rows(collector.read(4.0))
     assert sorted(rows) == [1, 2, 40, 300]
     assert rows[300].cpu_percent is None  # no interval across the time nobody looked
+    assert collector.read_next_tick  # and complete the CPU % one tick later
     assert collector.read(6.0).values["proc.threads"] == 187.0  # the same definition in both modes
 
 

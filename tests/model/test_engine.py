@@ -151,3 +151,19 @@ def test_series_spec_metric_name_defaults_to_the_id() -> None:
     assert SeriesSpec("mem.used", "Used", "B").metric_name == "mem.used"
     core = SeriesSpec("cpu.util.core3", "CPU 3 busy", "%", metric="cpu.util.core", labels=(("cpu", "3"),))
     assert core.metric_name == "cpu.util.core"
+
+
+def test_a_slow_family_that_asks_is_read_again_at_the_next_tick() -> None:
+    """A read that only took baselines (no CPU % yet) asks for the next tick, not min_interval later."""
+
+    class Baseline(Counting):
+        def read(self, now: float) -> Reading:
+            reading = super().read(now)
+            self.read_next_tick = len(self.reads) == 1  # the first read had nothing to compare with
+            return reading
+
+    slow = Baseline("slow", min_interval=10.0)
+    engine = SamplingEngine([slow])
+    for t in range(13):
+        engine.sample(now=float(t), timestamp=float(t))
+    assert slow.reads == [0.0, 1.0, 11.0]

@@ -296,6 +296,7 @@ class ProcessCollector(Collector):
         """
         if wanted and not self.table_wanted:
             self._last_now = None
+            self.read_next_tick = True  # shown again: walk at once, not up to min_interval later
         self.table_wanted = wanted
 
     def _light_read(self) -> Reading | None:
@@ -354,6 +355,7 @@ class ProcessCollector(Collector):
         if not self.table_wanted and self._all_tasks_visible:
             light = self._light_read()
             if light is not None:
+                self.read_next_tick = False
                 return light
         proc = self._proc
         reads = self._reads = self._reads + 1
@@ -366,6 +368,8 @@ class ProcessCollector(Collector):
         # Every remembered process was seen on the previous read, so they share one interval.
         elapsed = now - self._last_now if self._last_now is not None else 0.0
         cpu_scale = 100.0 / ticks / elapsed if elapsed > 0 else None
+        # A walk with no baseline has no CPU % or I/O rates: the next tick completes them.
+        self.read_next_tick = self._last_now is None
         self._last_now = now
         previous = self._known
         known_now: dict[int, _Known] = {}

@@ -25,6 +25,10 @@ class Collector(abc.ABC):
     title: str = ""
     # Slow families (processes) are read at most this often, whatever the sampling interval.
     min_interval: float = 0.0
+    # Set by a slow family after a read that could only take baselines (its first read, or the
+    # first after a pause): the engine then reads it again at the next tick, not min_interval
+    # later, so its rates (CPU %) appear one tick after it is shown instead of a whole interval.
+    read_next_tick: bool = False
 
     def open(self) -> None:  # noqa: B027 - optional hook, most collectors need no setup
         """Acquire what reading needs (file descriptors, baselines)."""

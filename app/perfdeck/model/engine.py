@@ -101,7 +101,7 @@ class SamplingEngine:
             family = collector.family
             # 2 % slack: a 1 s timer firing at 1.999 s must not push a 2 s family to 3 s.
             elapsed = now - self._last_read.get(family, float("-inf"))
-            due = elapsed >= collector.min_interval * 0.98
+            due = collector.read_next_tick or elapsed >= collector.min_interval * 0.98
             try:
                 if due:
                     reading = collector.read(now)

@@ -491,6 +491,10 @@ class ProcessesView(View):
                            ("mem_rss", 96), ("mem_pct", 84), ("threads", 64), ("io_read_bps", 84),
                            ("io_write_bps", 84)):
             self.table.setColumnWidth(COLUMN_INDEX[key], width)
+        # Text columns added later (Service / container) start as wide as their header, not cut.
+        for key in ("service",):
+            title = COLUMNS[COLUMN_INDEX[key]].title
+            self.table.setColumnWidth(COLUMN_INDEX[key], header.fontMetrics().horizontalAdvance(title) + 28)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         layout.addWidget(self.table, 1)
