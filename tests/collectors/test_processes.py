@@ -247,10 +247,12 @@ def _name(uid: int) -> str:
         return str(uid)
 
 
-def test_real_rows_match_psutil() -> None:
+def _mismatches_against_psutil() -> tuple[list[str], int]:
+    """One comparison of a real read with psutil's view just before and just after it."""
     before = _psutil_view()
     rows = _rows(ProcessCollector().read(time.monotonic()))
     after = _psutil_view()
+    problems: list[str] = []
     compared = 0
     for pid, row in rows.items():
         if pid not in before or pid not in after:
@@ -259,22 +261,41 @@ def test_real_rows_match_psutil() -> None:
         if old["create_time"] != new["create_time"] or old["name"] != new["name"]:
             continue  # reused or exec'd meanwhile
         compared += 1
-        assert row.name == new["name"], pid
-        assert row.ppid in (old["ppid"], new["ppid"]), pid
-        # The effective uid's name, as top and ps show (psutil's username() is the real uid's).
-        assert row.user in {_name(old["uids"].effective), _name(new["uids"].effective)}, pid  # type: ignore[union-attr]
-        assert row.status in set(processes.STATUS_NAMES.values()), pid
-        if old["status"] == new["status"] and new["status"] in ("idle", "zombie", "stopped"):
-            assert row.status == new["status"], pid  # states that do not flicker between reads
-        assert abs(row.create_time - new["create_time"]) < 1.0, pid  # type: ignore[operator]
-        cmdlines = {tuple(c) if c is not None else None for c in (old["cmdline"], new["cmdline"])}
-        assert row.cmdline in cmdlines, pid
         threads = (old["num_threads"], new["num_threads"])
-        assert min(threads) <= row.threads <= max(threads), pid  # type: ignore[operator, type-var]
         rss = (old["memory_info"].rss, new["memory_info"].rss)  # type: ignore[union-attr]
         slack = max(256 * 1024, max(rss) // 20)  # a busy process allocates between the three reads
-        assert min(rss) - slack <= row.rss <= max(rss) + slack, pid  # type: ignore[operator]
-    assert compared >= min(len(rows), len(before)) // 2 and compared > 0
+        cmdlines = {tuple(c) if c is not None else None for c in (old["cmdline"], new["cmdline"])}
+        checks = {
+            "name": row.name == new["name"],
+            "ppid": row.ppid in (old["ppid"], new["ppid"]),
+            # The effective uid's name, as top and ps show (psutil's username() is the real uid's).
+            "user": row.user in {_name(old["uids"].effective), _name(new["uids"].effective)},  # type: ignore[union-attr]
+            "status": row.status in set(processes.STATUS_NAMES.values()) and (
+                # states that do not flicker between reads
+                not (old["status"] == new["status"] and new["status"] in ("idle", "zombie", "stopped"))
+                or row.status == new["status"]),
+            "create_time": abs(row.create_time - new["create_time"]) < 1.0,  # type: ignore[operator]
+            "cmdline": row.cmdline in cmdlines,
+            "threads": min(threads) <= row.threads <= max(threads),  # type: ignore[operator, type-var]
+            "rss": min(rss) - slack <= row.rss <= max(rss) + slack,  # type: ignore[operator]
+        }
+        problems += [f"pid {pid} {field}: ours {getattr(row, field)!r}, psutil {old.get(field)!r} -> "
+                     f"{new.get(field)!r}" for field, ok in checks.items() if not ok]
+    if not (compared >= min(len(rows), len(before)) // 2 and compared > 0):
+        problems.append(f"only {compared} of {len(rows)} processes could be compared")
+    return problems, compared
+
+
+def test_real_rows_match_psutil() -> None:
+    # A process on a busy machine can change between psutil's view, our read and psutil's second
+    # view in ways the before/after bracket misses (a thread started and another ended). Such a
+    # race does not repeat; a real disagreement does, so the comparison gets three chances.
+    attempts = [_mismatches_against_psutil()]
+    while attempts[-1][0] and len(attempts) < 3:
+        attempts.append(_mismatches_against_psutil())
+    problems, compared = attempts[-1]
+    assert not problems, "\n".join(problems + [f"(earlier attempts: {a[0]})" for a in attempts[:-1]])
+    assert compared > 0
 
 
 @pytest.fixture
