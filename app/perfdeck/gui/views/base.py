@@ -211,3 +211,7 @@ def fix_label_size(label: QLabel, widest_text: str) -> None:
     """
     metrics = label.fontMetrics()
     label.setFixedSize(metrics.horizontalAdvance(widest_text) + 4, metrics.height() + 2)
+    # Opaque (it fills its own background): a new text then repaints the label alone, not the
+    # tile, tab, stack and window behind it, which a transparent label makes Qt repaint first
+    # (measured: 5 of the Overview's 17 paint events a second).
+    label.setAutoFillBackground(True)

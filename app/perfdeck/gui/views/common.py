@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from perfdeck.gui.plots import TimePlot
+from perfdeck.gui.strip import StripChart
 from perfdeck.gui.views.base import UnavailableLabel, fix_label_size
 from perfdeck.model.history import History
 from perfdeck.model.series import SeriesSpec, Unavailable
@@ -123,14 +124,16 @@ class PlotPanel(QWidget):
     """A ``TimePlot`` that gives way to an inline reason when its series cannot be read."""
 
     def __init__(self, title: str, unit: str, y_range: tuple[float, float] | None = None,
-                 parent: QWidget | None = None, style: str = "line") -> None:
+                 parent: QWidget | None = None, style: str = "line",
+                 chart: type[TimePlot] | type[StripChart] = TimePlot) -> None:
+        """``chart``: ``StripChart`` for a plot that only ever follows "now" (it scrolls its pixels)."""
         super().__init__(parent)
         self.title = title
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.reason_label = UnavailableLabel(self)
         self.reason_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.plot = TimePlot(title, unit=unit, y_range=y_range, style=style)
+        self.plot = chart(title, unit=unit, y_range=y_range, style=style)
         layout.addWidget(self.reason_label)
         layout.addWidget(self.plot, 1)
 
