@@ -44,6 +44,7 @@ from PySide6.QtGui import (
     QPixmap,
     QRegion,
     QResizeEvent,
+    QStaticText,
 )
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
@@ -148,6 +149,8 @@ class StripChart(QWidget, SeriesReadout):
         self.setMinimumHeight(120)
         self._boxes: tuple[QRect, QRect] | None = None  # (legend, data area), until the next resize
         self._text_widths: dict[str, int] = {}  # legend texts measured in the title font
+        self._static_texts: dict[str, QStaticText] = {}  # legend texts laid out once
+        self._legend_shown: list[tuple[float, str, str]] = []  # the title line as drawn
         self._update_style()
 
     # --- series -----------------------------------------------------------------------------------
@@ -169,6 +172,7 @@ class StripChart(QWidget, SeriesReadout):
     def set_title(self, title: str) -> None:
         if title != self._title:
             self._title = title
+            self._legend_shown = self._legend_runs()
             self.update(self._legend_rect())
 
     def keep_only(self, ids: Iterable[str]) -> None:
@@ -247,10 +251,14 @@ class StripChart(QWidget, SeriesReadout):
             self._off_scale_peak = peak if peak is not None and peak > top else None
         self._shown_span = grown_span(latest - float(times[0]), self._window)
         self._draw_data(previous_time)
+        legend = self._legend_runs()
+        legend_changed = legend != self._legend_shown
+        self._legend_shown = legend
         if self._chrome is None:
             self.update()  # the axes changed too
         else:
-            self.update(self._legend_rect())
+            if legend_changed:  # the values often stay the same ("0 B/s"): then only the data moves
+                self.update(self._legend_rect())
             self.update(self._data_rect())
 
     # --- geometry ---------------------------------------------------------------------------------
@@ -264,6 +272,7 @@ class StripChart(QWidget, SeriesReadout):
         self._background, self._foreground = palette_colors(self)
         self._boxes = None
         self._text_widths = {}
+        self._static_texts = {}
         self._style_series()
 
     def _style_series(self) -> None:
@@ -306,6 +315,7 @@ class StripChart(QWidget, SeriesReadout):
         """Everything is redrawn from the data on the next frame (and now, if there is data)."""
         self._drawn_key = None
         self._style_series()
+        self._legend_shown = self._legend_runs()
         self._chrome = None
         if self._last_time is not None and self._data is not None:
             self._draw_data(None)
@@ -473,22 +483,16 @@ class StripChart(QWidget, SeriesReadout):
             painter.end()
         return pixmap
 
-    def _paint_legend(self, painter: QPainter) -> None:
-        """The title line: the title, then "■ label value" per series, as many as fit."""
-        foreground = self._foreground
-        rect = self._legend_rect()
-        painter.fillRect(rect, self._background)
-        baseline = rect.top() + 3 + self._title_metrics.ascent()
+    def _legend_runs(self) -> list[tuple[float, str, str]]:
+        """The title line as (x, colour name or "" for the text colour, text) runs: the title, then
+        "■ label value" per series, as many as fit, then "+N more"."""
+        runs: list[tuple[float, str, str]] = []
         x = float(self._left)
         if self._title:
-            painter.setFont(self._title_bold)
-            painter.setPen(foreground)
-            painter.drawText(QPointF(x, baseline), self._title)
-            x += QFontMetrics(self._title_bold).horizontalAdvance(self._title)
-            x += self._text_width(_GAP)
+            runs.append((x, "title", self._title))
+            x += QFontMetrics(self._title_bold).horizontalAdvance(self._title) + self._text_width(_GAP)
         if not self._legend:
-            return
-        painter.setFont(self._title_plain)
+            return runs
         entries = []
         for sid, label in self._labels.items():
             y = self._last_ys.get(sid)
@@ -496,20 +500,42 @@ class StripChart(QWidget, SeriesReadout):
             entries.append((self._colors[sid], f"■ {label}", "" if value is None else f" {value}"))
         gap = self._text_width(_GAP)
         widths = [self._text_width(mark + value) + gap for _c, mark, value in entries]
-        room = rect.right() - 8
+        room = self._legend_rect().right() - 8
         more_width = self._text_width("+99 more")
         fits_all = x + sum(widths) <= room
         for index, (color, mark, value) in enumerate(entries):
             limit = room - (0 if fits_all or index == len(entries) - 1 else more_width)
             if x + widths[index] > limit:
-                painter.setPen(foreground)
-                painter.drawText(QPointF(x, baseline), f"+{len(entries) - index} more")
+                runs.append((x, "", f"+{len(entries) - index} more"))
                 break
-            painter.setPen(QColor(color))
-            painter.drawText(QPointF(x, baseline), mark)
-            painter.setPen(foreground)
-            painter.drawText(QPointF(x + self._text_width(mark), baseline), value)
+            runs.append((x, color, mark))
+            runs.append((x + self._text_width(mark), "", value))
             x += widths[index]
+        return runs
+
+    def _static_text(self, text: str) -> QStaticText:
+        """Laid-out text, kept: drawing a ``QStaticText`` skips the shaping ``drawText`` redoes."""
+        static = self._static_texts.get(text)
+        if static is None:
+            if len(self._static_texts) > 256:  # values change: keep the cache small
+                self._static_texts.clear()
+            static = self._static_texts[text] = QStaticText(text)
+            static.setTextFormat(Qt.TextFormat.PlainText)
+        return static
+
+    def _paint_legend(self, painter: QPainter) -> None:
+        rect = self._legend_rect()
+        painter.fillRect(rect, self._background)
+        top = rect.top() + 3
+        for x, color, text in self._legend_shown:
+            if color == "title":
+                painter.setFont(self._title_bold)
+                painter.setPen(self._foreground)
+                painter.drawText(QPointF(x, top + self._title_metrics.ascent()), text)
+                painter.setFont(self._title_plain)
+                continue
+            painter.setPen(QColor(color) if color else self._foreground)
+            painter.drawStaticText(QPointF(x, top), self._static_text(text))
 
     # --- events -----------------------------------------------------------------------------------
     def resizeEvent(self, event: QResizeEvent) -> None:

@@ -185,7 +185,7 @@ class ValueTile(QFrame):
         self._texts = {self.caption: caption, self.value: "—", self.detail: ""}
         self._widest = {self.caption: caption, self.value: widest_value, self.detail: widest_detail}
         for label in (self.caption, self.value, self.detail):
-            fix_label_size(label, self._widest[label])
+            fix_label_size(label, self._widest[label], opaque=True)
             layout.addWidget(label)
         self.setFixedHeight(layout.sizeHint().height())
 
