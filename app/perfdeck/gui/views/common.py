@@ -183,6 +183,7 @@ class ValueTile(QFrame):
         self.value.setFont(font)
         self.detail = QLabel("")
         self._texts = {self.caption: caption, self.value: "—", self.detail: ""}
+        self._shown_widths: dict[QLabel, int] = {}  # the width each text was last fitted to
         self._widest = {self.caption: caption, self.value: widest_value, self.detail: widest_detail}
         for label in (self.caption, self.value, self.detail):
             fix_label_size(label, self._widest[label], opaque=True)
@@ -206,7 +207,11 @@ class ValueTile(QFrame):
             self._show(label, text)
 
     def _show(self, label: QLabel, text: str) -> None:
+        width = label.width()
+        if self._texts.get(label) == text and self._shown_widths.get(label) == width:
+            return  # the same text at the same width: nothing to measure or repaint
         self._texts[label] = text
+        self._shown_widths[label] = width
         if label is self.value:
             # A number is never cut: a narrow tile draws it smaller first (1.5x, 1.25x, 1x).
             for scale in (1.5, 1.25, 1.0):
