@@ -237,7 +237,7 @@ def test_time_window_selector_sets_plot_range(qtbot, make_window):
     window.window_combo.setCurrentIndex(0)  # 1 min
     plot = window.views["Overview"].cpu.plot
     assert plot._window == 60.0
-    x_range = plot.plotItem.getViewBox().viewRange()[0]
+    x_range = plot.x_range()
     # 4 s of data: the axis shows 15 s (it grows into the window as history builds up), not 85 % empty.
     assert math.isclose(x_range[0], -15.0) and math.isclose(x_range[1], 0.0)
 

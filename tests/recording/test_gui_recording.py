@@ -464,9 +464,9 @@ def test_a_recording_opens_in_the_live_tabs_with_a_time_navigator(qtbot, tmp_pat
     overview = window.tab_views.views["Overview"]
     assert isinstance(overview, OverviewView)
     # Not recorded: nothing drawn (strip curves leave out leading and trailing gaps), never a 0.
-    x, y = overview.cpu.plot._curves["cpu.util.user"].getData()
+    x, y = overview.cpu.plot.drawn_data("cpu.util.user")
     assert x is None or len(x) == 0 or np.isnan(y).all()
-    _x, net = overview.net.plot._curves["net.rx.total"].getData()
+    _x, net = overview.net.plot.drawn_data("net.rx.total")
     assert net is None or len(net) == 0 or np.isnan(net).all()  # the total was not recorded either
     # The navigator picks a stretch: the tabs show it, with clock times on the axis.
     window.navigator.set_range(T0 + 10, T0 + 29)

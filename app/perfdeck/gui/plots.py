@@ -221,20 +221,26 @@ class UnitAxis(pg.AxisItem):
         # One level of 4-5 labelled ticks: pyqtgraph's default levels drop labels that would
         # overlap, which on a short plot can leave a single label. Bytes get binary steps
         # (1, 2, 4... KiB/MiB/GiB) so labels read "4 GiB", not "4.7 GiB".
-        span = maxVal - minVal
-        if not math.isfinite(span) or span <= 0:
+        step = unit_tick_step(self.unit, maxVal - minVal, size)
+        if step is None:
             return super().tickSpacing(minVal, maxVal, size)
-        max_ticks = max(2, min(5, int(size // 28)))  # ~28 px per label keeps them apart
-        if self.unit == "B":
-            step = 1.0
-            while span / step > max_ticks:
-                step *= 2
-        else:
-            step = nice_ceiling(span / max_ticks)
         return [(step, 0.0)]
 
     def tickStrings(self, values: Sequence[float], scale: float, spacing: float) -> list[str]:
         return [axis_label(v, self.unit) for v in values]
+
+
+def unit_tick_step(unit: str, span: float, size: float) -> float | None:
+    """The step between labelled ticks of a ``span`` shown over ``size`` px (None: no span)."""
+    if not math.isfinite(span) or span <= 0:
+        return None
+    max_ticks = max(2, min(5, int(size // 28)))  # ~28 px per label keeps them apart
+    if unit == "B":
+        step = 1.0
+        while span / step > max_ticks:
+            step *= 2
+        return step
+    return nice_ceiling(span / max_ticks)
 
 
 def axis_label(value: float, unit: str) -> str:
@@ -299,7 +305,47 @@ def reduce_points(x: np.ndarray, ys: list[np.ndarray], limit: int = MAX_POINTS
 clock_axis_default = False
 
 
-class TimePlot(pg.PlotWidget):
+class SeriesReadout:
+    """The hover readout of a plot that keeps its last drawn window: ``_last_x`` (seconds relative
+    to ``_last_time``, the epoch time of x = 0), ``_last_ys`` (series id -> values), ``_labels``
+    and ``unit``."""
+
+    _last_x: np.ndarray
+    _last_ys: dict[str, np.ndarray]
+    _last_time: float | None
+    _labels: dict[str, str]
+    unit: str
+
+    def readout_text(self, x: float) -> str:
+        """The hover text at x (seconds ago): clock time, then each series with its unit."""
+        header, rows = self.readout_rows(x)
+        if rows is None:
+            return f"{header}\nno data at this time" if header else ""
+        return "\n".join([header] + [f"{self._labels.get(sid, sid)}: {text}" for sid, text in rows])
+
+    def readout_rows(self, x: float) -> tuple[str, list[tuple[str, str]] | None]:
+        """(clock time line, [(series id, formatted value)]) at x; rows None where no sample is near."""
+        if not len(self._last_x) or self._last_time is None:
+            return "", None
+        index = int(np.clip(np.searchsorted(self._last_x, x), 0, len(self._last_x) - 1))
+        if index > 0 and abs(self._last_x[index - 1] - x) < abs(self._last_x[index] - x):
+            index -= 1
+        x_at = float(self._last_x[index])
+        # Nearest sample too far from the pointer (before the first sample, or in a pause): say
+        # so instead of showing a value from another moment.
+        spacing = float(np.median(np.diff(self._last_x))) if len(self._last_x) > 1 else 1.0
+        if abs(x_at - x) > max(2.0 * spacing, 0.5):
+            clock = time.strftime("%H:%M:%S", time.localtime(self._last_time + x))
+            return f"{clock} ({format_ago(x)})", None
+        clock = time.strftime("%H:%M:%S", time.localtime(self._last_time + x_at))
+        rows = []
+        for series_id, y in self._last_ys.items():
+            value = float(y[index])
+            rows.append((series_id, display_value(None if math.isnan(value) else value, self.unit)))
+        return f"{clock} ({format_ago(x_at)})", rows
+
+
+class TimePlot(pg.PlotWidget, SeriesReadout):
     """A live plot of a few series against "seconds ago".
 
     Use ``set_series`` (or let ``update_from`` add ids as they appear) and call ``update_from``
@@ -496,24 +542,11 @@ class TimePlot(pg.PlotWidget):
         self._update_title()
 
     def _adapt_y(self, ys: list[np.ndarray]) -> None:
-        """Follow the visible window: the range covers what is shown, except that a lone spike far
-        above everything else is drawn off the top (and named) instead of flattening the rest."""
-        target, peak = robust_ceiling(ys, _ADAPTIVE_FLOOR.get(self.unit, 0.0))
-        if target is None:
-            return
-        # Grow at once (the data needs the room); shrink once the data has stayed well below the
-        # top for a few frames: a range that twitches with every sample is hard to read, and each
-        # change repaints the axis.
-        if target > self._ymax:
-            self._ymax, self._low_streak = target, 0
+        """Follow the visible window (see ``follow_y_range``); a change re-ranges the view."""
+        top, self._low_streak, peak = follow_y_range(ys, self.unit, self._ymax, self._low_streak)
+        if top != self._ymax:
+            self._ymax = top
             self.setYRange(self._ymin, self._ymax, padding=0.02)
-        elif target < self._ymax * 0.6:
-            self._low_streak += 1
-            if self._low_streak >= _SHRINK_AFTER_FRAMES:
-                self._ymax, self._low_streak = target, 0
-                self.setYRange(self._ymin, self._ymax, padding=0.02)
-        else:
-            self._low_streak = 0
         self._show_off_scale(peak if peak is not None and peak > self._ymax else None)
 
     def _show_off_scale(self, peak: float | None) -> None:
@@ -566,34 +599,6 @@ class TimePlot(pg.PlotWidget):
         self._readout.setAnchor((1.0 if right_half else 0.0, 1.0 if lower_half else 0.0))
         self._readout.setPos(x + (-0.01 if right_half else 0.01) * self._shown_span, point.y())
         self._readout.show()
-
-    def readout_text(self, x: float) -> str:
-        """The hover text at x (seconds ago): clock time, then each series with its unit."""
-        header, rows = self.readout_rows(x)
-        if rows is None:
-            return f"{header}\nno data at this time" if header else ""
-        return "\n".join([header] + [f"{self._labels.get(sid, sid)}: {text}" for sid, text in rows])
-
-    def readout_rows(self, x: float) -> tuple[str, list[tuple[str, str]] | None]:
-        """(clock time line, [(series id, formatted value)]) at x; rows None where no sample is near."""
-        if not len(self._last_x) or self._last_time is None:
-            return "", None
-        index = int(np.clip(np.searchsorted(self._last_x, x), 0, len(self._last_x) - 1))
-        if index > 0 and abs(self._last_x[index - 1] - x) < abs(self._last_x[index] - x):
-            index -= 1
-        x_at = float(self._last_x[index])
-        # Nearest sample too far from the pointer (before the first sample, or in a pause): say
-        # so instead of showing a value from another moment.
-        spacing = float(np.median(np.diff(self._last_x))) if len(self._last_x) > 1 else 1.0
-        if abs(x_at - x) > max(2.0 * spacing, 0.5):
-            clock = time.strftime("%H:%M:%S", time.localtime(self._last_time + x))
-            return f"{clock} ({format_ago(x)})", None
-        clock = time.strftime("%H:%M:%S", time.localtime(self._last_time + x_at))
-        rows = []
-        for series_id, y in self._last_ys.items():
-            value = float(y[index])
-            rows.append((series_id, display_value(None if math.isnan(value) else value, self.unit)))
-        return f"{clock} ({format_ago(x_at)})", rows
 
     # --- palette ---------------------------------------------------------------------------------
     def changeEvent(self, event: QEvent) -> None:
@@ -872,6 +877,27 @@ def robust_ceiling(ys: Sequence[np.ndarray], floor: float = 0.0) -> tuple[float 
         if peak > 3.0 * max(high, floor) and np.count_nonzero(values > peak / 3.0) <= 0.02 * len(values):
             top = high
     return max(fine_ceiling(top * 1.05), floor), peak
+
+
+def follow_y_range(ys: Sequence[np.ndarray], unit: str, top: float, low_streak: int
+                   ) -> tuple[float, int, float | None]:
+    """An adapting y range's next top: (top, low-frame streak, peak of the data or None).
+
+    The range covers what is shown, except that a lone spike far above everything else is drawn
+    off the top (the caller names it) instead of flattening the rest. It grows at once (the data
+    needs the room) and shrinks once the data has stayed well below the top for a few frames: a
+    range that twitches with every sample is hard to read, and each change redraws the plot.
+    """
+    target, peak = robust_ceiling(ys, _ADAPTIVE_FLOOR.get(unit, 0.0))
+    if target is None:
+        return top, low_streak, None
+    if target > top:
+        return target, 0, peak
+    if target < top * 0.6:
+        if low_streak + 1 >= _SHRINK_AFTER_FRAMES:
+            return target, 0, peak
+        return top, low_streak + 1, peak
+    return top, 0, peak
 
 
 def readout_html(header: str, rows: Sequence[tuple[str, str]] | None, colors: dict[str, str],

@@ -202,7 +202,7 @@ class UnavailableLabel(QLabel):
         self._render()
 
 
-def fix_label_size(label: QLabel, widest_text: str) -> None:
+def fix_label_size(label: QLabel, widest_text: str, opaque: bool = False) -> None:
     """Give a label whose text changes every second a fixed size.
 
     A label's ``setText`` asks its layout to recompute unless the label has a fixed size; the
@@ -211,3 +211,8 @@ def fix_label_size(label: QLabel, widest_text: str) -> None:
     """
     metrics = label.fontMetrics()
     label.setFixedSize(metrics.horizontalAdvance(widest_text) + 4, metrics.height() + 2)
+    # ``opaque`` (for a label on a plain window-coloured background, such as a value tile): it
+    # fills its own background, so a new text repaints the label alone, not the tile, tab, stack
+    # and window behind it, which a transparent label makes Qt repaint first (measured: 5 of the
+    # Overview's 17 paint events a second). Not on a toolbar, whose gradient it would cover.
+    label.setAutoFillBackground(opaque)

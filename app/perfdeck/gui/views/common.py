@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from perfdeck.gui.plots import TimePlot
+from perfdeck.gui.strip import StripChart
 from perfdeck.gui.views.base import UnavailableLabel, fix_label_size
 from perfdeck.model.history import History
 from perfdeck.model.series import SeriesSpec, Unavailable
@@ -123,14 +124,16 @@ class PlotPanel(QWidget):
     """A ``TimePlot`` that gives way to an inline reason when its series cannot be read."""
 
     def __init__(self, title: str, unit: str, y_range: tuple[float, float] | None = None,
-                 parent: QWidget | None = None, style: str = "line") -> None:
+                 parent: QWidget | None = None, style: str = "line",
+                 chart: type[TimePlot] | type[StripChart] = TimePlot) -> None:
+        """``chart``: ``StripChart`` for a plot that only ever follows "now" (it scrolls its pixels)."""
         super().__init__(parent)
         self.title = title
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.reason_label = UnavailableLabel(self)
         self.reason_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.plot = TimePlot(title, unit=unit, y_range=y_range, style=style)
+        self.plot = chart(title, unit=unit, y_range=y_range, style=style)
         layout.addWidget(self.reason_label)
         layout.addWidget(self.plot, 1)
 
@@ -180,9 +183,10 @@ class ValueTile(QFrame):
         self.value.setFont(font)
         self.detail = QLabel("")
         self._texts = {self.caption: caption, self.value: "—", self.detail: ""}
+        self._shown_widths: dict[QLabel, int] = {}  # the width each text was last fitted to
         self._widest = {self.caption: caption, self.value: widest_value, self.detail: widest_detail}
         for label in (self.caption, self.value, self.detail):
-            fix_label_size(label, self._widest[label])
+            fix_label_size(label, self._widest[label], opaque=True)
             layout.addWidget(label)
         self.setFixedHeight(layout.sizeHint().height())
 
@@ -203,7 +207,11 @@ class ValueTile(QFrame):
             self._show(label, text)
 
     def _show(self, label: QLabel, text: str) -> None:
+        width = label.width()
+        if self._texts.get(label) == text and self._shown_widths.get(label) == width:
+            return  # the same text at the same width: nothing to measure or repaint
         self._texts[label] = text
+        self._shown_widths[label] = width
         if label is self.value:
             # A number is never cut: a narrow tile draws it smaller first (1.5x, 1.25x, 1x).
             for scale in (1.5, 1.25, 1.0):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
 
+from perfdeck.gui.strip import StripChart
 from perfdeck.gui.views.base import View, ViewContext
 from perfdeck.gui.views.common import PlotPanel, ValueTile, instances, nansum, recent_value
 from perfdeck.gui.views.cpu import UTIL_PARTS
@@ -29,13 +30,15 @@ class OverviewView(View):
         layout.addWidget(self.pressure)
         grid = QGridLayout()
         # CPU by state, stacked: the top of the bands is the total busy time.
-        self.cpu = PlotPanel("CPU", "%", (0, 100), style="stacked")
+        # Strip charts: these four only ever follow "now", so they scroll their pixels each sample
+        # instead of redrawing (gui/strip.py); the Overview is the tab a monitor sits on.
+        self.cpu = PlotPanel("CPU", "%", (0, 100), style="stacked", chart=StripChart)
         self.cpu.plot.set_series([(f"cpu.util.{part}", part) for part in UTIL_PARTS])
-        self.mem = PlotPanel("Memory used", "%", (0, 100), style="area")
+        self.mem = PlotPanel("Memory used", "%", (0, 100), style="area", chart=StripChart)
         self.mem.plot.set_series([("mem.used_pct", "memory")])  # swap joins where there is swap
-        self.disk = PlotPanel("Disks (all)", "B/s", style="area")
+        self.disk = PlotPanel("Disks (all)", "B/s", style="area", chart=StripChart)
         self.disk.plot.set_series([("read", "read"), ("write", "write")])
-        self.net = PlotPanel("Network (all interfaces)", "B/s", style="area")
+        self.net = PlotPanel("Network (all interfaces)", "B/s", style="area", chart=StripChart)
         self.net.plot.set_series([("net.rx.total", "received"), ("net.tx.total", "sent")])
         grid.addWidget(self.cpu, 0, 0)
         grid.addWidget(self.mem, 0, 1)

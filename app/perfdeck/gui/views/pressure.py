@@ -46,7 +46,7 @@ class PressureStrip(QWidget):
         self.values: dict[str, QLabel] = {}
         for resource in RESOURCES:
             label = QLabel("—")
-            fix_label_size(label, "Memory 100.0 / 100.0 %")
+            fix_label_size(label, "Memory 100.0 / 100.0 %", opaque=True)
             self.values[resource] = label
             row.addWidget(label)
         self.reason = QLabel("")
