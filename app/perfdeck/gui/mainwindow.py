@@ -385,6 +385,9 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self.save_state()
+        # Snapshots cross threads in batches: the held ones reach the history and a recording
+        # before the recording stops on about_to_shut_down.
+        self.sampler.flush()
         self.about_to_shut_down.emit()
         self._redraw_timer.stop()
         self._self_timer.stop()
