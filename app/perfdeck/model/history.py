@@ -133,13 +133,15 @@ class History:
         series seen later must not find stale numbers)."""
         held = self._allocated
         size = min(self.capacity, 2 * held)
-        times = np.full(size, np.nan)
+        times = np.empty(size)  # each slot written once: the held part copied, the rest NaN
         times[:held] = self._times
+        times[held:] = np.nan
         self._times = times
         grown = []
         for block in self._blocks:
-            bigger = np.full((block.shape[0], size), np.nan, dtype=self.dtype)
+            bigger = np.empty((block.shape[0], size), dtype=self.dtype)
             bigger[:, :held] = block
+            bigger[:, held:] = np.nan
             grown.append(bigger)
         self._blocks = grown
         self._allocated = size
