@@ -96,6 +96,14 @@ def test_a_poll_that_comes_late_is_covered_by_the_deadline_timer(scripted):
     assert batches == [(0.0,), (0.05, 0.15)]
 
 
+def test_a_new_interval_delivers_what_was_held_for_the_old_pace(scripted):
+    worker, source, batches = scripted
+    _tick_at(worker, source, 0.0)
+    _tick_at(worker, source, 0.1)  # held: the next tick was due 0.1 s later
+    worker.set_interval(10.0)
+    assert batches == [(0.0,), (0.1,)]
+
+
 def test_held_snapshots_cross_before_a_status_change(scripted):
     worker, source, batches = scripted
     statuses: list[object] = []

@@ -171,6 +171,7 @@ class _SamplerWorker(QObject):
         self._interval = seconds
         if self._timer is not None:
             self._timer.setInterval(round(seconds * 1000))
+            self.flush()  # held on the old pace's promise of a next tick: 10 s away now, maybe
 
     @Slot(bool)
     def set_paused(self, paused: bool) -> None:
