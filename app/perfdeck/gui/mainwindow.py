@@ -28,11 +28,11 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import psutil
 from PySide6.QtCore import QEvent, QPoint, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
 )
 
 from perfdeck import __version__
+from perfdeck.collectors._common import KeptFile
 from perfdeck.gui.plots import TIME_WINDOWS
 from perfdeck.gui.sampler import Sampler
 from perfdeck.gui.tabs import TABS, TabEntry
@@ -302,16 +303,19 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.interval_label)
         status.addPermanentWidget(self.self_usage_label)
         self._update_interval_label()
-        self._self_process = psutil.Process()
+        # RSS: the second field of /proc/self/statm (pages), kept open and re-read with one pread;
+        # CPU seconds from os.times() (the times() system call: no file at all).
+        self._self_statm = KeptFile("/proc/self/statm", 256)
+        self._page_size = os.sysconf("SC_PAGE_SIZE")
         # (monotonic time, user+system CPU seconds) of the last readings: the CPU % is averaged
         # over up to 10 s, because over 1 s the kernel's 10 ms tick makes a light process read
         # 0 % or 1 % at random.
         self._self_cpu_samples: collections.deque[tuple[float, float]] = collections.deque(maxlen=11)
-        # Reads /proc/self/stat and statm once a second in the GUI thread: microseconds.
+        # Once a second while the window is shown (started and stopped by _sync_self_usage_timer):
+        # nobody reads the status bar of a hidden or minimised window.
         self._self_timer = QTimer(self)
         self._self_timer.setInterval(1000)
         self._self_timer.timeout.connect(self._update_self_usage)
-        self._self_timer.start()
 
     # --- public API -------------------------------------------------------------------------------
     def add_status_widget(self, widget: QWidget, stretch: int = 0) -> None:
@@ -385,9 +389,13 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self.save_state()
+        # Snapshots cross threads in batches: the held ones reach the history and a recording
+        # before the recording stops on about_to_shut_down.
+        self.sampler.flush()
         self.about_to_shut_down.emit()
         self._redraw_timer.stop()
         self._self_timer.stop()
+        self._self_statm.close()
         with contextlib.suppress(RuntimeError, TypeError):  # already disconnected
             self.sampler.snapshot.disconnect(self.on_snapshot)
         self.sampler.stop()
@@ -474,27 +482,46 @@ class MainWindow(QMainWindow):
             text += " · plots paused"
         self.interval_label.setText(text)
 
-    def _update_self_usage(self) -> None:
+    def _self_rss(self) -> int | None:
+        """This process's resident set in bytes, as psutil's memory_info().rss reads it (statm)."""
+        data = self._self_statm.read()
         try:
-            with self._self_process.oneshot():
-                times = self._self_process.cpu_times()
-                rss = self._self_process.memory_info().rss
-        except psutil.Error:
-            return
+            return int(data.split()[1]) * self._page_size if data else None
+        except (IndexError, ValueError):
+            return None
+
+    def _update_self_usage(self) -> None:
         self._update_history_label()
+        times = os.times()  # every thread's user and system time, as /proc/self/stat has them
         samples = self._self_cpu_samples
         samples.append((time.monotonic(), times.user + times.system))
         (t0, cpu0), (t1, cpu1) = samples[0], samples[-1]
         cpu = f"{100.0 * (cpu1 - cpu0) / (t1 - t0):.1f} %" if t1 > t0 else "—"
-        self.self_usage_label.setText(f"PerfDeck {cpu} CPU · {format_bytes(rss, 0)}")
+        rss = self._self_rss()
+        memory = f" · {format_bytes(rss, 0)}" if rss is not None else ""  # unreadable: not shown
+        text = f"PerfDeck {cpu} CPU{memory}"
+        if self.self_usage_label.text() != text:  # an unchanged label is not repainted
+            self.self_usage_label.setText(text)
+
+    def _sync_self_usage_timer(self) -> None:
+        """Run the own-usage timer only while the window is shown; restarting, forget the CPU
+        samples from before (the average would span the hidden time) and read at once."""
+        shown = self._is_shown() and not self._shut_down
+        if shown == self._self_timer.isActive():
+            return
+        if shown:
+            self._self_cpu_samples.clear()
+            self._update_self_usage()
+            self._self_timer.start()
+        else:
+            self._self_timer.stop()
 
     def _update_history_label(self) -> None:
-        latest = self.history.latest_time()
-        if latest is None:
+        latest, oldest = self.history.latest_time(), self.history.oldest_time()
+        if latest is None or oldest is None:
             text = " History: none yet "
         else:
-            times, _ = self.history.window([], None)
-            text = f" History: {format_span(latest - float(times[0]))} "
+            text = f" History: {format_span(latest - oldest)} "
         if self.history_label.text() != text:
             self.history_label.setText(text)
 
@@ -562,6 +589,7 @@ class MainWindow(QMainWindow):
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.WindowStateChange:
             self._update_family_intervals()
+            self._sync_self_usage_timer()
             # Restored from minimized: draw what arrived meanwhile.
             if not self.isMinimized() and self._dirty:
                 QTimer.singleShot(0, lambda: self._refresh_current(force=False))
@@ -570,12 +598,14 @@ class MainWindow(QMainWindow):
     def showEvent(self, event: QEvent) -> None:
         super().showEvent(event)
         self._update_family_intervals()
+        self._sync_self_usage_timer()
         if self._dirty:
             QTimer.singleShot(0, lambda: self._refresh_current(force=False))
 
     def hideEvent(self, event: QEvent) -> None:
         super().hideEvent(event)
         self._update_family_intervals()
+        self._sync_self_usage_timer()
 
     def _set_theme(self, mode: str) -> None:
         from perfdeck.gui.theme import apply_theme

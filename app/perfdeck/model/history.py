@@ -7,8 +7,13 @@ The rings are the rows of a few 2-D blocks (series x capacity): the series that 
 the same tick (a whole family, at start-up) share one block, so a tick is stored with one
 conversion of the values to an array and one column assignment per block, instead of a Python
 loop over every series. A new series adds exactly its row's memory and never copies the existing
-rings, except when many small blocks are merged into one (see ``_MAX_BLOCKS``). Memory never
-grows once every series has appeared.
+rings, except when many small blocks are merged into one (see ``_MAX_BLOCKS``).
+
+Memory grows with what is held, up to the fixed capacity: the rings start ``FIRST_SLOTS`` long (or
+at the capacity when that is smaller) and double, with one copy, each time they fill, until they
+reach the capacity; from then on they wrap and memory is flat forever. One hour at 0.1 s is 36 001
+slots: allocated up front for ~150 series that was 21 MB touched at start-up; now the first minute
+costs 600 slots (0.4 MB) and the rings are never more than twice what they hold while growing.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ MAX_INTERVAL_SECONDS = 10.0
 # Series trickling in one tick at a time would each get a block; past this many the blocks are
 # merged, so an append stays a handful of array operations.
 _MAX_BLOCKS = 16
+# Slots a new History allocates at first: 10 min at 1 s, 1 min at 0.1 s. Growth doubles from here.
+FIRST_SLOTS = 600
 
 
 def _as_dict(mapping: Mapping) -> dict:
@@ -57,14 +64,22 @@ class History:
     Not thread-safe: the GUI thread owns it and appends snapshots as they arrive.
     """
 
-    def __init__(self, capacity: int, dtype: type[np.floating] = np.float64) -> None:
+    def __init__(self, capacity: int, dtype: type[np.floating] = np.float64,
+                 first_slots: int = FIRST_SLOTS) -> None:
         """``dtype`` float32 halves the memory of a live history (7 significant digits is finer
-        than any of these measurements); recordings loaded from CSV keep float64 so they round-trip."""
+        than any of these measurements); recordings loaded from CSV keep float64 so they round-trip.
+        ``first_slots``: how many slots to allocate before the first growth (at most ``capacity``)."""
         if capacity < 2:
             raise ValueError("history capacity must be at least 2 samples")
+        if first_slots < 1:
+            raise ValueError("a history must start with at least one slot")
         self.capacity = capacity
         self.dtype = np.dtype(dtype)
-        self._times = np.full(capacity, np.nan)
+        # Slots allocated in every ring (timestamps and blocks alike): grows to ``capacity``. While
+        # it is below, the ring has not wrapped (``_next == _count``), so the index arithmetic
+        # below, written modulo ``capacity``, never reaches past the allocated slots.
+        self._allocated = min(capacity, first_slots)
+        self._times = np.full(self._allocated, np.nan)
         # Every series id in row order across the blocks; _rows maps an id to (block, row).
         self._ids: list[str] = []
         self._rows: dict[str, tuple[int, int]] = {}
@@ -79,7 +94,8 @@ class History:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the buffers: fixed once every series has appeared."""
+        """Memory held by the buffers: grows with the samples held (at most doubling at a time) up to
+        the capacity, then fixed once every series has appeared."""
         return self._times.nbytes + sum(block.nbytes for block in self._blocks)
 
     def series_ids(self) -> list[str]:
@@ -91,7 +107,7 @@ class History:
         if not added:
             return
         self._ids.extend(added)
-        self._blocks.append(np.full((len(added), self.capacity), np.nan, dtype=self.dtype))
+        self._blocks.append(np.full((len(added), self._allocated), np.nan, dtype=self.dtype))
         self._block_ends.append(len(self._ids))
         if len(self._blocks) > _MAX_BLOCKS:
             self._blocks = [np.concatenate(self._blocks)]  # one copy, rare
@@ -110,6 +126,26 @@ class History:
         where = self._rows.get(series_id)
         return None if where is None else self._blocks[where[0]][where[1]]
 
+    def _grow(self) -> None:
+        """Double the allocated slots (up to the capacity): one copy of every ring. Only called
+        when the rings are full and have not wrapped, so the held samples are slots 0..n-1 and
+        stay where they are; the new slots are NaN (never-written slots are never read, but a
+        series seen later must not find stale numbers)."""
+        held = self._allocated
+        size = min(self.capacity, 2 * held)
+        times = np.empty(size)  # each slot written once: the held part copied, the rest NaN
+        times[:held] = self._times
+        times[held:] = np.nan
+        self._times = times
+        grown = []
+        for block in self._blocks:
+            bigger = np.empty((block.shape[0], size), dtype=self.dtype)
+            bigger[:, :held] = block
+            bigger[:, held:] = np.nan
+            grown.append(bigger)
+        self._blocks = grown
+        self._allocated = size
+
     def append(self, timestamp: float, values: Mapping[str, float | None],
                specs: Mapping[str, SeriesSpec] | None = None) -> None:
         """Add one tick. Series not in ``values`` get NaN for this tick."""
@@ -119,6 +155,8 @@ class History:
         if not values.keys() <= self._rows.keys():
             self._add_series(values)  # dict order: new series keep the order they came in
         slot = self._next
+        if slot == self._allocated:  # full but below capacity (at capacity, _next wrapped to 0)
+            self._grow()
         self._times[slot] = timestamp
         # One column in row order; missing series and None both become NaN (numpy converts None
         # to NaN for a float dtype), so a gap is never stored as 0.
@@ -157,6 +195,12 @@ class History:
         if not self._count:
             return None
         return float(self._times[(self._next - 1) % self.capacity])
+
+    def oldest_time(self) -> float | None:
+        """The timestamp of the oldest sample held (None when empty): no copy of the ring."""
+        if not self._count:
+            return None
+        return float(self._times[(self._next - self._count) % self.capacity])
 
     def latest(self, series_id: str) -> float | None:
         ring = self._ring(series_id)

@@ -1,0 +1,89 @@
+"""The status bar's own-usage line: the same numbers psutil gives, no file opened per update, and
+no timer while the window is hidden or minimised; the history label reads one timestamp."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import psutil
+import pytest
+from gui_fakes import CountingCollector
+
+from perfdeck.gui.app import build_window
+from perfdeck.gui.mainwindow import MainWindow
+from perfdeck.model.engine import SamplingEngine
+
+pytestmark = pytest.mark.gui
+
+_opened: list[str] = []
+_counting = False
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _counting and event == "open":
+        _opened.append(str(args[0]))
+
+
+sys.addaudithook(_audit)  # audit hooks cannot be removed; it records only while _counting is set
+
+
+@pytest.fixture
+def window(qtbot) -> MainWindow:
+    made = build_window(engine=SamplingEngine([CountingCollector()]), tabs=())
+    qtbot.addWidget(made)
+    yield made
+    made.close()
+
+
+def test_own_usage_is_what_psutil_reads_without_opening_a_file(window):
+    process = psutil.Process()
+    global _counting
+    window._update_self_usage()  # opens /proc/self/statm once, then keeps it
+    _opened.clear()
+    _counting = True
+    try:
+        for _ in range(5):
+            window._update_self_usage()
+    finally:
+        _counting = False
+    assert _opened == []  # psutil opened /proc/self/stat and statm on every update
+    rss, psutil_rss = window._self_rss(), process.memory_info().rss
+    assert rss is not None and abs(rss - psutil_rss) <= 1 << 20  # same statm field; 1 MiB of churn
+    times, psutil_times = os.times(), process.cpu_times()
+    assert abs((times.user + times.system) - (psutil_times.user + psutil_times.system)) < 0.05
+    assert window.self_usage_label.text().endswith(" MiB")
+
+
+def test_own_usage_timer_runs_only_while_the_window_is_shown(qtbot, window):
+    assert not window._self_timer.isActive()  # built, never shown
+    window.show()
+    qtbot.waitExposed(window)
+    assert window._self_timer.isActive()
+    assert "CPU" in window.self_usage_label.text()  # read at once on show, not a second later
+    window.hide()
+    assert not window._self_timer.isActive()
+    window.show()
+    assert window._self_timer.isActive() and len(window._self_cpu_samples) == 1  # older ones dropped
+    window.showMinimized()
+    qtbot.waitUntil(window.isMinimized, timeout=3000)
+    assert not window._self_timer.isActive()
+    window.showNormal()
+    qtbot.waitUntil(lambda: not window.isMinimized(), timeout=3000)
+    assert window._self_timer.isActive()
+    window.close()
+    assert not window._self_timer.isActive()
+
+
+def test_history_label_reads_the_oldest_timestamp_without_copying_the_ring(window, monkeypatch):
+    window._update_history_label()
+    assert window.history_label.text() == " History: none yet "
+
+    def no_copies(*_args, **_kwargs):
+        raise AssertionError("the history label must not copy the timestamp ring")
+
+    monkeypatch.setattr(window.history, "window", no_copies)
+    for t in range(0, 1001, 10):  # wraps: capacity is one hour at 1 s, so 101 samples fit
+        window.history.append(1000.0 + t, {"fake.value": 1.0})
+    window._update_history_label()
+    assert window.history_label.text() == " History: 16 min 40 s "
