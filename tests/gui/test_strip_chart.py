@@ -74,7 +74,7 @@ def test_a_new_sample_is_one_paint_and_no_full_redraw(qtbot):
     class Paints(QObject):
         count = 0
 
-        def eventFilter(self, watched, event):  # noqa: N802 (Qt's name)
+        def eventFilter(self, watched, event):
             if watched is chart and event.type() == QEvent.Type.Paint:
                 Paints.count += 1
             return False

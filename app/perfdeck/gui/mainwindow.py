@@ -87,14 +87,14 @@ def default_size(screen: QSize | None) -> QSize:
     return QSize(width, height)
 
 
-def format_span(seconds: float) -> str:
-    """45 -> '45 s', 150 -> '2 min 30 s', 7260 -> '2 h 1 min'."""
+def format_span(seconds: float, whole_minutes: bool = False) -> str:
+    """45 -> '45 s', 150 -> '2 min 30 s' ('2 min' with ``whole_minutes``), 7260 -> '2 h 1 min'."""
     seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds} s"
     minutes, secs = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+        return f"{minutes} min {secs} s" if secs and not whole_minutes else f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
@@ -521,7 +521,9 @@ class MainWindow(QMainWindow):
         if latest is None or oldest is None:
             text = " History: none yet "
         else:
-            text = f" History: {format_span(latest - oldest)} "
+            # Whole minutes past the first one: a label that changes every second repaints the
+            # toolbar and the window behind it every second (it cannot be opaque on a toolbar).
+            text = f" History: {format_span(latest - oldest, whole_minutes=True)} "
         if self.history_label.text() != text:
             self.history_label.setText(text)
 
