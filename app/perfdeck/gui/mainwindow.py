@@ -298,7 +298,7 @@ class MainWindow(QMainWindow):
         self.self_usage_label = QLabel()
         self.self_usage_label.setToolTip("PerfDeck's own CPU use (% of one core, all threads) and memory")
         # Fixed sizes: text that changes every second must not re-layout the window.
-        fix_label_size(self.self_usage_label, "PerfDeck 888.8 % CPU · 8888 MiB")
+        fix_label_size(self.self_usage_label, "PerfDeck 888.8 % CPU · 8888 MiB", opaque=True)
         fix_label_size(self.interval_label, "Every 0.25 s · sampling paused")
         status.addPermanentWidget(self.interval_label)
         status.addPermanentWidget(self.self_usage_label)
