@@ -104,6 +104,10 @@ _COUNTER_FIELDS = {"hw_ipc": "ipc", "hw_cache_miss_pct": "cache_miss_pct",
 FILTER_KEYS = ("name", "cmdline", "user", "pid")
 SORT_ROLE = Qt.ItemDataRole.UserRole
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_DISPLAY_ROLE = int(Qt.ItemDataRole.DisplayRole)
+_SORT_ROLE = int(SORT_ROLE)
+_ALIGNMENT_ROLE = int(Qt.ItemDataRole.TextAlignmentRole)
+_TOOLTIP_ROLE = int(Qt.ItemDataRole.ToolTipRole)
 # Hardware counter columns: how many processes, and the fd ceiling (see perf/top_processes.py).
 TOP_N = 10
 FD_BUDGET = 256
@@ -279,15 +283,18 @@ class ProcessTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole:
+        # Qt asks each visible cell for seven roles per paint, and the sort proxy for SORT_ROLE per
+        # comparison: the roles are compared as plain ints, the unanswered ones return at once.
+        role = int(role)
+        if role == _DISPLAY_ROLE:
             return self._display[index.row()][index.column()]
-        if role == SORT_ROLE:
+        if role == _SORT_ROLE:
             key = self._keys[index.row()][index.column()]
             return self.unknown_counter_key if key is None else key
-        column = self.columns[index.column()]
-        if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
-            return _RIGHT
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == _ALIGNMENT_ROLE:
+            return _RIGHT if self.columns[index.column()].numeric else None
+        if role == _TOOLTIP_ROLE:
+            column = self.columns[index.column()]
             if column.key == "cmdline":
                 return self._display[index.row()][index.column()]
             if column.key in _COUNTER_FIELDS:
