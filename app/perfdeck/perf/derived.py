@@ -155,12 +155,80 @@ def _pair_key(metric: str, event: str) -> str:
     return key
 
 
+# Per metric, laid out once for derive_scaled: (metric, is a rate, ((event, pair key), ...)).
+_SCALED_PLAN: dict[str, tuple[bool, tuple[tuple[str, str], ...]]] = {
+    m.name: (m.is_rate, tuple((e, f"{m.name}:{e}") for e in m.inputs)) for m in METRICS}
+
+
+def scale_selection(counts: Mapping[str, Count | None]) -> dict[str, float | None]:
+    """Every key of a selection (plain and ``<metric>:<event>``) scaled once: ``Count.scaled``."""
+    return {key: (c.scaled() if c is not None else None) for key, c in counts.items()}
+
+
+def derive_scaled(scaled_counts: Mapping[str, float | None], elapsed_s: float | None,
+                  cpu_seconds: float | None = None, metrics: Iterable[Metric] = METRICS,
+                  ref_ghz: float | None = None) -> dict[str, float | None]:
+    """``derive_counts`` over a selection already scaled by ``scale_selection``: the same values.
+
+    The system-wide collector scales each count once for both the raw totals and the metrics,
+    and a per-second rate (the only metrics a machine without a PMU has) is one division here
+    instead of a call of ``compute`` with a fresh two-entry dict.
+    """
+    out: dict[str, float | None] = {}
+    rate_ok = elapsed_s is not None and elapsed_s > 0
+    for metric in metrics:
+        name = metric.name
+        plan = _SCALED_PLAN[name] if name in _SCALED_PLAN else (metric.is_rate, tuple(
+            (e, f"{name}:{e}") for e in metric.inputs))
+        is_rate, inputs = plan
+        if is_rate:
+            numerator = inputs[0][0]
+            num = scaled_counts.get(numerator)
+            out[name] = num / elapsed_s if rate_ok and num is not None else None  # type: ignore[operator]
+            continue
+        values: dict[str, float | None] = {}
+        present = False  # as derive_counts: judged on the plain event keys
+        for event, key in inputs:
+            if event in scaled_counts:
+                present = True
+            if key in scaled_counts:
+                values[event] = scaled_counts[key]
+            else:
+                values[event] = scaled_counts.get(event)
+        # Nothing counted for it (no PMU): None without the arithmetic, as derive_counts.
+        out[name] = compute(metric, values, elapsed_s, cpu_seconds, ref_ghz) if present else None
+    return out
+
+
 def merge_selections(parts: Sequence[Mapping[str, Count | None]]) -> dict[str, Count | None]:
-    """Selections of several contexts (threads, CPUs) merged key by key with ``merge_contexts``.
+    """Selections of several contexts (threads, CPUs) merged key by key as ``merge_contexts`` does.
 
     A key that some context lacks is None: a total over part of the contexts would be an
-    undercount shown as a real value.
+    undercount shown as a real value. The sums are ``merge_contexts``' own, written out here
+    because this runs for every event on every tick.
     """
+    out: dict[str, Count | None] = {}
+    for part in parts:
+        for key in part:
+            if key in out:
+                continue
+            value = 0.0
+            enabled = running = 0
+            for other in parts:
+                count = other.get(key)
+                if count is None:
+                    out[key] = None
+                    break
+                value += count.value
+                enabled += count.enabled
+                running += count.running
+            else:
+                out[key] = Count(value, enabled, running)
+    return out
+
+
+def merge_selections_reference(parts: Sequence[Mapping[str, Count | None]]) -> dict[str, Count | None]:
+    """The straightforward form of ``merge_selections`` (kept for the tests that compare the two)."""
     keys = dict.fromkeys(k for part in parts for k in part)
     return {key: merge_contexts(part.get(key) for part in parts) for key in keys}
 
