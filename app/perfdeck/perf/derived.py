@@ -183,8 +183,10 @@ def derive_scaled(scaled_counts: Mapping[str, float | None], elapsed_s: float | 
         is_rate, inputs = plan
         if is_rate:
             numerator = inputs[0][0]
-            num = scaled_counts.get(numerator)
-            out[name] = num / elapsed_s if rate_ok and num is not None else None  # type: ignore[operator]
+            if rate_ok and numerator in scaled_counts and (num := scaled_counts[numerator]) is not None:
+                out[name] = num / elapsed_s  # type: ignore[operator]
+            else:
+                out[name] = None
             continue
         values: dict[str, float | None] = {}
         present = False  # as derive_counts: judged on the plain event keys
@@ -215,8 +217,7 @@ def merge_selections(parts: Sequence[Mapping[str, Count | None]]) -> dict[str, C
             value = 0.0
             enabled = running = 0
             for other in parts:
-                count = other.get(key)
-                if count is None:
+                if key not in other or (count := other[key]) is None:
                     out[key] = None
                     break
                 value += count.value
