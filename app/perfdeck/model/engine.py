@@ -7,7 +7,6 @@ the GUI and ``perfdeck record`` produce identical snapshots.
 from __future__ import annotations
 
 import logging
-import operator
 import time
 from collections.abc import Mapping, MutableMapping, Sequence
 from types import MappingProxyType
@@ -40,29 +39,29 @@ class _MergedSpecs:
     kept while every family hands back the very same read-only mapping.
 
     A collector's ``specs()`` changes by publishing a new mapping (``MappingProxyType`` over a
-    dict it no longer edits: every family here does so), so the identity of each source says
-    whether the merge is still right. A plain dict may be edited in place by its owner, so a
-    tick with one among its sources is merged afresh, as before. The sources are held, so their
-    identities cannot be reused by new objects while cached.
+    dict it no longer edits: every family here does so). The list comparison below is true at
+    once for the very same objects (identity comes first) and compares contents only for a new
+    one, so the merge is reused while every source is the same, or equal. A plain dict may be
+    edited in place by its owner after it was compared, so a tick with one among its sources is
+    merged afresh, as before.
     """
 
     __slots__ = ("_merged", "_sources")
 
     def __init__(self) -> None:
-        self._sources: tuple[Mapping, ...] = ()
+        self._sources: list[Mapping] = []
         self._merged: dict = {}
 
     def merged(self, sources: list[Mapping]) -> dict:
-        cached = self._sources
-        if len(sources) == len(cached) and all(map(operator.is_, sources, cached)):
+        if sources == self._sources:
             return self._merged
         merged: dict = {}
         for source in sources:
             _merge(merged, source)
         if all(type(source) is MappingProxyType for source in sources):
-            self._sources, self._merged = tuple(sources), merged
+            self._sources, self._merged = sources, merged
         else:
-            self._sources, self._merged = (), {}
+            self._sources, self._merged = [], {}
         return merged
 
 
