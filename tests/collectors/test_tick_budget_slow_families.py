@@ -7,10 +7,10 @@ opened with an audit hook.
 - perf: the real kernel's software counters (perf_event_open works for them without a PMU),
   system-wide on two CPUs (a fake ``online`` file fixes the count; the counters are the real
   ones). Before the second pass (issue 15, sampcost) a tick cost 570 calls and opened the online
-  file; after it 167 calls and no file. Budget: 192 (15 % headroom).
+  file; after it 160 calls and no file. Budget: 184 (15 % headroom).
 - psi: a fake /proc/pressure tree laid out as the kernel's (cpu, memory and io with "some" and
   "full" lines, irq with "full" only), read on every tick. Before: 165 calls and 4 files opened
-  per tick; after: 118 calls and none (the files are kept open and re-read with pread). Budget: 136.
+  per tick; after: 112 calls and none (the files are kept open and re-read with pread). Budget: 129.
 - gpu without a GPU: a read returns the kept "no GPU" reading at once (the PCI bus is listed again
   only every few seconds for a card plugged in later).
 """
@@ -34,8 +34,8 @@ from perfdeck.perf import abi
 from perfdeck.perf.counters import online_cpus
 from perfdeck.perf.events import SOFTWARE_EVENTS
 
-PERF_CALLS_PER_TICK = 192
-PSI_CALLS_PER_TICK = 136
+PERF_CALLS_PER_TICK = 184
+PSI_CALLS_PER_TICK = 129
 GPU_ABSENT_CALLS_PER_READ = 3
 
 _opened: list[str] = []
