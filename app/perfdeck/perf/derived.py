@@ -155,9 +155,23 @@ def _pair_key(metric: str, event: str) -> str:
     return key
 
 
-# Per metric, laid out once for derive_scaled: (metric, is a rate, ((event, pair key), ...)).
-_SCALED_PLAN: dict[str, tuple[bool, tuple[tuple[str, str], ...]]] = {
-    m.name: (m.is_rate, tuple((e, f"{m.name}:{e}") for e in m.inputs)) for m in METRICS}
+_RATE, _RATIO, _OTHER = "rate", "ratio", "other"
+
+
+def _scaled_plan(metric: Metric) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """How ``compute`` treats ``metric`` (a rate; a plain ``_ratio`` of its two inputs; ghz and
+    active_ghz, which have their own arithmetic), and its inputs with their pair keys."""
+    if metric.is_rate:
+        kind = _RATE
+    elif metric.name in ("ghz", "active_ghz"):
+        kind = _OTHER
+    else:
+        kind = _RATIO
+    return kind, tuple((e, f"{metric.name}:{e}") for e in metric.inputs)
+
+
+# Per metric, laid out once for derive_scaled.
+_SCALED_PLAN: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {m.name: _scaled_plan(m) for m in METRICS}
 
 
 def scale_selection(counts: Mapping[str, Count | None]) -> dict[str, float | None]:
@@ -178,15 +192,24 @@ def derive_scaled(scaled_counts: Mapping[str, float | None], elapsed_s: float | 
     rate_ok = elapsed_s is not None and elapsed_s > 0
     for metric in metrics:
         name = metric.name
-        plan = _SCALED_PLAN[name] if name in _SCALED_PLAN else (metric.is_rate, tuple(
-            (e, f"{name}:{e}") for e in metric.inputs))
-        is_rate, inputs = plan
-        if is_rate:
+        kind, inputs = _SCALED_PLAN[name] if name in _SCALED_PLAN else _scaled_plan(metric)
+        if kind is _RATE:
             numerator = inputs[0][0]
             if rate_ok and numerator in scaled_counts and (num := scaled_counts[numerator]) is not None:
                 out[name] = num / elapsed_s  # type: ignore[operator]
             else:
                 out[name] = None
+            continue
+        if kind is _RATIO:
+            # compute()'s own arithmetic for these (``_ratio``), without its dict and dispatch;
+            # each side from the group shared with the other side when there is one.
+            (num_event, num_key), (den_event, den_key) = inputs
+            if num_event not in scaled_counts and den_event not in scaled_counts:
+                out[name] = None  # nothing counted for it (no PMU), as derive_counts
+                continue
+            num = scaled_counts[num_key] if num_key in scaled_counts else scaled_counts.get(num_event)
+            den = scaled_counts[den_key] if den_key in scaled_counts else scaled_counts.get(den_event)
+            out[name] = _ratio(num, den, metric.factor)
             continue
         values: dict[str, float | None] = {}
         present = False  # as derive_counts: judged on the plain event keys
@@ -236,8 +259,13 @@ def merge_selections_reference(parts: Sequence[Mapping[str, Count | None]]) -> d
 
 def counted_ratio(counts: Mapping[str, Count | None], names: Iterable[str]) -> float | None:
     """The smallest running/enabled among ``names`` (plain keys): how much of the time was counted."""
-    ratios = [c.ratio for n in names if (c := counts.get(n)) is not None and c.ratio is not None]
-    return min(ratios) if ratios else None
+    smallest: float | None = None
+    for name in names:
+        if name in counts and (count := counts[name]) is not None:
+            ratio = count.ratio  # a property: read once
+            if ratio is not None and (smallest is None or ratio < smallest):
+                smallest = ratio
+    return smallest
 
 
 def sum_values(per_cpu: Iterable[Values]) -> dict[str, float | None]:
