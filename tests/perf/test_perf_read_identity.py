@@ -1,13 +1,14 @@
 """The system-wide read path gives exactly the values and totals of the straightforward one.
 
 ``PerfCollector.read`` was rewritten for cost (issue 15, sampcost): counts scaled once, series
-and counter ids laid out per rescan, ``select``/``merge_selections`` written out, no derived
-metric worked out for events that are not open. ``_reference_read`` below is the previous read
-path, line for line, built on the reference forms kept for this purpose (``scale_delta``,
-``GroupPlan.select_reference``, ``merge_selections_reference``, ``derive_counts``). Both run on
-the same group samples, on the real software counters of this machine and on every system-wide
-replay fixture (hardware, multiplexing, hybrid, the Zen 4 zero-load check), and must agree to
-the bit: ``==`` on floats, not approx.
+and counter ids laid out per rescan, ``select``/``merge_selections`` written out, plain ratios
+through ``_ratio`` directly, no multiplexing ratio without hardware events. ``_Reference`` below
+is the previous read path, line for line, built on the reference forms kept for this purpose
+(``scale_delta``, ``GroupPlan.select_reference``, ``merge_selections_reference``,
+``derive_counts``, and the former ``counted_ratio``). Both run on the same group samples, on the
+real software counters of this machine and on every system-wide replay fixture (hardware,
+multiplexing, hybrid, the Zen 4 zero-load check), and must agree to the bit: ``==`` on floats,
+not approx.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ def _system_wide_allowed() -> bool:
     except abi.PerfOpenError:
         return False
     return True
+
+
+def _counted_ratio(counts: Any, names: Any) -> float | None:
+    """``derived.counted_ratio`` as it was before the rewrite."""
+    ratios = [c.ratio for n in names if (c := counts.get(n)) is not None and c.ratio is not None]
+    return min(ratios) if ratios else None
 
 
 class _Reference:
@@ -88,7 +95,7 @@ class _Reference:
             metrics = derived.derive_counts(counts, elapsed, elapsed, self.live, c._ref_ghz) if counts else {}
             for metric in self.live:
                 values[f"perf.{metric.name}.cpu{cpu}"] = metrics.get(metric.name)
-            ratio = derived.counted_ratio(counts, hardware) if counts else None
+            ratio = _counted_ratio(counts, hardware) if counts else None
             values[f"perf.{MULTIPLEX}.cpu{cpu}"] = None if ratio is None else ratio * 100
         if per_cpu and len(per_cpu) == len(c._cpus):
             total = merge_selections_reference([per_cpu[cpu] for cpu in c._cpus])
@@ -96,7 +103,7 @@ class _Reference:
             self._zero_loads(derived.scaled(total))
             interval = sum(seconds.values()) / len(seconds)
             metrics = derived.derive_counts(total, interval, interval * len(per_cpu), self.live, c._ref_ghz)
-            ratio = derived.counted_ratio(total, hardware)
+            ratio = _counted_ratio(total, hardware)
         else:
             metrics, ratio = {}, None
         for metric in self.live:
