@@ -13,8 +13,14 @@ run), warms it up, then over ``--ticks`` ticks counts:
 
 Each tick is sampled at a ``now`` one interval later, so slow families (proc every 2 s, disk
 filesystems every 5 s, sensors every 1 s) run at their real cadence. Numbers go to
-docs/performance.md. A measurement script, not a test (tests/model/test_tick_budget.py is the
-guard that keeps these counts down).
+docs/performance.md. A measurement script, not a test (tests/collectors/test_tick_budget*.py are
+the guards that keep these counts down).
+
+``--time SECONDS`` measures time instead, without the profiler: the engine runs on its own thread
+at the real interval (as the GUI's sampling thread does: sleep, sample, sleep) for SECONDS, and
+the script prints that thread's CPU time from /proc/self/task/TID/schedstat (ns, not 10 ms ticks)
+as % of one core, and the median and mean wall time of one ``sample()``. Compare two trees back to
+back (PYTHONPATH=old/app, then this one): the machine's load moves the numbers, not the code.
 """
 
 from __future__ import annotations
@@ -48,7 +54,11 @@ def main() -> int:
     parser.add_argument("--per-family", action="store_true", help="also count each family alone")
     parser.add_argument("--no-tables", action="store_true",
                         help="no process table wanted (the window on any other tab, perfdeck record)")
+    parser.add_argument("--time", type=float, default=0.0, metavar="SECONDS",
+                        help="measure CPU time of the sampling thread over SECONDS instead of counting")
     args = parser.parse_args()
+    if args.time > 0:
+        return _timed(args)
     global _counting
     sys.addaudithook(_audit)
     families = args.families.split(",")
@@ -90,9 +100,10 @@ def main() -> int:
         print(f"  {tt / args.ticks * 1e6:8.1f} µs {nc / args.ticks:8.1f} calls  "
               f"{filename.rsplit('/', 2)[-1]}:{line} {name}")
     if args.per_family:
-        print("\nper family (calls per tick, files opened per tick):")
-        for name in families:
-            sub = SamplingEngine(create_collectors([name]))
+        print("\nper family (calls per tick, files opened per tick; each row is an engine running that"
+              " family alone, so it includes the engine's own tick: the 'engine' row, no family)")
+        for name in ["engine", *families]:
+            sub = SamplingEngine(create_collectors([name]) if name != "engine" else [])
             sub.set_tables_wanted(not args.no_tables)
             t = time.monotonic()
             for _ in range(3):
@@ -111,6 +122,50 @@ def main() -> int:
             calls = pstats.Stats(prof).total_calls  # type: ignore[attr-defined]
             files = sum(_opened.values()) / args.ticks
             print(f"  {name:8s} {calls / args.ticks:8.0f} calls {files:6.1f} files")
+    return 0
+
+
+def _thread_cpu_ns() -> int:
+    """This thread's CPU time in ns: the first field of /proc/thread-self/schedstat."""
+    with open("/proc/thread-self/schedstat", "rb") as f:
+        return int(f.read().split()[0])
+
+
+def _timed(args: argparse.Namespace) -> int:
+    import statistics
+    import threading
+
+    families = args.families.split(",")
+    engine = SamplingEngine(create_collectors(families))
+    engine.set_tables_wanted(not args.no_tables)
+    durations: list[float] = []
+    result: dict[str, float] = {}
+
+    def run() -> None:
+        for _ in range(max(3, int(1 / args.interval))):  # warm-up: about a second
+            engine.sample()
+            time.sleep(args.interval)
+        cpu0, wall0 = _thread_cpu_ns(), time.monotonic()
+        deadline = time.monotonic() + args.time
+        next_tick = time.monotonic()
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            engine.sample()
+            durations.append(time.perf_counter() - started)
+            next_tick += args.interval
+            time.sleep(max(0.0, next_tick - time.monotonic()))
+        result["cpu_ns"] = _thread_cpu_ns() - cpu0
+        result["wall"] = time.monotonic() - wall0
+
+    thread = threading.Thread(target=run, name="sampling")
+    thread.start()
+    thread.join()
+    engine.close()
+    print(f"families: {','.join(families)}; {len(durations)} ticks at {args.interval:g} s over "
+          f"{result['wall']:.1f} s")
+    print(f"sampling thread CPU: {result['cpu_ns'] / 1e9 / result['wall'] * 100:.3f} % of one core")
+    print(f"sample(): median {statistics.median(durations) * 1e6:.0f} µs, "
+          f"mean {statistics.fmean(durations) * 1e6:.0f} µs")
     return 0
 
 

@@ -82,6 +82,24 @@ def test_sensor_vanishing_drops_its_series(tmp_path: Path, monkeypatch: pytest.M
     assert reading.values == {"sensors.temp.k10temp_Tctl": 61.0}
 
 
+def test_unchanged_sensors_keep_their_published_specs(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """New values, same sensors: the same specs object, so the engine keeps its merged specs."""
+    monkeypatch.setattr(psutil, "sensors_temperatures", Script([
+        {"nvme": [shwtemp("Composite", 40.0, None, None)], "k10temp": [shwtemp("Tctl", 60.0, None, None)]},
+        {"nvme": [shwtemp("Composite", 41.0, None, None)], "k10temp": [shwtemp("Tctl", 62.0, None, None)]},
+        {"k10temp": [shwtemp("Tctl", 63.0, None, None)]}]))
+    monkeypatch.setattr(psutil, "sensors_fans", Script([{}]))
+    monkeypatch.setattr(psutil, "sensors_battery", Script([None]))
+    collector = SensorCollector(root=tmp_path)
+    collector.read(0.0)
+    published = collector.specs()
+    assert collector.read(1.0).values["sensors.temp.k10temp_Tctl"] == 62.0
+    assert collector.specs() is published
+    collector.read(2.0)
+    assert collector.specs() is not published and set(collector.specs()) == {"sensors.temp.k10temp_Tctl"}
+
+
 def test_no_sensors_bare_metal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _install(monkeypatch, temps={}, fans={}, battery=None)
     write(tmp_path / "proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu tsc\n")

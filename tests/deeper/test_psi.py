@@ -160,15 +160,49 @@ def test_irq_file_missing_on_older_kernels(tmp_path: Path) -> None:
     assert report["available"] is True and report["resources"]["irq"]["available"] is False
 
 
-def test_file_vanishes_while_running(tmp_path: Path) -> None:
+def test_file_vanishes_before_it_is_kept(tmp_path: Path) -> None:
+    _kernel_tree(tmp_path)
+    collector = PsiCollector(root=tmp_path)
+    collector.open()
+    (tmp_path / "proc/pressure/io").unlink()  # after the probe, before the first read opens it
+    reading = collector.read(2.0)
+    assert "psi.io.some" in reading.unavailable and "psi.io.some" not in reading.values
+    assert "No such file" in reading.unavailable["psi.io.some"].reason
+    assert reading.values["psi.memory.some"] is None  # first read: no rate yet, not 0
+    collector.close()
+
+
+def test_read_error_while_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files are kept open and re-read with pread (a /proc/pressure file never vanishes, but a
+    read can fail): the failing resource is unavailable with the error, the others go on, and
+    the file is opened afresh on the next read."""
     _kernel_tree(tmp_path)
     collector = PsiCollector(root=tmp_path)
     collector.open()
     collector.read(1.0)
-    (tmp_path / "proc/pressure/io").unlink()
+    io_fd = collector._fds["io"]
+    real_pread = os.pread
+
+    def failing_pread(fd: int, length: int, offset: int) -> bytes:
+        if fd == io_fd:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real_pread(fd, length, offset)
+
+    monkeypatch.setattr(os, "pread", failing_pread)
     reading = collector.read(2.0)
+    monkeypatch.undo()
     assert "psi.io.some" in reading.unavailable and "psi.io.some" not in reading.values
+    assert os.strerror(errno.EIO) in reading.unavailable["psi.io.some"].reason
     assert reading.values["psi.memory.some"] == 0.0
+    assert "io" not in collector._fds  # closed, to be opened again
+    _write_pressure(tmp_path, "io", 3_500_000, 2_500_000)
+    back = collector.read(3.0)
+    assert "psi.io.some" not in back.unavailable
+    assert back.values["psi.io.some"] is None  # a new baseline after the gap, not a rate across it
+    _write_pressure(tmp_path, "io", 3_600_000, 2_500_000)
+    assert collector.read(4.0).values["psi.io.some"] == pytest.approx(10.0)  # kept fd sees new content
+    collector.close()
+    assert not collector._fds
 
 
 def test_alert_on_memory_full_pressure(tmp_path: Path) -> None:

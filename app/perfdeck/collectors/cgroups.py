@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from perfdeck.collectors.cgroup_tree import (
@@ -151,6 +152,10 @@ class CgroupCollector(Collector):
         self._previous: dict[str, CgroupSample] = {}
         self._specs: dict[str, SeriesSpec] = {}
         self._counter_specs: dict[str, CounterSpec] = {}
+        self._specs_viewed: dict[str, SeriesSpec] | None = None
+        self._specs_view: Mapping[str, SeriesSpec] = MappingProxyType({})
+        self._counters_viewed: dict[str, CounterSpec] | None = None
+        self._counters_view: Mapping[str, CounterSpec] = MappingProxyType({})
         self._unavailable: Unavailable | None = None
         self._host_missing: dict[str, Unavailable] = {}
         self._want_counters = counters
@@ -203,10 +208,17 @@ class CgroupCollector(Collector):
         return self._unavailable
 
     def specs(self) -> Mapping[str, SeriesSpec]:
-        return self._specs
+        # One read-only view per published dict (a change makes a new dict, never an edit), so
+        # the engine keeps its merged specs while this family's are unchanged.
+        if self._specs_viewed is not self._specs:
+            self._specs_viewed, self._specs_view = self._specs, MappingProxyType(self._specs)
+        return self._specs_view
 
     def counter_specs(self) -> Mapping[str, CounterSpec]:
-        return self._counter_specs
+        if self._counters_viewed is not self._counter_specs:
+            self._counters_viewed = self._counter_specs
+            self._counters_view = MappingProxyType(self._counter_specs)
+        return self._counters_view
 
     def status(self) -> dict[str, Any]:
         return {"layout": self.layout.summary() if self.layout else None, "series_limit": self.series_limit,
@@ -276,10 +288,12 @@ class CgroupCollector(Collector):
             self._counter_reason = next(iter(failures.values()))
             self._pool.close()
             self._pool = None
-            for sid in [sid for sid, spec in self._specs.items() if spec.metric in _COUNTER_METRICS]:
-                del self._specs[sid]
-            for cid in [c.id for c in self._counter_specs.values() if c.metric == "cgroup.context_switches"]:
-                del self._counter_specs[cid]
+            # New mappings, never the published ones edited: the engine keeps its merged specs
+            # while every collector's specs() returns the same object.
+            self._specs = {sid: spec for sid, spec in self._specs.items()
+                           if spec.metric not in _COUNTER_METRICS}
+            self._counter_specs = {cid: c for cid, c in self._counter_specs.items()
+                                   if c.metric != "cgroup.context_switches"}
             self._count(rows, live)  # marks every row with that reason
             return
         counts = self._pool.read()
@@ -392,10 +406,15 @@ class CgroupCollector(Collector):
         self._selected = [s.path for s in ranked[:self.series_limit]]
         self._usage_at_selection = {s.path: s.usage_usec for s in samples if s.usage_usec is not None}
         self._selected_at = now
+        # Built aside and published whole (the engine keeps merged specs per specs() object);
+        # the same selection keeps the published dicts, so nothing downstream is rebuilt.
+        published = self._specs, self._counter_specs
         self._specs, self._counter_specs = {}, {}
         by_path = {row.path: row for row in rows}
         for path in self._selected:
             self._add_specs(by_path[path])
+        if (self._specs, self._counter_specs) == published:
+            self._specs, self._counter_specs = published
 
     def _add_specs(self, row: CgroupRow) -> None:
         inst = instance_name(row.path)

@@ -12,6 +12,7 @@ import errno
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from perfdeck.model.collector import Collector
@@ -80,6 +81,10 @@ class MemoryBandwidthCollector(Collector):
         self._resctrl_math: ResctrlMath | None = None
         self._specs: dict[str, SeriesSpec] = {}
         self._counter_specs: dict[str, CounterSpec] = {}
+        self._specs_viewed: dict[str, SeriesSpec] | None = None
+        self._specs_view: Mapping[str, SeriesSpec] = MappingProxyType({})
+        self._counters_viewed: dict[str, CounterSpec] | None = None
+        self._counters_view: Mapping[str, CounterSpec] = MappingProxyType({})
         self._fallbacks: list[tuple[str, Unavailable]] = []
         self._unavailable: Unavailable | None = None
         self._reopen_pending = False
@@ -147,10 +152,17 @@ class MemoryBandwidthCollector(Collector):
 
     # -- protocol -----------------------------------------------------------------------------
     def specs(self) -> Mapping[str, SeriesSpec]:
-        return self._specs
+        # One read-only view per published dict (a change makes a new dict, never an edit), so
+        # the engine keeps its merged specs while this family's are unchanged.
+        if self._specs_viewed is not self._specs:
+            self._specs_viewed, self._specs_view = self._specs, MappingProxyType(self._specs)
+        return self._specs_view
 
     def counter_specs(self) -> Mapping[str, CounterSpec]:
-        return self._counter_specs
+        if self._counters_viewed is not self._counter_specs:
+            self._counters_viewed = self._counter_specs
+            self._counters_view = MappingProxyType(self._counter_specs)
+        return self._counters_view
 
     def unavailable(self) -> Unavailable | None:
         return self._unavailable
@@ -210,14 +222,16 @@ class MemoryBandwidthCollector(Collector):
             for key in values:
                 if key.startswith("membw.group.") and key not in self._specs:
                     # A resctrl group created while running gets its own series.
+                    # New mappings, not the published ones edited: the engine keeps its merged
+                    # specs while a collector's specs() returns the same object.
                     name = key.removeprefix("membw.group.")
-                    self._specs[key] = SeriesSpec(key, f"resctrl group {name}", "GB/s",
-                                                  Kind.RATE, group="membw.group", metric="membw.group",
-                                                  labels=(("resource", name),))
+                    self._specs = {**self._specs, key: SeriesSpec(
+                        key, f"resctrl group {name}", "GB/s", Kind.RATE, group="membw.group",
+                        metric="membw.group", labels=(("resource", name),))}
                     cid = bytes_counter_id(key)
-                    self._counter_specs[cid] = CounterSpec(
+                    self._counter_specs = {**self._counter_specs, cid: CounterSpec(
                         cid, "membw.bytes.group", "B", f"resctrl group {name}: bytes since PerfDeck "
-                        "started counting", (("resource", name),))
+                        "started counting", (("resource", name),))}
         values = {k: v for k, v in values.items() if k in self._specs}
         unavailable: dict[str, Unavailable] = {}
         if not self.source.split:

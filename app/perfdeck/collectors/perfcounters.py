@@ -156,6 +156,12 @@ class PerfCollector(Collector):
         self.missing_on: dict[str, dict[str, Unavailable]] = {}
         self._ref_ghz: float | None = None
         self._ref_reason = ""
+        # The read plan (_build_read_plan): series and counter ids per instance, laid out once.
+        self._cpu_outputs: dict[int, tuple[tuple[tuple[str, str], ...], str | None]] = {}
+        self._total_outputs: tuple[tuple[tuple[str, str], ...], str | None] = ((), None)
+        self._cpu_cids: dict[int, tuple[tuple[str, str, bool], ...]] = {}
+        self._total_cids: tuple[tuple[str, str, bool], ...] = ()
+        self._hardware: frozenset[str] = frozenset()
 
     # --- opening ------------------------------------------------------------------------------
     def _probe_hardware(self) -> list[CatalogEvent]:
@@ -352,6 +358,7 @@ class PerfCollector(Collector):
         self._series_unavailable = {sid: self._metric_unavailable[sid.split(".")[1]] for sid in specs
                                     if sid.split(".")[1] in self._metric_unavailable}
         self._series_unavailable.update(self._partial_series(specs))
+        self._build_read_plan()
 
     def _metric_label(self, metric: derived.Metric) -> str:
         """Say what ``ghz`` is in this mode: it is not the clock frequency (``active_ghz`` is)."""
@@ -452,55 +459,129 @@ class PerfCollector(Collector):
         return self._counter_specs
 
     # --- reading ------------------------------------------------------------------------------
+    def _build_read_plan(self) -> None:
+        """Lay out, once per spec rebuild (open, CPU hotplug, a metric found broken), what a tick
+        writes: per instance the (metric, series id) pairs that can have a value, the multiplex
+        series id (None when it is unavailable), and the raw counter id of each event. A tick
+        then does arithmetic and dict stores only: no f-strings, no values made and dropped."""
+        unavailable = self._series_unavailable
+        events = [e.name for e in self.catalogue
+                  if any(name == e.name for plan in self._plans for _pmu, name in plan.home)]
+
+        def outputs(instance: str) -> tuple[tuple[tuple[str, str], ...], str | None]:
+            pairs = tuple((m.name, sid) for m in self._live_metrics
+                          if (sid := f"perf.{m.name}.{instance}") not in unavailable)
+            mux = f"perf.{MULTIPLEX}.{instance}"
+            return pairs, (None if mux in unavailable else mux)
+
+        def cids(instance: str) -> tuple[tuple[str, str, bool], ...]:
+            return tuple((e, counter_id(e, instance), e == "task-clock") for e in events)
+
+        self._cpu_outputs = {cpu: outputs(f"cpu{cpu}") for cpu in self._cpus}
+        self._total_outputs = outputs("total")
+        self._cpu_cids = {cpu: cids(f"cpu{cpu}") for cpu in self._cpus}
+        self._total_cids = cids("total")
+        # Events that can multiplex; none on a machine without a PMU, so no ratio to work out.
+        self._hardware = frozenset(self._hardware_names())
+
     def read(self, now: float) -> Reading:
         if self._process is not None:
             return self._read_process()
-        if any(s.rescan_needed() for s in self._sets):
-            for counter_set in self._sets:
-                counter_set.rescan()
-            self._tracker.clear()
-            self._cpus = tuple(sorted({c for s in self._sets for c in s.cpus}))
-            self._build_specs()
+        for counter_set in self._sets:
+            if counter_set.rescan_needed():
+                for each in self._sets:
+                    each.rescan()
+                self._tracker.clear()
+                self._cpus = tuple(sorted({c for s in self._sets for c in s.cpus}))
+                self._build_specs()
+                break
+        tracker = self._tracker
         per_cpu: dict[int, dict[str, Count | None]] = {}
         seconds: dict[int, float] = {}
         for set_index, counter_set in enumerate(self._sets):
             by_cpu: dict[int, dict[int, dict[str, Count | None]]] = {}
             for (group_index, cpu), sample in counter_set.read().items():
-                delta = self._tracker.update((set_index, group_index, cpu), sample)
+                delta = tracker.update_counts((set_index, group_index, cpu), sample)
                 if delta is None:
                     continue
-                by_cpu.setdefault(cpu, {})[group_index] = delta.counts
-                # time_enabled of a system-wide event is exactly the counted wall interval.
-                seconds[cpu] = max(seconds.get(cpu, 0.0), delta.enabled_ns / 1e9)
+                counts, enabled_ns = delta
+                if cpu in by_cpu:
+                    by_cpu[cpu][group_index] = counts
+                else:
+                    by_cpu[cpu] = {group_index: counts}
+                # time_enabled of a system-wide event is exactly the counted wall interval; the
+                # longest of a CPU's groups (max(), written out).
+                counted_s = enabled_ns / 1e9
+                if cpu not in seconds or counted_s > seconds[cpu]:
+                    seconds[cpu] = counted_s
+            plan = self._plans[set_index]
             for cpu, group_counts in by_cpu.items():
-                per_cpu[cpu] = self._plans[set_index].select(group_counts)
-        hardware = self._hardware_names()
+                per_cpu[cpu] = plan.select(group_counts)
+        hardware = self._hardware
+        live = self._live_metrics
         values: dict[str, float | None] = {}
+        scaled_per_cpu: dict[int, dict[str, float | None]] = {}
         for cpu, counts in per_cpu.items():
-            self._accumulate(f"cpu{cpu}", derived.scaled(counts))
+            # Each count scaled once, for the raw totals and for the metrics.
+            scaled_counts = scaled_per_cpu[cpu] = derived.scale_selection(counts)
+            self._add_totals(self._cpu_cids[cpu] if cpu in self._cpu_cids else self._cids_for(f"cpu{cpu}"),
+                             scaled_counts)
         for cpu in self._cpus:
+            pairs, mux = self._cpu_outputs[cpu]
             counts = per_cpu.get(cpu)
-            metrics = (derived.derive_counts(counts, seconds.get(cpu), seconds.get(cpu), self._live_metrics,
-                                             self._ref_ghz) if counts else {})
-            for metric in self._live_metrics:
-                values[f"perf.{metric.name}.cpu{cpu}"] = metrics.get(metric.name)
-            ratio = derived.counted_ratio(counts, hardware) if counts else None
-            values[f"perf.{MULTIPLEX}.cpu{cpu}"] = None if ratio is None else ratio * 100
+            if counts:
+                elapsed = seconds.get(cpu)
+                metrics = derived.derive_scaled(scaled_per_cpu[cpu], elapsed, elapsed, live, self._ref_ghz)
+                for name, sid in pairs:
+                    values[sid] = metrics[name]
+                ratio = derived.counted_ratio(counts, hardware) if hardware else None
+            else:
+                for _name, sid in pairs:
+                    values[sid] = None
+                ratio = None
+            if mux is not None:
+                values[mux] = None if ratio is None else ratio * 100
         if per_cpu and len(per_cpu) == len(self._cpus):
             # Raw counts and times of every CPU add up, then scale once (as perf stat -a).
             total = derived.merge_selections([per_cpu[c] for c in self._cpus])
-            self._accumulate("total", derived.scaled(total))
-            self._check_zero_loads(derived.scaled(total))
+            scaled_total = derived.scale_selection(total)
+            self._add_totals(self._total_cids, scaled_total)
+            if self._check_zero_loads(scaled_total):
+                for sid in self._series_unavailable:  # this tick's per-CPU values of the metric too
+                    values.pop(sid, None)
             interval = sum(seconds.values()) / len(seconds)
-            metrics = derived.derive_counts(total, interval, interval * len(per_cpu), self._live_metrics,
-                                            self._ref_ghz)
-            ratio = derived.counted_ratio(total, hardware)
+            metrics = derived.derive_scaled(scaled_total, interval, interval * len(per_cpu),
+                                            self._live_metrics, self._ref_ghz)
+            ratio = derived.counted_ratio(total, hardware) if hardware else None
         else:
             metrics, ratio = {}, None
-        for metric in self._live_metrics:
-            values[f"perf.{metric.name}.total"] = metrics.get(metric.name)
-        values[f"perf.{MULTIPLEX}.total"] = None if ratio is None else ratio * 100
-        return self._reading(values)
+        pairs, mux = self._total_outputs
+        for name, sid in pairs:
+            values[sid] = metrics.get(name)
+        if mux is not None:
+            values[mux] = None if ratio is None else ratio * 100
+        totals = {cid: v for cid, v in self._totals.items() if cid in self._counter_specs}
+        # Reading copies its mappings, so the kept unavailable map goes in as it is.
+        return Reading(values=values, unavailable=self._series_unavailable, totals=totals)
+
+    def _cids_for(self, instance: str) -> tuple[tuple[str, str, bool], ...]:
+        """Counter ids of an instance outside the plan (not expected: every CPU read is planned)."""
+        events = {name for plan in self._plans for _pmu, name in plan.home}
+        return tuple((e, counter_id(e, instance), e == "task-clock") for e in sorted(events))
+
+    def _add_totals(self, cids: Sequence[tuple[str, str, bool]], scaled_counts: Mapping[str, float | None]
+                    ) -> None:
+        """``_accumulate`` over precomputed counter ids: an event not counted adds nothing."""
+        totals = self._totals
+        for event, cid, is_task_clock in cids:
+            if event not in scaled_counts:
+                continue
+            delta = scaled_counts[event]
+            if delta is None:
+                continue
+            if is_task_clock:
+                delta = delta / 1e9
+            totals[cid] = totals[cid] + delta if cid in totals else 0.0 + delta
 
     def _hardware_names(self) -> set[str]:
         return {e.name for s in self._sets for g in s.groups.values() for e in g.events if not e.is_software}
@@ -515,7 +596,7 @@ class PerfCollector(Collector):
         values[f"perf.{MULTIPLEX}.total"] = None if ratio is None else ratio * 100
         return self._reading(values)
 
-    def _check_zero_loads(self, counts: Mapping[str, float | None]) -> None:
+    def _check_zero_loads(self, counts: Mapping[str, float | None]) -> bool:
         """L1-dcache-loads that count nothing while instructions retire: the event does not work here.
 
         On AMD Zen 4 the generic L1-dcache-loads is raw event 0x0040, which perf's amdzen4 JSON no
@@ -525,9 +606,9 @@ class PerfCollector(Collector):
         """
         loads, instructions = counts.get("L1-dcache-loads"), counts.get("instructions")
         if loads != 0 or instructions is None or instructions < 1e6:
-            return
+            return False
         if "l1d_miss_pct" in self._metric_unavailable:
-            return
+            return False
         why = Unavailable(f"L1-dcache-loads counted 0 while {instructions:.3g} instructions retired: this "
                           "CPU's mapping of the generic event does not count "
                           "(reported for AMD Zen 4, raw 0x0040)")
@@ -536,6 +617,8 @@ class PerfCollector(Collector):
         for sid in self._specs:
             if sid.startswith("perf.l1d_miss_pct."):
                 self._series_unavailable[sid] = why
+        self._build_read_plan()
+        return True
 
     def _reading(self, values: dict[str, float | None]) -> Reading:
         """Values of the series that can be counted; the others listed with their reason, never 0."""

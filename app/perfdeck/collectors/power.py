@@ -6,7 +6,9 @@ powercap ``energy_uj`` files; if the perf events fail to open it falls back to p
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,9 @@ class PowerCollector(Collector):
         self._joules: dict[str, float] = {}  # perf RAPL energy per series since open
         self._fallbacks: list[tuple[str, Unavailable]] = []
         self._unavailable: Unavailable | None = None
+        # Each powercap zone's energy_uj kept open and re-read with pread at 0 (sysfs calls its
+        # show() again), by series id: no open/close per read.
+        self._energy_fds: dict[str, int] = {}
 
     def open(self) -> None:
         discovery = self._discovery or discover_power(self.root)
@@ -97,6 +102,21 @@ class PowerCollector(Collector):
         for group in self._groups.values():
             group.close()
         self._groups = {}
+        for series_id in list(self._energy_fds):
+            self._close_energy(series_id)
+
+    def _close_energy(self, series_id: str) -> None:
+        fd = self._energy_fds.pop(series_id, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _read_energy_uj(self, series_id: str, zone_path: Path) -> int:
+        """``int((zone_path / "energy_uj").read_text().strip())`` through a kept descriptor."""
+        fd = self._energy_fds.get(series_id)
+        if fd is None:
+            fd = self._energy_fds[series_id] = os.open(zone_path / "energy_uj", os.O_RDONLY | os.O_CLOEXEC)
+        return int(os.pread(fd, 64, 0).decode().strip())
 
     def specs(self) -> Mapping[str, SeriesSpec]:
         return self._specs
@@ -144,15 +164,16 @@ class PowerCollector(Collector):
         else:
             for zone in self.source.zones:
                 try:
-                    text = (zone.path / "energy_uj").read_text().strip()
-                    energy = int(text)
+                    energy = self._read_energy_uj(zone.series_id, zone.path)
                 except PermissionError:
+                    self._close_energy(zone.series_id)
                     unavailable[zone.series_id] = Unavailable(
                         f"permission denied reading {zone.path / 'energy_uj'}",
                         "run PerfDeck as root or relax the file mode (see the Power notes)")
                     self._energy.forget(zone.series_id)
                     continue
                 except (OSError, ValueError) as exc:
+                    self._close_energy(zone.series_id)  # opened afresh next time
                     problems[zone.path.name] = str(exc)
                     values[zone.series_id] = None
                     self._energy.forget(zone.series_id)

@@ -81,8 +81,8 @@ def parse_pressure(text: str) -> dict[str, int]:
         if kind not in KIND_MEANINGS:
             continue
         for field in rest.split():
-            name, _, value = field.partition("=")
-            if name == "total" and value.isdigit():
+            # field[:6] == "total=" is partition("=") giving name "total", without the call.
+            if field[:6] == "total=" and (value := field[6:]).isdigit():
                 totals[kind] = int(value)
     return totals
 
@@ -205,11 +205,26 @@ class PsiCollector(Collector):
         self._probe: PsiProbe | None = None
         self._specs: Mapping[str, SeriesSpec] = MappingProxyType({})
         self._counter_specs: Mapping[str, CounterSpec] = MappingProxyType({})
+        # Each readable file kept open and re-read with pread at offset 0 (psi_show() runs again
+        # for every read at 0, as for the fast families' KeptFile); opened on first read.
+        self._fds: dict[str, int] = {}
+        # Laid out at open: per readable resource its path and (kind, series id, counter id);
+        # and the series of the resources this kernel lacks, with their reasons.
+        self._plan: tuple[tuple[str, str, tuple[tuple[str, str, str], ...]], ...] = ()
+        self._missing: dict[str, Unavailable] = {}
 
     def open(self) -> None:
+        self.close()
         self._probe = probe_psi(self.root, self._reader)
         if self._probe.family_reason is not None:
             raise CollectorUnavailableError(self._probe.family_reason)
+        self._plan = tuple(
+            (r, f"{self.root}/proc/pressure/{r}",
+             tuple((k, series_id(r, k), f"psi.stall_seconds.{r}.{k}") for k in ("some", "full")
+                   if (r, k) in SYSTEM_SERIES))
+            for r in self._probe.readable)
+        self._missing = {series_id(r, k): reason for r, reason in self._probe.missing.items()
+                         for k in ("some", "full") if (r, k) in SYSTEM_SERIES}
         wanted = [(r, k) for r, k in SYSTEM_SERIES if r in self._probe.readable]
         self._specs = MappingProxyType({
             series_id(r, k): SeriesSpec(series_id(r, k), series_label(r, k), "%", group=f"psi.{r}",
@@ -232,38 +247,56 @@ class PsiCollector(Collector):
     def unavailable(self) -> Unavailable | None:
         return self._probe.family_reason if self._probe else None
 
+    def _read_text(self, resource: str, path: str) -> str:
+        """The file's text: pread on the kept descriptor, or the injected reader (tests)."""
+        if self._reader is not read_small_file:
+            return self._reader(path)
+        fd = self._fds.get(resource)
+        if fd is None:
+            fd = self._fds[resource] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return os.pread(fd, 4096, 0).decode("ascii", "replace")
+        except OSError:
+            self._close_fd(resource)  # opened afresh next time: a failure may be transient
+            raise
+
+    def _close_fd(self, resource: str) -> None:
+        fd = self._fds.pop(resource, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def close(self) -> None:
+        for resource in list(self._fds):
+            self._close_fd(resource)
+
+    def __del__(self) -> None:
+        # A collector dropped without close() (a test, a doctor read) must not leak descriptors.
+        self.close()
+
     def read(self, now: float) -> Reading:
         if self._probe is None:
             self.open()
-        assert self._probe is not None
         values: dict[str, float | None] = {}
-        unavailable: dict[str, Unavailable] = {}
+        unavailable: dict[str, Unavailable] = dict(self._missing)
         totals: dict[str, float] = {}
-        for resource, reason in self._probe.missing.items():
-            for kind in ("some", "full"):
-                if (resource, kind) in SYSTEM_SERIES:
-                    unavailable[series_id(resource, kind)] = reason
-        for resource in self._probe.readable:
-            path = f"{self.root}/proc/pressure/{resource}"
+        rates = self._rates
+        for resource, path, outputs in self._plan:
             try:
-                parsed = parse_pressure(self._reader(path))
+                parsed = parse_pressure(self._read_text(resource, path))
             except OSError as exc:
                 reason = (_disabled_reason(self.root) if _unsupported(exc)
                           else Unavailable(f"cannot read {path}: {exc.strerror or exc}"))
-                for kind in ("some", "full"):
-                    if (resource, kind) in SYSTEM_SERIES:
-                        unavailable[series_id(resource, kind)] = reason
-                        self._rates.forget(series_id(resource, kind))
+                for _kind, sid, _cid in outputs:
+                    unavailable[sid] = reason
+                    rates.forget(sid)
                 continue
-            for kind in ("some", "full"):
-                if (resource, kind) not in SYSTEM_SERIES:
-                    continue
-                sid = series_id(resource, kind)
+            for kind, sid, cid in outputs:
                 total = parsed.get(kind)
                 if total is None:
                     unavailable[sid] = Unavailable(f"{path} has no {kind!r} line on this kernel")
-                    self._rates.forget(sid)
+                    rates.forget(sid)
                     continue
-                values[sid] = self._rates.percent(sid, total, now)
-                totals[f"psi.stall_seconds.{resource}.{kind}"] = total / 1e6
+                values[sid] = rates.percent(sid, total, now)
+                totals[cid] = total / 1e6
         return Reading(values=values, unavailable=unavailable, totals=totals)

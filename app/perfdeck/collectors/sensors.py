@@ -108,5 +108,8 @@ class SensorCollector(Collector):
                 "sensors.battery.percent",
                 "Battery charge", "%", group="sensors.battery", value_range=_PERCENT)
             values["sensors.battery.percent"] = float(battery.percent)
-        self._specs = MappingProxyType(specs)
+        if specs != self._specs:
+            # Published anew only when they change: the engine keeps its merged specs while
+            # every family hands back the same mapping.
+            self._specs = MappingProxyType(specs)
         return Reading(values=values)

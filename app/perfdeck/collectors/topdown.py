@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from perfdeck.model.collector import Collector
@@ -80,6 +81,10 @@ class TopdownCollector(Collector):
         self._deltas = DeltaTracker()
         self._specs: dict[str, SeriesSpec] = {}
         self._counter_specs: dict[str, CounterSpec] = {}
+        self._specs_viewed: dict[str, SeriesSpec] | None = None
+        self._specs_view: Mapping[str, SeriesSpec] = MappingProxyType({})
+        self._counters_viewed: dict[str, CounterSpec] | None = None
+        self._counters_view: Mapping[str, CounterSpec] = MappingProxyType({})
         self._slot_totals: dict[str, float] = {}
         self._unavailable: Unavailable | None = None
         self.notes: Mapping[str, str] = {}
@@ -117,6 +122,8 @@ class TopdownCollector(Collector):
         self._build_specs()
 
     def _build_specs(self) -> None:
+        # Fresh mappings: the engine keeps its merged specs while specs() returns the same object.
+        self._specs, self._counter_specs = {}, {}
         categories_everywhere: list[str] | None = None
         for cpu, plan in sorted(self.plans.items()):
             for category in plan.categories:
@@ -155,10 +162,17 @@ class TopdownCollector(Collector):
         self._groups = {}
 
     def specs(self) -> Mapping[str, SeriesSpec]:
-        return self._specs
+        # One read-only view per published dict (a change makes a new dict, never an edit), so
+        # the engine keeps its merged specs while this family's are unchanged.
+        if self._specs_viewed is not self._specs:
+            self._specs_viewed, self._specs_view = self._specs, MappingProxyType(self._specs)
+        return self._specs_view
 
     def counter_specs(self) -> Mapping[str, CounterSpec]:
-        return self._counter_specs
+        if self._counters_viewed is not self._counter_specs:
+            self._counters_viewed = self._counter_specs
+            self._counters_view = MappingProxyType(self._counter_specs)
+        return self._counters_view
 
     def unavailable(self) -> Unavailable | None:
         return self._unavailable

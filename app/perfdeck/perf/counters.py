@@ -12,7 +12,9 @@ Vocabulary:
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import functools
 import os
 import resource
 import time
@@ -184,6 +186,33 @@ def scale_delta(prev: GroupSample, cur: GroupSample) -> ScaledDelta:
         else:
             values[name] = delta * d_enabled / d_running
     return ScaledDelta(values, raw, d_enabled, d_running, ratio, cur.wall - prev.wall, counts)
+
+
+_RESET = 1 << 63
+
+
+def count_deltas(prev: GroupSample, cur: GroupSample) -> tuple[dict[str, Count | None], int]:
+    """The raw ``Count`` of every event between two samples, and Δtime_enabled (ns).
+
+    Exactly ``scale_delta(prev, cur).counts`` and ``.enabled_ns``, without the scaled values, raw
+    deltas and ratio that the system-wide collector never reads: it runs for every group on every
+    CPU on every tick, so ``_u64_delta`` is written out here (same arithmetic).
+    """
+    d_enabled = (cur.time_enabled - prev.time_enabled) % U64
+    if d_enabled >= _RESET:
+        d_enabled = 0
+    d_running = (cur.time_running - prev.time_running) % U64
+    if d_running >= _RESET:
+        d_running = 0
+    before_values = prev.values
+    counts: dict[str, Count | None] = {}
+    for name, value in cur.values.items():
+        if name in before_values:
+            delta = (value - before_values[name]) % U64
+            counts[name] = None if delta >= _RESET else Count(delta, d_enabled, d_running)
+        else:
+            counts[name] = None
+    return counts, d_enabled
 
 
 # --- groups -----------------------------------------------------------------------------------
@@ -454,6 +483,45 @@ class GroupPlan:
         shared with the other side of that ratio). Groups missing from ``group_counts`` (not
         open on this context, e.g. the other hybrid PMU's CPUs) contribute nothing.
         """
+        singles, multiples = self._selection
+        out: dict[str, Count | None] = {}
+        for index, wanted in singles:
+            if index in group_counts:
+                counts = group_counts[index]
+                for key, name in wanted:
+                    if name in counts:
+                        out[key] = counts[name]
+        for key, sources in multiples:
+            parts = [group_counts[i][name] for i, name in sources
+                     if i in group_counts and name in group_counts[i]]
+            if parts:
+                out[key] = parts[0] if len(parts) == 1 else merge_copies(parts)
+        return out
+
+    @functools.cached_property
+    def _selection(self) -> tuple[tuple[tuple[int, tuple[tuple[str, str], ...]], ...],
+                                  tuple[tuple[str, tuple[tuple[int, str], ...]], ...]]:
+        """``select``'s work laid out once per plan: the keys with one source, grouped by group
+        index (``(index, ((key, event), ...))``), and the keys with copies on several PMUs
+        (hybrid: ``(key, ((index, event), ...))``), which ``merge_copies`` combines."""
+        sources: dict[str, list[tuple[int, str]]] = {}
+        for (_pmu, name), index in self.home.items():
+            sources.setdefault(name, []).append((index, name))
+        for (_pmu, metric), (index, inputs) in self.pairs.items():
+            for name in inputs:
+                sources.setdefault(f"{metric}:{name}", []).append((index, name))
+        by_index: dict[int, list[tuple[str, str]]] = {}
+        multiples: list[tuple[str, tuple[tuple[int, str], ...]]] = []
+        for key, found in sources.items():
+            if len(found) == 1:
+                by_index.setdefault(found[0][0], []).append((key, found[0][1]))
+            else:
+                multiples.append((key, tuple(found)))
+        return tuple((i, tuple(w)) for i, w in by_index.items()), tuple(multiples)
+
+    def select_reference(self, group_counts: Mapping[int, Mapping[str, Count | None]]
+                         ) -> dict[str, Count | None]:
+        """The straightforward form of ``select`` (kept for the tests that compare the two)."""
         copies: dict[str, list[Count | None]] = {}
         for (_pmu, name), index in self.home.items():
             counts = group_counts.get(index)
@@ -637,6 +705,8 @@ class CounterSet:
         self.errors: dict[tuple[int, int], dict[str, PerfOpenError]] = {}
         self._online_text: str | None = None
         self._online_path = str(self._online_file())
+        # The online file, kept open for the per-tick hotplug check (one pread, no open/close).
+        self._online_fd: int | None = None
         self._saw_enodev = False
 
     def _online_file(self) -> Path:
@@ -685,7 +755,24 @@ class CounterSet:
         """True after an ENODEV or when the set of online CPUs changed since ``open``."""
         if self._saw_enodev:
             return True
-        return _read_text_fast(self._online_path) != self._online_text
+        return self._read_online() != self._online_text
+
+    def _read_online(self) -> str | None:
+        """The online file's text through a kept descriptor: ``pread`` at 0 makes sysfs call its
+        ``show`` again, so this is as fresh as an open/read/close and costs one system call."""
+        try:
+            if self._online_fd is None:
+                self._online_fd = os.open(self._online_path, os.O_RDONLY | os.O_CLOEXEC)
+            return os.pread(self._online_fd, 4096, 0).decode("ascii", "replace")
+        except OSError:
+            self._close_online()
+            return None
+
+    def _close_online(self) -> None:
+        if self._online_fd is not None:
+            fd, self._online_fd = self._online_fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def rescan(self) -> None:
         """Reopen on the CPUs online now (previous samples are no longer comparable)."""
@@ -702,6 +789,7 @@ class CounterSet:
             group.close()
         self.groups = {}
         self.errors = {}
+        self._close_online()
 
 
 @dataclass(slots=True)
@@ -714,6 +802,13 @@ class DeltaTracker:
         previous = self._last.get(key)
         self._last[key] = sample
         return None if previous is None else scale_delta(previous, sample)
+
+    def update_counts(self, key: object, sample: GroupSample) -> tuple[dict[str, Count | None], int] | None:
+        """``count_deltas`` against the previous sample of ``key`` (None on first sight)."""
+        last = self._last
+        previous = last.get(key)
+        last[key] = sample
+        return None if previous is None else count_deltas(previous, sample)
 
     def forget(self, key: object) -> None:
         self._last.pop(key, None)

@@ -155,20 +155,117 @@ def _pair_key(metric: str, event: str) -> str:
     return key
 
 
+_RATE, _RATIO, _OTHER = "rate", "ratio", "other"
+
+
+def _scaled_plan(metric: Metric) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """How ``compute`` treats ``metric`` (a rate; a plain ``_ratio`` of its two inputs; ghz and
+    active_ghz, which have their own arithmetic), and its inputs with their pair keys."""
+    if metric.is_rate:
+        kind = _RATE
+    elif metric.name in ("ghz", "active_ghz"):
+        kind = _OTHER
+    else:
+        kind = _RATIO
+    return kind, tuple((e, f"{metric.name}:{e}") for e in metric.inputs)
+
+
+# Per metric, laid out once for derive_scaled.
+_SCALED_PLAN: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {m.name: _scaled_plan(m) for m in METRICS}
+
+
+def scale_selection(counts: Mapping[str, Count | None]) -> dict[str, float | None]:
+    """Every key of a selection (plain and ``<metric>:<event>``) scaled once: ``Count.scaled``."""
+    return {key: (c.scaled() if c is not None else None) for key, c in counts.items()}
+
+
+def derive_scaled(scaled_counts: Mapping[str, float | None], elapsed_s: float | None,
+                  cpu_seconds: float | None = None, metrics: Iterable[Metric] = METRICS,
+                  ref_ghz: float | None = None) -> dict[str, float | None]:
+    """``derive_counts`` over a selection already scaled by ``scale_selection``: the same values.
+
+    The system-wide collector scales each count once for both the raw totals and the metrics,
+    and a per-second rate (the only metrics a machine without a PMU has) is one division here
+    instead of a call of ``compute`` with a fresh two-entry dict.
+    """
+    out: dict[str, float | None] = {}
+    rate_ok = elapsed_s is not None and elapsed_s > 0
+    for metric in metrics:
+        name = metric.name
+        kind, inputs = _SCALED_PLAN[name] if name in _SCALED_PLAN else _scaled_plan(metric)
+        if kind is _RATE:
+            numerator = inputs[0][0]
+            if rate_ok and numerator in scaled_counts and (num := scaled_counts[numerator]) is not None:
+                out[name] = num / elapsed_s  # type: ignore[operator]
+            else:
+                out[name] = None
+            continue
+        if kind is _RATIO:
+            # compute()'s own arithmetic for these (``_ratio``), without its dict and dispatch;
+            # each side from the group shared with the other side when there is one.
+            (num_event, num_key), (den_event, den_key) = inputs
+            if num_event not in scaled_counts and den_event not in scaled_counts:
+                out[name] = None  # nothing counted for it (no PMU), as derive_counts
+                continue
+            num = scaled_counts[num_key] if num_key in scaled_counts else scaled_counts.get(num_event)
+            den = scaled_counts[den_key] if den_key in scaled_counts else scaled_counts.get(den_event)
+            out[name] = _ratio(num, den, metric.factor)
+            continue
+        values: dict[str, float | None] = {}
+        present = False  # as derive_counts: judged on the plain event keys
+        for event, key in inputs:
+            if event in scaled_counts:
+                present = True
+            if key in scaled_counts:
+                values[event] = scaled_counts[key]
+            else:
+                values[event] = scaled_counts.get(event)
+        # Nothing counted for it (no PMU): None without the arithmetic, as derive_counts.
+        out[name] = compute(metric, values, elapsed_s, cpu_seconds, ref_ghz) if present else None
+    return out
+
+
 def merge_selections(parts: Sequence[Mapping[str, Count | None]]) -> dict[str, Count | None]:
-    """Selections of several contexts (threads, CPUs) merged key by key with ``merge_contexts``.
+    """Selections of several contexts (threads, CPUs) merged key by key as ``merge_contexts`` does.
 
     A key that some context lacks is None: a total over part of the contexts would be an
-    undercount shown as a real value.
+    undercount shown as a real value. The sums are ``merge_contexts``' own, written out here
+    because this runs for every event on every tick.
     """
+    out: dict[str, Count | None] = {}
+    for part in parts:
+        for key in part:
+            if key in out:
+                continue
+            value = 0.0
+            enabled = running = 0
+            for other in parts:
+                if key not in other or (count := other[key]) is None:
+                    out[key] = None
+                    break
+                value += count.value
+                enabled += count.enabled
+                running += count.running
+            else:
+                out[key] = Count(value, enabled, running)
+    return out
+
+
+def merge_selections_reference(parts: Sequence[Mapping[str, Count | None]]) -> dict[str, Count | None]:
+    """The straightforward form of ``merge_selections`` (kept for the tests that compare the two)."""
     keys = dict.fromkeys(k for part in parts for k in part)
     return {key: merge_contexts(part.get(key) for part in parts) for key in keys}
 
 
 def counted_ratio(counts: Mapping[str, Count | None], names: Iterable[str]) -> float | None:
     """The smallest running/enabled among ``names`` (plain keys): how much of the time was counted."""
-    ratios = [c.ratio for n in names if (c := counts.get(n)) is not None and c.ratio is not None]
-    return min(ratios) if ratios else None
+    smallest: float | None = None
+    for name in names:
+        if name in counts and (count := counts[name]) is not None:
+            ratio = count.ratio  # a property: read once
+            if ratio is not None and (smallest is None or ratio < smallest):
+                smallest = ratio
+    return smallest
 
 
 def sum_values(per_cpu: Iterable[Values]) -> dict[str, float | None]:
