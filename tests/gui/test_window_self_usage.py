@@ -86,4 +86,4 @@ def test_history_label_reads_the_oldest_timestamp_without_copying_the_ring(windo
     for t in range(0, 1001, 10):  # wraps: capacity is one hour at 1 s, so 101 samples fit
         window.history.append(1000.0 + t, {"fake.value": 1.0})
     window._update_history_label()
-    assert window.history_label.text() == " History: 16 min "  # whole minutes past the first: no repaint a second
+    assert window.history_label.text() == " History: 16 min "  # whole minutes past the first one
