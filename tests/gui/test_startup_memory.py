@@ -1,0 +1,102 @@
+"""Resident memory at start-up, counted: what the window imports and what PySide6 reads.
+
+Counts, not timings or RSS (RSS depends on the machine): the number of sources PySide6's
+``__feature__`` hook reads, the ``linecache`` entries it leaves, and which modules are loaded once
+the real window has started. ``benchmarks/rss_profile.py`` gives the MiB behind each of them
+(docs/performance.md, "Resident memory").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+
+import perfdeck
+
+PACKAGE = Path(perfdeck.__file__).parent
+
+def _run_python(code: str, tmp_path: Path, timeout: float = 120.0) -> str:
+    """``code`` in a fresh interpreter, offscreen, with a HOME of its own (default settings)."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path),
+               XDG_CONFIG_HOME=str(tmp_path / ".config"), XDG_CACHE_HOME=str(tmp_path / ".cache"),
+               XDG_DATA_HOME=str(tmp_path / ".local/share"), XDG_RUNTIME_DIR=str(tmp_path))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE.parent), env.get("PYTHONPATH", "")) if p)
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                            env=env, timeout=timeout, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+def test_gui_import_reads_no_module_source(tmp_path: Path) -> None:
+    """Importing the window's entry (and pyqtgraph through it) makes PySide6's hook read no
+    module's source; without the patch it calls ``inspect.getsource`` once per module imported
+    after PySide6 (about 400) and fills ``linecache`` with their sources."""
+    out = _run_python("""
+        import inspect, linecache, sys
+        calls = []
+        real_getsource = inspect.getsource
+        def counting_getsource(obj):
+            calls.append(getattr(obj, "__name__", repr(obj)))
+            return real_getsource(obj)
+        inspect.getsource = counting_getsource
+        import perfdeck.gui.app
+        import pyqtgraph
+        feature = sys.modules["PySide6.support.feature"]
+        print("getsource", len(calls), " ".join(calls))
+        print("linecache", len(linecache.cache))
+        print("patched", feature._mod_uses_pyside.__module__)
+        print("selection", feature.pyside_feature_dict.get("perfdeck.gui.plots"),
+              feature.pyside_feature_dict.get("pyqtgraph"))
+    """, tmp_path)
+    lines = dict(line.split(" ", 1) for line in out.splitlines())
+    count, *read = lines["getsource"].split()
+    # What ``import PySide6`` itself imports after installing the hook, before the patch can run
+    # (shiboken6, enum); nothing of numpy, pyqtgraph or ours.
+    assert int(count) <= 3, read
+    assert not [name for name in read if name.split(".")[0] in ("perfdeck", "pyqtgraph", "numpy")], read
+    assert int(lines["linecache"]) < 20
+    assert lines["patched"] == "perfdeck.gui"
+    # Our modules and pyqtgraph mention PySide6, so the hook's own answer for them was 0 too
+    # (a PySide module with the default feature selection): the patch changes no selection.
+    assert lines["selection"] == "0 0"
+
+
+def test_no_module_selects_pyside_features() -> None:
+    """The patch gives every module the default feature selection; that is only right while no
+    module asks for another (``from __feature__ import snake_case, true_property``). Checked in
+    our sources and pyqtgraph's."""
+    import pyqtgraph
+
+    selecting = re.compile(r"^\s*from\s+__feature__\s+import|^\s*import\s+__feature__", re.MULTILINE)
+    roots = [PACKAGE, Path(pyqtgraph.__file__).parent]
+    checked = 0
+    for root in roots:
+        for path in root.rglob("*.py"):
+            checked += 1
+            assert not selecting.search(path.read_text(encoding="utf-8", errors="replace")), path
+    assert checked > 300  # both trees were really read
+
+
+def test_skip_feature_source_scan_is_defensive(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a PySide6 whose hook has ``_mod_uses_pyside`` is patched; another PySide6 (a
+    rename in 6.12+, or no hook) is left alone and start-up goes on."""
+    import perfdeck.gui as gui
+
+    monkeypatch.delitem(sys.modules, "PySide6.support.feature", raising=False)
+    assert gui.skip_feature_source_scan() is False
+    without = types.ModuleType("PySide6.support.feature")
+    monkeypatch.setitem(sys.modules, "PySide6.support.feature", without)
+    assert gui.skip_feature_source_scan() is False
+    assert not hasattr(without, "_mod_uses_pyside")
+    hook = types.ModuleType("PySide6.support.feature")
+    hook._mod_uses_pyside = lambda module: False  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "PySide6.support.feature", hook)
+    assert gui.skip_feature_source_scan() is True
+    assert hook._mod_uses_pyside(types.ModuleType("anything")) is True  # type: ignore[attr-defined]
