@@ -22,6 +22,13 @@ import perfdeck
 
 PACKAGE = Path(perfdeck.__file__).parent
 
+# What the local window does not need at start, and who imports it when it is needed:
+# the HTTP/TLS stack (libssl, libcrypto; --connect, File → Connect, Prometheus hosts), the D-Bus
+# client (the first alert notification), the recording viewer (File → Open recording…).
+LAZY_MODULES = ("ssl", "_ssl", "http.client", "urllib.request", "email.parser", "jeepney",
+                "concurrent.futures", "perfdeck.gui.recording_view", "perfdeck.model.recording_file")
+
+
 def _run_python(code: str, tmp_path: Path, timeout: float = 120.0) -> str:
     """``code`` in a fresh interpreter, offscreen, with a HOME of its own (default settings)."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path),
@@ -66,6 +73,79 @@ def test_gui_import_reads_no_module_source(tmp_path: Path) -> None:
     # Our modules and pyqtgraph mention PySide6, so the hook's own answer for them was 0 too
     # (a PySide module with the default feature selection): the patch changes no selection.
     assert lines["selection"] == "0 0"
+
+
+def test_the_started_window_has_not_loaded_the_lazy_modules(tmp_path: Path) -> None:
+    """The real start-up path (``perfdeck --interval 1 --tab Overview``: ``run_gui`` with recording,
+    File → Connect, Prometheus hosts, settings, alerts, notifications, tray) runs its event loop
+    for a second with the sampler on, and none of ``LAZY_MODULES`` is loaded, nor any source read
+    into ``linecache`` by PySide6's hook."""
+    out = _run_python("""
+        import linecache, sys
+        from perfdeck.gui.app import ensure_application
+        app = ensure_application()
+        from PySide6.QtCore import QTimer
+        from perfdeck.gui.mainwindow import MainWindow
+        shown = []
+        def quit_once_drawn():
+            shown.extend(w.isVisible() for w in app.topLevelWidgets() if isinstance(w, MainWindow))
+            app.quit()
+        QTimer.singleShot(1500, quit_once_drawn)
+        from perfdeck.cli import main
+        status = main(["--interval", "1", "--tab", "Overview"])
+        print("status", status)
+        print("shown", shown)
+        print("linecache", len(linecache.cache))
+        print("modules", " ".join(sorted(sys.modules)))
+    """, tmp_path)
+    lines = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    assert lines["status"] == "0"
+    assert lines["shown"] == "[True]"  # the window really ran, so its start-up path was taken
+    assert int(lines["linecache"]) < 20
+    modules = set(lines["modules"].split())
+    assert {"perfdeck.gui.connect_dialog", "perfdeck.gui.recording", "perfdeck.gui.notify",
+            "perfdeck.model.prometheus", "perfdeck.model.remote"} <= modules  # the features are wired
+    loaded = sorted(set(LAZY_MODULES) & modules)
+    assert loaded == [], f"imported at start although only some actions need them: {loaded}"
+
+
+def test_remote_and_prometheus_modules_import_without_the_network_stack(tmp_path: Path) -> None:
+    """`perfdeck` imports ``model.remote`` for its options on every start; the HTTP and TLS
+    modules come with the first request, and the type the window polls lives apart."""
+    out = _run_python("""
+        import sys
+        import perfdeck.model.remote, perfdeck.model.prometheus, perfdeck.gui.sources
+        print(" ".join(m for m in ("ssl", "http.client", "urllib.request") if m in sys.modules) or "none")
+        from perfdeck.model.poll import PollResult
+        print(perfdeck.model.remote.PollResult is PollResult)
+    """, tmp_path)
+    assert out.split() == ["none", "True"]
+
+
+def test_the_network_stack_arrives_with_the_first_connection(tmp_path: Path) -> None:
+    """The lazy imports are where the requests are: a refused connection to an agent and to a
+    Prometheus server still gives the same one-sentence errors."""
+    out = _run_python("""
+        import socket, sys
+        from perfdeck.model.prometheus import PrometheusClient
+        from perfdeck.model.remote import AgentClient, ConnectOptions, RemoteError, tls_context
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        listener.close()  # nothing listens there now: connection refused
+        for call in (lambda: AgentClient(ConnectOptions(f"http://127.0.0.1:{port}")).fetch(),
+                     lambda: PrometheusClient(f"http://127.0.0.1:{port}").hosts()):
+            try:
+                call()
+            except RemoteError as exc:
+                print(exc.message)
+        print(type(tls_context(ConnectOptions("https://x", insecure=True))).__name__)
+        print("http.client" in sys.modules, "ssl" in sys.modules)
+    """, tmp_path)
+    lines = out.splitlines()
+    assert re.fullmatch(r"nothing listens at 127\.0\.0\.1:\d+ \(connection refused\)", lines[0])
+    assert re.fullmatch(r"nothing listens at 127\.0\.0\.1:\d+ \(connection refused\)", lines[1])
+    assert lines[2:] == ["SSLContext", "True True"]
 
 
 def test_no_module_selects_pyside_features() -> None:
