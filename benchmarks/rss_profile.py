@@ -14,6 +14,9 @@ process, so nothing measured is instrumentation:
 - the mappings with most RSS (``/proc/PID/smaps``), grouped: shared objects and files by path,
   ``[heap]`` (the main malloc arena), anonymous mappings by kind (a 64 MiB reservation of a
   thread's malloc arena, thread stacks, the rest);
+- with ``--dbus``, the launch is wrapped in ``dbus-run-session`` as the side-by-side harness
+  does (``measure_peers.sh`` counts the whole tree: dbus-run-session and dbus-daemon add about
+  6 MiB of RSS to every GUI row); the tree's RSS is reported beside PerfDeck's own;
 - the number of modules the process imported and whether the network/TLS stack (ssl, http.client,
   urllib.request, email) is among them, from ``python -X importtime`` on stderr (``--modules``;
   it prints one line per import and changes nothing in the heap measurably, but it is off by
@@ -36,6 +39,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 KIB = 1024
@@ -68,6 +73,7 @@ class Sample:
     pss_anon_mib: float
     pss_file_mib: float
     mappings: list[tuple[str, float, float, int]] = field(default_factory=list)  # name, rss, pss, count
+    tree_rss_mib: float | None = None
     modules: int | None = None
     watched: dict[str, bool] = field(default_factory=dict)
 
@@ -136,7 +142,7 @@ def classify(mappings: list[Mapping]) -> list[tuple[str, float, float, int]]:
     return [(name, rss / KIB, pss / KIB, count) for name, (rss, pss, count) in ordered]
 
 
-def fresh_environment(home: Path) -> dict[str, str]:
+def fresh_environment(home: Path, app_dir: Path) -> dict[str, str]:
     """The launch environment: a fresh HOME and XDG directories, so saved settings or window
     state on this machine do not change what is measured."""
     env = dict(os.environ)
@@ -146,8 +152,21 @@ def fresh_environment(home: Path) -> dict[str, str]:
     env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"),
                XDG_DATA_HOME=str(home / ".local/share"), XDG_RUNTIME_DIR=str(home / ".run"),
                QT_QPA_PLATFORM=env.get("QT_QPA_PLATFORM", "xcb"), PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "app"), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(app_dir), env.get("PYTHONPATH", "")) if p)
     return env
+
+
+def perfdeck_pid(launched: int, wrapped: bool, timeout: float = 10.0) -> int:
+    """PerfDeck's own PID: the launched process, or the Python that dbus-run-session starts."""
+    if not wrapped:
+        return launched
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in psutil.Process(launched).children(recursive=True):
+            if "perfdeck" in child.cmdline():
+                return child.pid
+        time.sleep(0.1)
+    raise RuntimeError("dbus-run-session did not start perfdeck")
 
 
 def imported_modules(stderr_text: str) -> list[str]:
@@ -160,13 +179,16 @@ def imported_modules(stderr_text: str) -> list[str]:
 
 def measure(args: argparse.Namespace) -> Sample:
     with tempfile.TemporaryDirectory(prefix="rss-profile-") as tmp:
-        env = fresh_environment(Path(tmp))
+        env = fresh_environment(Path(tmp), args.app)
         command = [sys.executable, *(["-X", "importtime"] if args.modules else []), "-m", "perfdeck",
                    "--interval", str(args.interval), "--tab", args.tab, *args.app_args]
+        if args.dbus:
+            command = ["dbus-run-session", "--", *command]
         stderr_path = Path(tmp) / "stderr.txt"
         with open(stderr_path, "w") as stderr:
             proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr)
             try:
+                pid = perfdeck_pid(proc.pid, args.dbus)
                 peak = 0
                 deadline = time.monotonic() + args.seconds
                 while time.monotonic() < deadline:
@@ -174,10 +196,12 @@ def measure(args: argparse.Namespace) -> Sample:
                     if proc.poll() is not None:
                         raise RuntimeError(f"perfdeck exited with {proc.returncode}: "
                                            + stderr_path.read_text()[-2000:])
-                    peak = max(peak, read_status_kib(proc.pid, "VmRSS"))
-                rss = read_status_kib(proc.pid, "VmRSS")
-                rollup = read_rollup_kib(proc.pid)
-                mappings = classify(read_smaps(proc.pid))
+                    peak = max(peak, read_status_kib(pid, "VmRSS"))
+                rss = read_status_kib(pid, "VmRSS")
+                rollup = read_rollup_kib(pid)
+                mappings = classify(read_smaps(pid))
+                tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+                tree_rss = sum(p.memory_info().rss for p in tree)
             finally:
                 proc.terminate()  # the app quits cleanly on SIGTERM
                 try:
@@ -187,7 +211,8 @@ def measure(args: argparse.Namespace) -> Sample:
                     proc.wait(15)
         sample = Sample(rss_mib=rss / KIB, rss_peak_mib=max(peak, rss) / KIB, pss_mib=rollup["Pss"] / KIB,
                         pss_anon_mib=rollup.get("Pss_Anon", 0) / KIB,
-                        pss_file_mib=rollup.get("Pss_File", 0) / KIB, mappings=mappings)
+                        pss_file_mib=rollup.get("Pss_File", 0) / KIB, mappings=mappings,
+                        tree_rss_mib=tree_rss / MIB if args.dbus else None)
         if args.modules:
             names = imported_modules(stderr_path.read_text())
             sample.modules = len(set(names))
@@ -203,6 +228,9 @@ def main() -> int:
     parser.add_argument("--tab", default="Overview", help="tab shown (Overview)")
     parser.add_argument("--top", type=int, default=12, help="mapping groups listed (12)")
     parser.add_argument("--modules", action="store_true", help="count imported modules (-X importtime)")
+    parser.add_argument("--dbus", action="store_true", help="under dbus-run-session, as the harness runs it")
+    parser.add_argument("--app", type=Path, default=REPO / "app",
+                        help="the folder holding the perfdeck package (another tree's app/: before/after)")
     parser.add_argument("app_args", nargs="*", help="extra perfdeck arguments (after --)")
     args = parser.parse_args()
     if "DISPLAY" not in os.environ and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
@@ -210,18 +238,19 @@ def main() -> int:
               file=sys.stderr)
         return 2
     samples = [measure(args) for _ in range(args.runs)]
-    print(f"perfdeck --interval {args.interval:g} --tab {args.tab} {' '.join(args.app_args)}; "
+    print(f"{args.app}: perfdeck --interval {args.interval:g} --tab {args.tab} {' '.join(args.app_args)}; "
           f"reading {args.seconds:g} s after launch; {len(samples)} run(s); Python {sys.version.split()[0]}")
-    print("\n| run | RSS MiB | peak RSS MiB | PSS MiB | PSS anon | PSS file | modules |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| run | RSS MiB | peak RSS MiB | PSS MiB | PSS anon | PSS file | modules | tree RSS (dbus) |")
+    print("|---|---|---|---|---|---|---|---|")
     for number, s in enumerate(samples, 1):
         modules = "" if s.modules is None else str(s.modules)
+        tree = "" if s.tree_rss_mib is None else f"{s.tree_rss_mib:.1f}"
         print(f"| {number} | {s.rss_mib:.1f} | {s.rss_peak_mib:.1f} | {s.pss_mib:.1f} | "
-              f"{s.pss_anon_mib:.1f} | {s.pss_file_mib:.1f} | {modules} |")
+              f"{s.pss_anon_mib:.1f} | {s.pss_file_mib:.1f} | {modules} | {tree} |")
     if len(samples) > 1:
         print(f"| median | {statistics.median(s.rss_mib for s in samples):.1f} | "
               f"{statistics.median(s.rss_peak_mib for s in samples):.1f} | "
-              f"{statistics.median(s.pss_mib for s in samples):.1f} | | | |")
+              f"{statistics.median(s.pss_mib for s in samples):.1f} | | | | |")
     last = samples[-1]
     print("\nlargest mappings (last run), RSS / PSS MiB:")
     for name, rss, pss, count in last.mappings[:args.top]:
