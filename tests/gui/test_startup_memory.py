@@ -180,3 +180,37 @@ def test_skip_feature_source_scan_is_defensive(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "PySide6.support.feature", hook)
     assert gui.skip_feature_source_scan() is True
     assert hook._mod_uses_pyside(types.ModuleType("anything")) is True  # type: ignore[attr-defined]
+
+
+def test_pyqtgraph_mirrors_fill_on_use_with_the_same_objects(tmp_path: Path) -> None:
+    """pyqtgraph's ``pyqtgraph.Qt.QtCore/QtGui/QtWidgets`` no longer make PySide6 create every
+    class at import (PySide6 creates a type on first access: ``len(module.__dict__)`` counts the
+    ones created); any name asked for is the very PySide6 object, as pyqtgraph's copy gave it."""
+    out = _run_python("""
+        import sys
+        import perfdeck.gui.app
+        import pyqtgraph as pg
+        import PySide6.QtCore, PySide6.QtGui, PySide6.QtWidgets
+        for name in ("QtCore", "QtGui", "QtWidgets"):
+            source = getattr(PySide6, name)
+            print(name, len(source.__dict__), len(dir(source)))
+        print("finder_left", any("PyqtgraphQt" in type(f).__name__ for f in sys.meta_path))
+        print("dir_left", "dir" in vars(pg.Qt))
+        different = []
+        for name in ("QtCore", "QtGui", "QtWidgets"):
+            source, mirror = getattr(PySide6, name), getattr(pg.Qt, name)
+            for attr in dir(source):
+                if not attr.startswith("__") and getattr(mirror, attr) is not getattr(source, attr):
+                    different.append(f"{name}.{attr}")
+        print("different", " ".join(different) or "none")
+        print("missing", hasattr(pg.Qt.QtGui, "NoSuchQtClass"))
+    """, tmp_path)
+    lines = dict(line.split(" ", 1) for line in out.splitlines())
+    for name in ("QtCore", "QtGui", "QtWidgets"):
+        created, names = map(int, lines[name].split())
+        assert names > 200
+        assert created < names / 2, f"PySide6.{name}: {created} of {names} classes created at import"
+    assert lines["finder_left"] == "False"
+    assert lines["dir_left"] == "False"
+    assert lines["different"] == "none"
+    assert lines["missing"] == "False"
