@@ -9,7 +9,7 @@ harness does) on the X server in $DISPLAY, in a fresh HOME and XDG directories (
 every family on, no remembered window state), waits ``--seconds``, then reads from outside the
 process, so nothing measured is instrumentation:
 
-- RSS (``/proc/PID/status`` VmRSS, and its peak over the run, sampled every second) and PSS with
+- RSS (``/proc/PID/status`` VmRSS, and its peak over the run: VmHWM) and PSS with
   its anonymous and file parts (``/proc/PID/smaps_rollup``);
 - the mappings with most RSS (``/proc/PID/smaps``), grouped: shared objects and files by path,
   ``[heap]`` (the main malloc arena), anonymous mappings by kind (a 64 MiB reservation of a
@@ -198,6 +198,7 @@ def measure(args: argparse.Namespace) -> Sample:
                                            + stderr_path.read_text()[-2000:])
                     peak = max(peak, read_status_kib(pid, "VmRSS"))
                 rss = read_status_kib(pid, "VmRSS")
+                high_water = read_status_kib(pid, "VmHWM")  # the kernel's peak, between our samples too
                 rollup = read_rollup_kib(pid)
                 mappings = classify(read_smaps(pid))
                 tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
@@ -209,7 +210,8 @@ def measure(args: argparse.Namespace) -> Sample:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(15)
-        sample = Sample(rss_mib=rss / KIB, rss_peak_mib=max(peak, rss) / KIB, pss_mib=rollup["Pss"] / KIB,
+        sample = Sample(rss_mib=rss / KIB, rss_peak_mib=max(peak, rss, high_water) / KIB,
+                        pss_mib=rollup["Pss"] / KIB,
                         pss_anon_mib=rollup.get("Pss_Anon", 0) / KIB,
                         pss_file_mib=rollup.get("Pss_File", 0) / KIB, mappings=mappings,
                         tree_rss_mib=tree_rss / MIB if args.dbus else None)
