@@ -36,7 +36,7 @@ def skip_feature_source_scan() -> bool:
     ``from __feature__ import snake_case, true_property``. It decides by
     ``inspect.getsource(module)`` and a search for "PySide6" in the text: the whole source of
     the ~400 modules imported after PySide6 (pyqtgraph, numpy's parts, ours) is read, tokenised
-    and kept in ``linecache``. That is 11 MiB of RSS at import and 15-18 MiB in the running window,
+    and kept in ``linecache``. That is 11 MiB of RSS at import and 12 MiB of the running window,
     and clearing ``linecache`` later gives none of it back (the heap stays fragmented).
 
     The answer only matters to a module that selects features; no PerfDeck module does (a test
@@ -51,7 +51,7 @@ def skip_feature_source_scan() -> bool:
     return True
 
 
-# The PySide6 modules pyqtgraph mirrors (pyqtgraph.Qt.QtCore...), and the one binding this applies to.
+# The PySide6 modules pyqtgraph mirrors (as pyqtgraph.Qt.QtCore...), and the module that does it.
 MIRRORED_QT_MODULES = ("QtCore", "QtGui", "QtWidgets")
 PYQTGRAPH_QT = "pyqtgraph.Qt"
 
@@ -123,8 +123,8 @@ def fill_pyqtgraph_mirrors_on_use() -> bool:
     pyqtgraph 0.13-0.14 keeps its own modules ``pyqtgraph.Qt.QtCore``, ``.QtGui`` and ``.QtWidgets``
     and fills them at import with ``setattr(mirror, name, getattr(PySide6_module, name))`` for every
     name in ``dir()`` of the PySide6 module. PySide6 (6.11 here) creates a class's Python type, its
-    enums and signatures on first access, so that loop creates all ~720 of them where the window
-    uses about 300: 8 MiB at import, 4 MiB of the running window. Here the loop finds nothing to
+    enums and signatures on first access, so that loop creates all ~720 of them where the running
+    window uses about 350: 8 MiB at import, 3.5 MiB of the running window. Here the loop finds nothing to
     copy (``dir`` of those three modules is empty for it) and each mirror gets a module
     ``__getattr__`` that copies a name from PySide6 on first use: the same object under the same
     name, as before. Only when pyqtgraph is not imported yet (it is imported by ``perfdeck.gui``
