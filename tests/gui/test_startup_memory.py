@@ -55,7 +55,10 @@ def test_gui_import_reads_no_module_source(tmp_path: Path) -> None:
         inspect.getsource = counting_getsource
         import perfdeck.gui.app
         import pyqtgraph
-        feature = sys.modules["PySide6.support.feature"]
+        feature = sys.modules.get("PySide6.support.feature")
+        if feature is None or not hasattr(feature, "pyside_feature_dict"):
+            print("nohook yes")
+            raise SystemExit(0)
         print("getsource", len(calls), " ".join(calls))
         print("linecache", len(linecache.cache))
         print("patched", feature._mod_uses_pyside.__module__)
@@ -63,6 +66,8 @@ def test_gui_import_reads_no_module_source(tmp_path: Path) -> None:
               feature.pyside_feature_dict.get("pyqtgraph"))
     """, tmp_path)
     lines = dict(line.split(" ", 1) for line in out.splitlines())
+    if "nohook" in lines:
+        pytest.skip("this PySide6 has no __feature__ import hook: nothing reads sources")
     count, *read = lines["getsource"].split()
     # What ``import PySide6`` itself imports after installing the hook, before the patch can run
     # (shiboken6, enum); nothing of numpy, pyqtgraph or ours.
@@ -188,9 +193,12 @@ def test_pyqtgraph_mirrors_fill_on_use_with_the_same_objects(tmp_path: Path) -> 
     ones created); any name asked for is the very PySide6 object, as pyqtgraph's copy gave it."""
     out = _run_python("""
         import sys
+        import perfdeck.gui
+        import PySide6.QtCore, PySide6.QtGui, PySide6.QtWidgets
+        # A PySide6 that creates every class with its module has nothing to save here.
+        print("lazy", len(PySide6.QtWidgets.__dict__) < len(dir(PySide6.QtWidgets)) / 2)
         import perfdeck.gui.app
         import pyqtgraph as pg
-        import PySide6.QtCore, PySide6.QtGui, PySide6.QtWidgets
         for name in ("QtCore", "QtGui", "QtWidgets"):
             source = getattr(PySide6, name)
             print(name, len(source.__dict__), len(dir(source)))
@@ -206,6 +214,9 @@ def test_pyqtgraph_mirrors_fill_on_use_with_the_same_objects(tmp_path: Path) -> 
         print("missing", hasattr(pg.Qt.QtGui, "NoSuchQtClass"))
     """, tmp_path)
     lines = dict(line.split(" ", 1) for line in out.splitlines())
+    assert lines["different"] == "none"  # whatever the PySide6: the mirrors give PySide6's objects
+    if lines["lazy"] != "True":
+        pytest.skip("this PySide6 creates every class when its module is imported")
     for name in ("QtCore", "QtGui", "QtWidgets"):
         created, names = map(int, lines[name].split())
         assert names > 200
