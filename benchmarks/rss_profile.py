@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import os
 import re
 import statistics
@@ -156,6 +157,23 @@ def fresh_environment(home: Path, app_dir: Path) -> dict[str, str]:
     return env
 
 
+def stop_tree(proc: subprocess.Popen) -> None:
+    """Stop what was launched and everything it started: under ``--dbus`` that is PerfDeck, the
+    dbus-daemon and dbus-run-session, which does not pass SIGTERM on to its children."""
+    try:
+        targets = [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]
+    except psutil.NoSuchProcess:
+        targets = []
+    for process in targets:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.terminate()  # PerfDeck quits cleanly on SIGTERM
+    _gone, alive = psutil.wait_procs(targets, timeout=15)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    proc.wait(15)
+
+
 def perfdeck_pid(launched: int, wrapped: bool, timeout: float = 10.0) -> int:
     """PerfDeck's own PID: the launched process, or the Python that dbus-run-session starts."""
     if not wrapped:
@@ -204,12 +222,7 @@ def measure(args: argparse.Namespace) -> Sample:
                 tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
                 tree_rss = sum(p.memory_info().rss for p in tree)
             finally:
-                proc.terminate()  # the app quits cleanly on SIGTERM
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(15)
+                stop_tree(proc)
         sample = Sample(rss_mib=rss / KIB, rss_peak_mib=max(peak, rss, high_water) / KIB,
                         pss_mib=rollup["Pss"] / KIB,
                         pss_anon_mib=rollup.get("Pss_Anon", 0) / KIB,
