@@ -16,19 +16,24 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
-from jeepney import DBusAddress, DBusErrorResponse, MessageType, new_method_call
-from jeepney.io.blocking import DBusConnection, open_dbus_connection
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from perfdeck.model.settings import APP_ID
 
+# jeepney and concurrent.futures are imported by the first notification: most runs never fire an
+# alert, and the window starts without them.
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from jeepney.io.blocking import DBusConnection
+
 log = logging.getLogger(__name__)
 
-NOTIFICATIONS = DBusAddress("/org/freedesktop/Notifications", bus_name="org.freedesktop.Notifications",
-                            interface="org.freedesktop.Notifications")
+NOTIFICATIONS_PATH = "/org/freedesktop/Notifications"
+NOTIFICATIONS_NAME = "org.freedesktop.Notifications"  # the bus name and the interface
 RETRY_SECONDS = 60.0
 URGENCY_LOW, URGENCY_NORMAL, URGENCY_CRITICAL = 0, 1, 2
 
@@ -49,6 +54,8 @@ class DBusNotifier:
         self._conn: DBusConnection | None = None
 
     def _connection(self) -> DBusConnection:
+        from jeepney.io.blocking import open_dbus_connection
+
         if self._conn is None:
             try:
                 self._conn = open_dbus_connection(bus="SESSION")
@@ -61,8 +68,11 @@ class DBusNotifier:
     def notify(self, summary: str, body: str = "", replaces_id: int = 0, urgency: int = URGENCY_NORMAL,
                expire_ms: int = -1, icon: str = APP_ID) -> int:
         """Send one notification; returns the id the server gave it (for ``replaces_id``)."""
+        from jeepney import DBusAddress, DBusErrorResponse, MessageType, new_method_call
+
         hints = {"urgency": ("y", urgency), "desktop-entry": ("s", APP_ID)}
-        message = new_method_call(NOTIFICATIONS, "Notify", "susssasa{sv}i",
+        address = DBusAddress(NOTIFICATIONS_PATH, bus_name=NOTIFICATIONS_NAME, interface=NOTIFICATIONS_NAME)
+        message = new_method_call(address, "Notify", "susssasa{sv}i",
                                   (self.app_name, replaces_id, icon, summary, body, [], hints, expire_ms))
         for attempt in (1, 2):
             conn = self._connection()
@@ -123,6 +133,8 @@ class Notifier(QObject):
             self._fallback(summary, body)
             return
         if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perfdeck-notify")
         replaces = self._ids.get(key, 0)
         future = self._executor.submit(self._dbus.notify, summary, body, replaces, urgency)

@@ -15,11 +15,14 @@ from a file fills a ``History`` the same way, without a sampler (``gui.recording
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from perfdeck.model.collector import Collector
 from perfdeck.model.engine import SamplingEngine
-from perfdeck.model.remote import PollResult, RemoteSource
+from perfdeck.model.poll import PollResult
+
+if TYPE_CHECKING:  # the local window never imports the HTTP client (model.remote imports it lazily)
+    from perfdeck.model.remote import RemoteSource
 
 
 @runtime_checkable

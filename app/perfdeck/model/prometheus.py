@@ -21,17 +21,19 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import ssl
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perfdeck.exporter.naming import metric_name
 from perfdeck.model.remote import POINT_BUDGET, HistoryLoader, RemoteError, normalise_url
 from perfdeck.model.series import SeriesSpec, Snapshot
+
+# urllib.request (http.client, ssl, libcrypto: about 6 MiB resident) is imported by the request
+# itself: the window imports this module for File → Hosts on Prometheus… on every start.
+if TYPE_CHECKING:
+    import ssl
 
 # Prometheus refuses a range query of more than 11,000 points per series.
 MAX_POINTS = 10_000
@@ -102,6 +104,9 @@ class PrometheusClient:
         self.address = urllib.parse.urlsplit(self.url).netloc
 
     def _get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        import urllib.error
+        import urllib.request
+
         query = "?" + urllib.parse.urlencode(params) if params else ""
         request = urllib.request.Request(self.url + path + query, headers={"Accept": "application/json",
                                                                         "User-Agent": "perfdeck-window"})

@@ -28,21 +28,27 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
-import http.client
 import json
 import math
 import os
 import socket
-import ssl
 import tempfile
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perfdeck.model import wire
+from perfdeck.model.poll import PollResult  # here for callers that import it from this module
 from perfdeck.model.series import CounterSpec, SeriesSpec, Snapshot
+
+# http.client and ssl (libssl, libcrypto: about 5 MiB resident) are imported where a connection is
+# made: `perfdeck` imports this module for its options and errors on every start, even the local
+# window that never talks to an agent.
+if TYPE_CHECKING:
+    import http.client
+    import ssl
 
 API_PATH = "/api/v1/snapshots"
 DEFAULT_TIMEOUT_SECONDS = 5.0
@@ -172,6 +178,8 @@ def auth_header(options: ConnectOptions) -> str | None:
 
 
 def tls_context(options: ConnectOptions) -> ssl.SSLContext:
+    import ssl
+
     if options.insecure:
         context = ssl.create_default_context()
         context.check_hostname = False
@@ -235,6 +243,8 @@ class AgentClient:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def _connect(self) -> http.client.HTTPConnection:
+        import http.client
+
         if self._connection is None:
             timeout = self.options.timeout
             if self._https:
@@ -246,6 +256,8 @@ class AgentClient:
 
     def fetch(self, after: int | None = None, specs_generation: int | None = None) -> dict[str, Any]:
         """One document, decoded from JSON but not yet into snapshots. Raises ``RemoteError``."""
+        import http.client
+
         query = {}
         if after is not None:
             query["after"] = str(after)
@@ -288,6 +300,9 @@ class AgentClient:
         return response, response.read()
 
     def _network_error(self, exc: BaseException) -> RemoteError:
+        import http.client
+        import ssl
+
         where = self.address
         if isinstance(exc, ssl.SSLCertVerificationError):
             return RemoteError(f"the TLS certificate of {where} is not trusted ({exc.verify_message})",
@@ -353,16 +368,6 @@ class RemoteStatus:
     retry_in: float | None = None
     missed_intervals: int = 0
     problem: str = ""  # the RemoteError kind behind a lost or failed state (auth, connect, ...)
-
-
-@dataclass(frozen=True, slots=True)
-class PollResult:
-    """What one poll gives the window: snapshots to append (oldest first), a status when it
-    changed (None: unchanged) and the seconds until the next poll (None: the caller's interval)."""
-
-    snapshots: tuple[Snapshot, ...] = ()
-    status: RemoteStatus | None = None
-    next_delay: float | None = None
 
 
 @dataclass
