@@ -24,9 +24,10 @@ PACKAGE = Path(perfdeck.__file__).parent
 
 # What the local window does not need at start, and who imports it when it is needed:
 # the HTTP/TLS stack (libssl, libcrypto; --connect, File → Connect, Prometheus hosts), the D-Bus
-# client (the first alert notification), the recording viewer (File → Open recording…).
+# client (the first alert notification), the recording viewer (File → Open recording…), hashlib.
 LAZY_MODULES = ("ssl", "_ssl", "http.client", "urllib.request", "email.parser", "jeepney",
-                "concurrent.futures", "perfdeck.gui.recording_view", "perfdeck.model.recording_file")
+                "concurrent.futures", "perfdeck.gui.recording_view", "perfdeck.model.recording_file",
+                "_hashlib")  # hashlib maps libcrypto too: desktop-file checksums import it on use
 
 
 def _run_python(code: str, tmp_path: Path, timeout: float = 120.0) -> str:
