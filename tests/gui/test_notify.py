@@ -173,3 +173,31 @@ def test_alert_log_tab_lists_when_alerts_fired_and_cleared(qtbot, tmp_path):
     assert view.summary.text() == "Nothing firing now. 1 alert(s) this session."
     assert "CPU busy above 90 % for 1 s (clears below 80 %)" in cells[7]
     window.close()
+
+
+def test_no_alert_is_evaluated_after_the_desktop_shut_down(qtbot, tmp_path):
+    """The sampler's stop() hands over the snapshots it read before stopping; by then the desktop
+    integration (alerts, notifier threads, tray) has shut down and must not react to them."""
+    from perfdeck.gui.app import build_window
+    from perfdeck.gui.integration import install_desktop
+    from perfdeck.gui.settings_store import SettingsStore
+    from perfdeck.model.engine import SamplingEngine
+    from perfdeck.model.settings import Settings
+
+    store = SettingsStore(tmp_path / "perfdeck.ini")
+    store.save(Settings(alert_rules=(AlertRule("CPU busy", "cpu.util.total", 90.0, duration=1.0, rearm=80.0,
+                                               notify=False),)))
+    window = build_window(engine=SamplingEngine([]))
+    qtbot.addWidget(window)
+    desktop = install_desktop(window, store.load(), store, tray_available=False)
+    desktop.request_quit = lambda: None
+    seen: list[float] = []
+    original = desktop.monitor.observe
+    desktop.monitor.observe = lambda snapshot: (seen.append(snapshot.timestamp), original(snapshot))
+    window.sampler.snapshot.emit(cpu_snapshot(0, 95.0))
+    desktop.shutdown()
+    window.sampler.snapshot.emit(cpu_snapshot(1, 99.0))
+    window.sampler.snapshot.emit(cpu_snapshot(2, 99.0))
+    assert len(seen) == 1
+    assert desktop.monitor.active_names() == []  # 99 % for 1 s after shutdown fired nothing
+    window.close()

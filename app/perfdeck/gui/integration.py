@@ -229,6 +229,8 @@ class DesktopIntegration(QObject):
 
     # --- data -------------------------------------------------------------------------------------
     def _on_snapshot(self, snapshot: Snapshot) -> None:
+        if self._shut_down:
+            return  # the sampler's stop() hands over what it read before: alerts are over by then
         self.monitor.observe(snapshot)
         if self.tray is not None:
             self.tray.observe(snapshot)
