@@ -104,6 +104,33 @@ def test_memory_percent_is_derived_from_rss(view):
     assert view.proxy.data(index) == "25.0"
 
 
+def test_an_unchanged_row_keeps_its_cells_and_a_new_memory_total_recomputes_them(view, monkeypatch):
+    rows = [_row(1, "a", rss=2 * 2**30), _row(2, "b", cpu=5.0)]
+    view.refresh(_snapshot(rows, total_memory=8 * 2**30))
+    computed: list[int] = []
+    cells = view.model._cells
+    def counted(row, pid=None):
+        computed.append(pid)
+        return cells(row, pid)
+
+    monkeypatch.setattr(view.model, "_cells", counted)
+    # The next read: equal rows (new objects) for 1, a new CPU % for 2: only 2 is computed again.
+    view.refresh(_snapshot([dict(rows[0]), _row(2, "b", cpu=7.0)], total_memory=8 * 2**30))
+    assert computed == [2]
+    assert _memory_percent_by_pid(view)["1"] == "25.0"
+    # A new memory total changes Memory % of every row, equal or not.
+    computed.clear()
+    view.refresh(_snapshot([dict(rows[0]), _row(2, "b", cpu=7.0)], total_memory=16 * 2**30))
+    assert sorted(computed) == [1, 2]
+    assert _memory_percent_by_pid(view)["1"] == "12.5"
+
+
+def _memory_percent_by_pid(view: ProcessesView) -> dict[str, str]:
+    proxy = view.proxy
+    return {proxy.index(r, COLUMN_INDEX["pid"]).data(): proxy.index(r, COLUMN_INDEX["mem_pct"]).data()
+            for r in range(proxy.rowCount())}
+
+
 def test_rows_from_the_real_process_collector(qtbot, view):
     from perfdeck.model.registry import family
 

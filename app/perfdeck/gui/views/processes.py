@@ -191,6 +191,7 @@ class ProcessTableModel(QAbstractTableModel):
         self._keys: list[tuple[Any, ...]] = []
         self.total_memory: float | None = None
         self.columns: tuple[Column, ...] = COLUMNS
+        self._cells_context: tuple[Any, ...] | None = None  # what the cells were last computed with
         # pid -> perfdeck.perf.top_processes.ProcessMetrics or Unavailable (counter columns only)
         self.counter_values: Mapping[int, Any] = {}
         self.counter_header_tip = ""
@@ -348,9 +349,18 @@ class ProcessTableModel(QAbstractTableModel):
             del self._keys[first:last + 1]
             self.endRemoveRows()
         first_changed, last_changed = len(self._rows), -1
+        # A row equal to the last one (most processes of an idle machine, read after read) has the
+        # same cells, unless what else goes into them changed: the memory total behind Memory %,
+        # or the counter columns (their values come from elsewhere: always recomputed when shown).
+        context = (self.total_memory, self.columns)
+        reuse = context == self._cells_context and not self.counters_shown
+        self._cells_context = context
         for i, pid in enumerate(self._pids):
             row = new_by_pid.pop(pid)
+            old = self._rows[i]
             self._rows[i] = row
+            if reuse and row == old:
+                continue
             display, keys = self._cells(row, pid)
             if display != self._display[i]:
                 self._display[i], self._keys[i] = display, keys
