@@ -27,7 +27,6 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Protocol
 
 from perfdeck.collectors.cgroup_tree import (
@@ -42,7 +41,7 @@ from perfdeck.collectors.cgroup_tree import (
     walk,
 )
 from perfdeck.collectors.psi import KIND_MEANINGS, RESOURCE_TITLES, StallRates
-from perfdeck.model.collector import Collector
+from perfdeck.model.collector import Collector, PublishedView
 from perfdeck.model.rates import RateTracker
 from perfdeck.model.series import (
     CollectorUnavailableError,
@@ -152,10 +151,8 @@ class CgroupCollector(Collector):
         self._previous: dict[str, CgroupSample] = {}
         self._specs: dict[str, SeriesSpec] = {}
         self._counter_specs: dict[str, CounterSpec] = {}
-        self._specs_viewed: dict[str, SeriesSpec] | None = None
-        self._specs_view: Mapping[str, SeriesSpec] = MappingProxyType({})
-        self._counters_viewed: dict[str, CounterSpec] | None = None
-        self._counters_view: Mapping[str, CounterSpec] = MappingProxyType({})
+        self._specs_view: PublishedView[SeriesSpec] = PublishedView()  # see specs()
+        self._counters_view: PublishedView[CounterSpec] = PublishedView()
         self._unavailable: Unavailable | None = None
         self._host_missing: dict[str, Unavailable] = {}
         self._want_counters = counters
@@ -208,17 +205,11 @@ class CgroupCollector(Collector):
         return self._unavailable
 
     def specs(self) -> Mapping[str, SeriesSpec]:
-        # One read-only view per published dict (a change makes a new dict, never an edit), so
-        # the engine keeps its merged specs while this family's are unchanged.
-        if self._specs_viewed is not self._specs:
-            self._specs_viewed, self._specs_view = self._specs, MappingProxyType(self._specs)
-        return self._specs_view
+        # A change of series publishes a new dict, never an edit: see PublishedView.
+        return self._specs_view.of(self._specs)
 
     def counter_specs(self) -> Mapping[str, CounterSpec]:
-        if self._counters_viewed is not self._counter_specs:
-            self._counters_viewed = self._counter_specs
-            self._counters_view = MappingProxyType(self._counter_specs)
-        return self._counters_view
+        return self._counters_view.of(self._counter_specs)
 
     def status(self) -> dict[str, Any]:
         return {"layout": self.layout.summary() if self.layout else None, "series_limit": self.series_limit,

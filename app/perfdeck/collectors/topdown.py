@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Protocol
 
-from perfdeck.model.collector import Collector
+from perfdeck.model.collector import Collector, PublishedView
 from perfdeck.model.series import (
     CollectorUnavailableError,
     CounterSpec,
@@ -81,10 +80,8 @@ class TopdownCollector(Collector):
         self._deltas = DeltaTracker()
         self._specs: dict[str, SeriesSpec] = {}
         self._counter_specs: dict[str, CounterSpec] = {}
-        self._specs_viewed: dict[str, SeriesSpec] | None = None
-        self._specs_view: Mapping[str, SeriesSpec] = MappingProxyType({})
-        self._counters_viewed: dict[str, CounterSpec] | None = None
-        self._counters_view: Mapping[str, CounterSpec] = MappingProxyType({})
+        self._specs_view: PublishedView[SeriesSpec] = PublishedView()  # see specs()
+        self._counters_view: PublishedView[CounterSpec] = PublishedView()
         self._slot_totals: dict[str, float] = {}
         self._unavailable: Unavailable | None = None
         self.notes: Mapping[str, str] = {}
@@ -162,17 +159,11 @@ class TopdownCollector(Collector):
         self._groups = {}
 
     def specs(self) -> Mapping[str, SeriesSpec]:
-        # One read-only view per published dict (a change makes a new dict, never an edit), so
-        # the engine keeps its merged specs while this family's are unchanged.
-        if self._specs_viewed is not self._specs:
-            self._specs_viewed, self._specs_view = self._specs, MappingProxyType(self._specs)
-        return self._specs_view
+        # A change of series publishes a new dict, never an edit: see PublishedView.
+        return self._specs_view.of(self._specs)
 
     def counter_specs(self) -> Mapping[str, CounterSpec]:
-        if self._counters_viewed is not self._counter_specs:
-            self._counters_viewed = self._counter_specs
-            self._counters_view = MappingProxyType(self._counter_specs)
-        return self._counters_view
+        return self._counters_view.of(self._counter_specs)
 
     def unavailable(self) -> Unavailable | None:
         return self._unavailable

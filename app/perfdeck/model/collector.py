@@ -9,8 +9,29 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Generic, TypeVar
 
 from perfdeck.model.series import CounterSpec, Reading, SeriesSpec, Unavailable
+
+_Spec = TypeVar("_Spec", SeriesSpec, CounterSpec)
+
+
+class PublishedView(Generic[_Spec]):
+    """The read-only view ``specs()`` / ``counter_specs()`` hand out for a dict the collector
+    replaces when its series change and never edits in place: the same view object until a new
+    dict is published, so the engine keeps its merged specs instead of merging them every tick."""
+
+    __slots__ = ("_published", "_view")
+
+    def __init__(self) -> None:
+        self._published: dict[str, _Spec] | None = None
+        self._view: Mapping[str, _Spec] = MappingProxyType({})
+
+    def of(self, published: dict[str, _Spec]) -> Mapping[str, _Spec]:
+        if published is not self._published:
+            self._published, self._view = published, MappingProxyType(published)
+        return self._view
 
 
 class Collector(abc.ABC):
