@@ -236,7 +236,15 @@ class StripChart(QWidget, SeriesReadout):
             if key not in self._labels:
                 self._ensure_series(key, (labels or {}).get(key, key))
         ids = list(self._labels)
-        ys = [values.get(sid, np.full(len(times), np.nan)) for sid in ids]
+        missing = None  # one all-NaN array for every declared series without values this frame
+        ys = []
+        for sid in ids:
+            y = values.get(sid)
+            if y is None:
+                if missing is None:
+                    missing = np.full(len(times), np.nan)
+                y = missing
+            ys.append(y)
         latest = float(times[-1])
         previous_time = self._last_time
         self._last_times = times
