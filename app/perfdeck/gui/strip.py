@@ -278,10 +278,30 @@ class StripChart(QWidget, SeriesReadout):
         self._axis_metrics = QFontMetrics(self.font())
         self._left = axis_width(self.unit)
         self._background, self._foreground = palette_colors(self)
+        # Horizontal grid lines at the labelled values, faint: they run along x, so a scroll keeps
+        # them and only the strip that comes free needs them drawn again.
+        self._grid_pen = QPen(mix(self._foreground, self._background, 0.12), 0)
         self._boxes = None
         self._text_widths = {}
         self._static_texts = {}
         self._style_series()
+
+    def _shown_y(self) -> tuple[float, float]:
+        """The y range drawn: the data range and 2 % beyond its ends."""
+        pad = _Y_PADDING * (self._ymax - self._ymin)
+        return self._ymin - pad, self._ymax + pad
+
+    def _y_ticks(self, size: float) -> list[float]:
+        """The labelled y values (4-5, as UnitAxis) for a data area ``size`` px high."""
+        low, high = self._shown_y()
+        step = unit_tick_step(self.unit, high - low, size)
+        ticks: list[float] = []
+        if step:
+            value = math.ceil(low / step) * step
+            while value <= high + 1e-9 * step:
+                ticks.append(value)
+                value += step
+        return ticks
 
     def _style_series(self) -> None:
         filled = self._look.style == "stacked" or (self._look.style == "area" and len(self._colors) == 1)
@@ -364,16 +384,28 @@ class StripChart(QWidget, SeriesReadout):
         try:
             if start is None:
                 painter.fillRect(0, 0, width, height, background)
+                self._paint_grid(painter, 0, width, height)
                 self.frames["full"] += 1
                 first = 0
             else:
                 if shift:
                     painter.fillRect(width - shift, 0, shift, height, background)
+                    self._paint_grid(painter, width - shift, width, height)
                 self.frames["scrolled"] += 1
                 first = start  # from the old right edge: the segment that joins it to the new data
             self._paint_series(painter, first, width, height, px_per_second, background, reduce=start is None)
         finally:
             painter.end()
+
+    def _paint_grid(self, painter: QPainter, left: int, right: int, height: int) -> None:
+        """The grid lines between columns ``left`` and ``right`` of the data pixmap."""
+        low, high = self._shown_y()
+        scale = (height - 1) / (high - low) if high > low else 0.0
+        painter.setPen(self._grid_pen)
+        ratio = self.devicePixelRatioF()
+        for value in self._y_ticks(height / ratio):
+            row = round((height - 1) - (value - low) * scale)
+            painter.drawLine(left, row, right - 1, row)
 
     def _paint_series(self, painter: QPainter, first: int, width: int, height: int,
                       px_per_second: float, background: QColor, reduce: bool) -> None:
@@ -382,8 +414,7 @@ class StripChart(QWidget, SeriesReadout):
         if reduce and len(times) > width:
             times, drawn = reduce_points(times, drawn, limit=max(100, width))
         columns = np.rint(times * px_per_second) - self._right_column + (width - 1)
-        low = self._ymin - _Y_PADDING * (self._ymax - self._ymin)
-        high = self._ymax + _Y_PADDING * (self._ymax - self._ymin)
+        low, high = self._shown_y()
         scale = (height - 1) / (high - low) if high > low else 0.0
         baseline = (height - 1) - (0.0 - low) * scale
         order = range(len(drawn) - 1, -1, -1) if self._look.style == "stacked" else range(len(drawn))
@@ -453,18 +484,13 @@ class StripChart(QWidget, SeriesReadout):
             painter.drawLine(rect.left() - 1, rect.top(), rect.left() - 1, rect.bottom() + 1)
             painter.drawLine(rect.left() - 1, rect.bottom() + 1, rect.right(), rect.bottom() + 1)
             # Left axis: 4-5 labelled ticks with units, as UnitAxis.
-            low = self._ymin - _Y_PADDING * (self._ymax - self._ymin)
-            high = self._ymax + _Y_PADDING * (self._ymax - self._ymin)
-            step = unit_tick_step(self.unit, high - low, rect.height())
-            if step:
-                value = math.ceil(low / step) * step
-                while value <= high + 1e-9 * step:
-                    y = rect.bottom() - (value - low) / (high - low) * (rect.height() - 1)
-                    painter.drawLine(QPointF(rect.left() - 1 - _TICK, y), QPointF(rect.left() - 1, y))
-                    label = axis_label(value, self.unit)
-                    box = QRectF(0, y - metrics.height() / 2, rect.left() - _TICK - 4, metrics.height())
-                    painter.drawText(box, _RIGHT_CENTRED, label)
-                    value += step
+            low, high = self._shown_y()
+            for value in self._y_ticks(rect.height()):
+                y = rect.bottom() - (value - low) / (high - low) * (rect.height() - 1)
+                painter.drawLine(QPointF(rect.left() - 1 - _TICK, y), QPointF(rect.left() - 1, y))
+                label = axis_label(value, self.unit)
+                box = QRectF(0, y - metrics.height() / 2, rect.left() - _TICK - 4, metrics.height())
+                painter.drawText(box, _RIGHT_CENTRED, label)
             # Bottom axis: "seconds ago" (or clock time) at whole multiples of the major spacing.
             span = self._shown_span
             major, minor = _tick_spacing(span)
