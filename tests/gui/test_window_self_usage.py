@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import psutil
 import pytest
@@ -12,6 +13,7 @@ from gui_fakes import CountingCollector
 
 from perfdeck.gui.app import build_window
 from perfdeck.gui.mainwindow import MainWindow
+from perfdeck.gui.tabs import TabEntry
 from perfdeck.model.engine import SamplingEngine
 
 pytestmark = pytest.mark.gui
@@ -87,3 +89,40 @@ def test_history_label_reads_the_oldest_timestamp_without_copying_the_ring(windo
         window.history.append(1000.0 + t, {"fake.value": 1.0})
     window._update_history_label()
     assert window.history_label.text() == " History: 16 min "  # whole minutes past the first one
+
+
+def test_own_usage_is_read_in_the_frame_that_draws_a_sample(qtbot):
+    """At 0.5 s sampling the reading rides the redraws (about one a second): its own timer, which
+    would wake the GUI thread and repaint and flush the window a second time each second, never
+    fires while redraws come; it is the fallback when they stop."""
+    made = build_window(engine=SamplingEngine([CountingCollector()]), interval=0.5,
+                        tabs=(TabEntry("Alerts", "perfdeck.gui.views.alerts:AlertsView"),))
+    qtbot.addWidget(made)
+    fired: list[float] = []
+    made._self_timer.timeout.connect(lambda: fired.append(time.monotonic()))
+    readings: list[float] = []
+    read = made._update_self_usage
+
+    def counted() -> None:
+        readings.append(time.monotonic())
+        read()
+
+    made._update_self_usage = counted  # type: ignore[method-assign]
+    refreshed: list[float] = []
+    made.view_refreshed.connect(lambda _title: refreshed.append(time.monotonic()))
+    made.show()
+    qtbot.waitExposed(made)
+    made.sampler.start()
+    try:
+        qtbot.waitUntil(lambda: len(refreshed) >= 8, timeout=15000)
+        assert fired == []
+        in_frames = [t for t in readings if any(abs(t - r) < 0.05 for r in refreshed)]
+        assert len(in_frames) >= 3, (readings, refreshed)
+        # About one reading a second, never one per 0.5 s redraw.
+        span = refreshed[-1] - refreshed[0]
+        assert len(in_frames) <= span / 0.9 + 2
+        made.sampler.pause()  # no more redraws: the timer takes over
+        qtbot.waitUntil(lambda: len(fired) >= 1, timeout=5000)
+    finally:
+        made.sampler.stop()
+        made.close()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -61,6 +62,10 @@ log = logging.getLogger(__name__)
 
 # Even at 10 Hz sampling the eye needs no more than a few frames a second; drawing is the cost.
 MAX_REDRAWS_PER_SECOND = 4.0
+# The status bar's own-usage reading: at most this often, in a frame that draws a sample (0.9, not
+# 1: a 1 s sample interval must not skip every other reading on timer jitter), else by a timer.
+SELF_USAGE_SECONDS = 0.9
+SELF_USAGE_FALLBACK_SECONDS = 2.0
 # Slow, costly families read less often while the tab that lists them is not shown:
 # family -> (tab title, seconds between reads while hidden). The process walk is ~10-20 ms.
 HIDDEN_TAB_FAMILY_INTERVALS: dict[str, tuple[str, float]] = {"proc": ("Processes", 10.0)}
@@ -311,11 +316,15 @@ class MainWindow(QMainWindow):
         # over up to 10 s, because over 1 s the kernel's 10 ms tick makes a light process read
         # 0 % or 1 % at random.
         self._self_cpu_samples: collections.deque[tuple[float, float]] = collections.deque(maxlen=11)
-        # Once a second while the window is shown (started and stopped by _sync_self_usage_timer):
-        # nobody reads the status bar of a hidden or minimised window.
+        # Read once a second while the window is shown, in the frame that draws a sample: a timer
+        # of its own would wake the GUI thread and repaint and flush the window a second time each
+        # second. This timer only covers the seconds without a redraw (sampling or plots paused,
+        # intervals over 1 s); every reading restarts it. It runs only while the window is shown
+        # (_sync_self_usage_timer): nobody reads the status bar of a hidden or minimised window.
         self._self_timer = QTimer(self)
-        self._self_timer.setInterval(1000)
+        self._self_timer.setInterval(round(1000 * SELF_USAGE_FALLBACK_SECONDS))
         self._self_timer.timeout.connect(self._update_self_usage)
+        self._self_usage_at = -math.inf  # monotonic time of the last reading
 
     # --- public API -------------------------------------------------------------------------------
     def add_status_widget(self, widget: QWidget, stretch: int = 0) -> None:
@@ -444,6 +453,8 @@ class MainWindow(QMainWindow):
             title = self.tab_widget.tabText(self.tab_widget.currentIndex())
             self.refresh_errors.append(f"{title}: {type(exc).__name__}: {exc}")
             self._show_message(f"drawing this tab failed: {type(exc).__name__}: {exc}", 10000)
+        if self._self_timer.isActive() and self._last_redraw - self._self_usage_at >= SELF_USAGE_SECONDS:
+            self._update_self_usage()  # in this frame: one repaint and flush of the window a second
         self.view_refreshed.emit(self.tab_widget.tabText(self.tab_widget.currentIndex()))
 
     def _on_tab_changed(self, _index: int) -> None:
@@ -491,10 +502,14 @@ class MainWindow(QMainWindow):
             return None
 
     def _update_self_usage(self) -> None:
+        now = time.monotonic()
+        self._self_usage_at = now
+        if self._self_timer.isActive():
+            self._self_timer.start()  # restarted: it fires only after a stretch without redraws
         self._update_history_label()
         times = os.times()  # every thread's user and system time, as /proc/self/stat has them
         samples = self._self_cpu_samples
-        samples.append((time.monotonic(), times.user + times.system))
+        samples.append((now, times.user + times.system))
         (t0, cpu0), (t1, cpu1) = samples[0], samples[-1]
         cpu = f"{100.0 * (cpu1 - cpu0) / (t1 - t0):.1f} %" if t1 > t0 else "—"
         rss = self._self_rss()
