@@ -194,6 +194,9 @@ def test_notes_are_one_short_line_per_family_and_details_need_verbose(tmp_path: 
     result = record("--interval", "0.2", "--duration", "0.4", "-o", str(tmp_path / "all.csv"))
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("perfdeck record:")]
+    assert lines[0].startswith("perfdeck record: ready: recording ")  # first, once the first row is written
+    assert str(tmp_path / "all.csv") in lines[0] and "every 0.2 s" in lines[0]
+    lines = lines[1:]
     families = [line.split(":", 2)[1].strip() for line in lines if "--verbose" not in line]
     assert len(families) == len(set(families))  # one line per family, never the same one twice
     assert all(len(line) <= 160 for line in lines), lines

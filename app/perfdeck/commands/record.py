@@ -275,6 +275,13 @@ class _Reporter:
             self.say(f"{family}: unavailable: {reason}" if self.verbose
                      else f"{family}: unavailable ({short_reason(reason.reason)})")
 
+    def ready(self, recorder: CsvRecorder, interval: float, duration: float | None) -> None:
+        """One line once the first row is written: a script (or a service manager's log) can
+        wait for it instead of polling the file."""
+        until = "Ctrl+C or SIGTERM stops" if duration is None else f"for {duration:g} s; Ctrl+C stops early"
+        self.say(f"ready: recording {len(recorder.columns)} series every {interval:g} s to "
+                 f"{recorder.path} ({until})")
+
     def first_snapshot(self, snapshot: Snapshot, family_unavailable: Mapping[str, Unavailable]) -> None:
         self.families_unavailable(family_unavailable)
         if self.verbose:
@@ -365,6 +372,7 @@ def _loop(engine: SamplingEngine, recorder: CsvRecorder, progress: _Progress, st
         snapshot = engine.sample(now=now, timestamp=wall_clock())
         recorder.append(snapshot)
         if schedule.tick == 0:
+            reporter.ready(recorder, schedule.interval, schedule.duration)
             reporter.first_snapshot(snapshot, engine.family_unavailable)
         for family, message in snapshot.failures.items():
             reporter.failure(family, message)
