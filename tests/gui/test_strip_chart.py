@@ -157,3 +157,29 @@ def test_the_y_range_follows_the_data_and_names_a_spike(qtbot):
     low, high = chart.y_range()
     assert low == 0 and 1e5 <= high < 5e6  # the lone spike does not flatten the rest
     assert chart._off_scale_peak == pytest.approx(5e6)
+
+
+@pytest.mark.parametrize("style", ["stacked", "area", "line"])
+def test_short_segment_path_draws_exactly_what_the_array_path_draws(qtbot, monkeypatch, style):
+    """Scrolled frames draw their few points with plain floats (``_paint_short``); drawn over a
+    whole window with gaps and lone samples, that path gives the array path's pixels exactly."""
+    import perfdeck.gui.strip as strip
+
+    ids = ["a", "b", "c"] if style != "area" else ["a"]
+    history = _history(ids, 60, gap=(20, 26))
+    times, values = history.window(ids, None)
+    for sid in ids:
+        values[sid][40] = np.nan  # a lone sample at 41 between two gaps draws nothing
+        values[sid][42] = np.nan
+    chart = StripChart("Test", "%", (0, 100), style=style)
+    qtbot.addWidget(chart)
+    chart.resize(420, 240)
+    chart.show()
+    qtbot.waitExposed(chart)
+    images = []
+    for short in (0, 10_000):
+        monkeypatch.setattr(strip, "_SHORT_SEGMENT", short)
+        chart.set_arrays(times, values, window_seconds=60.0)
+        chart._invalidate()
+        images.append(_image(chart))
+    assert _differing_pixels(*images) == 0

@@ -176,3 +176,21 @@ def test_window_matches_a_plain_list_model_at_every_fill_and_wrap() -> None:
                 assert len(values["none"]) == len(held) and np.isnan(values["none"]).all()
         times, _ = history.range(["a"], t - 3.0, t - 1.0)
         assert times.tolist() == [s[0] for s in kept if t - 3.0 <= s[0] <= t - 1.0]
+
+
+def test_recent_is_the_newest_finite_value_within_the_age_as_a_window_finds_it() -> None:
+    """``recent`` walks back from the newest slot; it must agree with filtering a window copy,
+    across gaps, a wrapped ring, unknown series and ages that end exactly on a sample."""
+    rng = np.random.default_rng(7)
+    history = History(50)
+    for tick in range(130):  # wraps twice
+        value = None if rng.random() < 0.7 else float(tick)  # a slow family: mostly NaN
+        history.append(1000.0 + tick, {"slow": value, "fast": float(tick)})
+        for age in (0.0, 1.0, 3.0, 10.0, 100.0):
+            _times, values = history.window(["slow"], age)
+            finite = values["slow"][np.isfinite(values["slow"])]
+            expected = float(finite[-1]) if len(finite) else None
+            assert history.recent("slow", age) == expected, (tick, age)
+    assert history.recent("fast", 0.0) == 129.0
+    assert history.recent("missing", 10.0) is None
+    assert History(10).recent("slow", 10.0) is None

@@ -76,6 +76,7 @@ _TOP_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop
 _RIGHT_CENTRED = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _GAP = "   "
 _BLIT_LINES = 64  # see paintEvent: Qt parallelises fills and blits of more than 95 lines
+_SHORT_SEGMENT = 16  # points: a scrolled frame draws this few per series with plain floats
 
 
 def _title_font(base: QFont, bold: bool) -> QFont:
@@ -284,6 +285,8 @@ class StripChart(QWidget, SeriesReadout):
         self._boxes = None
         self._text_widths = {}
         self._static_texts = {}
+        self._legend_key: tuple | None = None  # what _legend_tail was laid out for (a new font: none)
+        self._legend_tail: list[tuple[float, str, str]] = []
         self._style_series()
 
     def _shown_y(self) -> tuple[float, float]:
@@ -418,6 +421,14 @@ class StripChart(QWidget, SeriesReadout):
         scale = (height - 1) / (high - low) if high > low else 0.0
         baseline = (height - 1) - (0.0 - low) * scale
         order = range(len(drawn) - 1, -1, -1) if self._look.style == "stacked" else range(len(drawn))
+        if len(times) <= _SHORT_SEGMENT and drawn:
+            # A scrolled frame draws a few points per series: plain floats and a path built point
+            # by point cost a fraction of the numpy and arrayToQPath calls per series, cold.
+            all_rows = ((height - 1) - (np.vstack(drawn) - low) * scale).tolist()
+            column_list = columns.tolist()
+            for index in order:
+                self._paint_short(painter, column_list, all_rows[index], index, baseline)
+            return
         for index in order:  # stacked: the top band first, each lower band over it
             rows = (height - 1) - (drawn[index] - low) * scale
             pen, fill = self._pens[index], self._fills[index]
@@ -432,6 +443,29 @@ class StripChart(QWidget, SeriesReadout):
                     area.closeSubpath()
                     painter.fillPath(area, fill)
                 painter.strokePath(path, pen)
+
+    def _paint_short(self, painter: QPainter, columns: list[float], rows: list[float], index: int,
+                     baseline: float) -> None:
+        """One series of a short segment: the same lines and fills as the array path draws."""
+        pen, fill = self._pens[index], self._fills[index]
+        start = None
+        for i in range(len(rows) + 1):
+            if i < len(rows) and math.isfinite(rows[i]):
+                if start is None:
+                    start = i
+                continue
+            if start is not None and i - start >= 2:  # a lone sample between gaps draws nothing
+                path = QPainterPath(QPointF(columns[start], rows[start]))
+                for j in range(start + 1, i):
+                    path.lineTo(columns[j], rows[j])
+                if fill is not None:
+                    area = QPainterPath(path)
+                    area.lineTo(columns[i - 1], baseline)
+                    area.lineTo(columns[start], baseline)
+                    area.closeSubpath()
+                    painter.fillPath(area, fill)
+                painter.strokePath(path, pen)
+            start = None
 
     # --- painting ---------------------------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -532,6 +566,11 @@ class StripChart(QWidget, SeriesReadout):
             y = self._last_ys.get(sid)
             value = PlotLook.legend_value(y, self.unit) if y is not None else None
             entries.append((self._colors[sid], f"■ {label}", "" if value is None else f" {value}"))
+        # The values often read the same frame after frame ("0 B/s"): then so does the line.
+        key = (x, self._legend_rect().right(), entries)
+        if key == self._legend_key:
+            return [*runs, *self._legend_tail]
+        head = len(runs)
         gap = self._text_width(_GAP)
         widths = [self._text_width(mark + value) + gap for _c, mark, value in entries]
         room = self._legend_rect().right() - 8
@@ -545,6 +584,7 @@ class StripChart(QWidget, SeriesReadout):
             runs.append((x, color, mark))
             runs.append((x + self._text_width(mark), "", value))
             x += widths[index]
+        self._legend_key, self._legend_tail = key, runs[head:]
         return runs
 
     def _static_text(self, text: str) -> QStaticText:

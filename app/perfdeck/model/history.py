@@ -209,6 +209,24 @@ class History:
         value = float(ring[(self._next - 1) % self.capacity])
         return None if math.isnan(value) else value
 
+    def recent(self, series_id: str, max_age_seconds: float) -> float | None:
+        """The newest finite value no older than ``max_age_seconds`` before the latest sample, or
+        None. Slow families leave NaN in most ticks: this walks back from the newest slot and
+        stops at the first value, copying nothing."""
+        ring = self._ring(series_id)
+        if ring is None or not self._count:
+            return None
+        capacity, newest = self.capacity, (self._next - 1) % self.capacity
+        oldest_allowed = float(self._times[newest]) - max_age_seconds
+        for back in range(self._count):
+            slot = (newest - back) % capacity
+            if self._times[slot] < oldest_allowed:
+                return None
+            value = float(ring[slot])
+            if not math.isnan(value):
+                return value
+        return None
+
     def window(self, series_ids: Iterable[str], seconds: float | None = None,
                end: float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Copies of the timestamps and values in the last ``seconds`` (all history if None).

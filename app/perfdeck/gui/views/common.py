@@ -93,9 +93,7 @@ def recent_value(history: History, series_id: str, max_age_seconds: float = 30.0
     Slow families (the process list) are read every few seconds, so the latest tick often has
     no value for them; a tile should show the last reading rather than flicker to "—".
     """
-    _times, values = history.window([series_id], max_age_seconds)
-    finite = values[series_id][np.isfinite(values[series_id])]
-    return float(finite[-1]) if len(finite) else None
+    return history.recent(series_id, max_age_seconds)
 
 
 def has_values(history: History, series_id: str, seconds: float) -> bool:

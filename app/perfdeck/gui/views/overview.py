@@ -26,6 +26,7 @@ class OverviewView(View):
         for tile in self.tiles.values():
             tiles.addWidget(tile)
         layout.addLayout(tiles)
+        self._tips: dict[str, str] = {}  # family -> the tooltip its tile has
         self.pressure = PressureStrip(self)  # PSI some/full per resource (views/pressure.py)
         layout.addWidget(self.pressure)
         grid = QGridLayout()
@@ -81,7 +82,10 @@ class OverviewView(View):
                              (self.tiles["Disks"], "disk"), (self.tiles["Network"], "net"),
                              (self.tiles["Processes"], "proc")):
             reason = snapshot.unavailable.get(family)
-            tile.setToolTip(str(reason) if reason else "")
+            tip = str(reason) if reason else ""
+            if self._tips.get(family) != tip:  # the same tip each second: no call into Qt
+                self._tips[family] = tip
+                tile.setToolTip(tip)
             if reason is not None:
                 tile.set_value("unavailable", plain_reason(reason.reason))  # the reason: tooltip
 
