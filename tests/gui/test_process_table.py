@@ -42,9 +42,9 @@ def view(qtbot):
 
 
 def _pids_in_view_order(view: ProcessesView) -> list[int]:
-    proxy = view.proxy
-    return [int(proxy.index(r, COLUMN_INDEX["pid"]).data(Qt.ItemDataRole.UserRole))
-            for r in range(proxy.rowCount())]
+    model = view.model
+    return [int(model.index(r, COLUMN_INDEX["pid"]).data(Qt.ItemDataRole.UserRole))
+            for r in range(model.rowCount())]
 
 
 def test_sort_by_any_column(view):
@@ -55,8 +55,8 @@ def test_sort_by_any_column(view):
     view.table.sortByColumn(COLUMN_INDEX["name"], Qt.SortOrder.AscendingOrder)
     assert _pids_in_view_order(view) == [30, 10, 20]  # case-insensitive: bash, Xorg, zsh
     # Unknown values show as a dash, not 0.
-    row = view.proxy.mapFromSource(view.model.index(2, COLUMN_INDEX["cpu_pct"]))
-    assert view.proxy.data(row) == "—"
+    row = view.model.index(view.model.slot_of(20), COLUMN_INDEX["cpu_pct"])
+    assert view.model.data(row) == "—"
 
 
 def test_filter_matches_name_cmdline_user_and_pid(view):
@@ -85,23 +85,22 @@ def test_updates_in_place_keep_the_selection(qtbot, view):
     assert view.selected_pid() == 150
     assert view.model.rowCount() == 199
     assert view.table.verticalScrollBar().value() == scroll
-    source = view.model.index(view.model._pids.index(150), COLUMN_INDEX["cpu_pct"])
-    cpu_index = view.proxy.mapFromSource(source)
-    assert view.proxy.data(cpu_index) == "2.0"
+    cpu_index = view.model.index(view.model.slot_of(150), COLUMN_INDEX["cpu_pct"])
+    assert view.model.data(cpu_index) == "2.0"
 
 
 def test_kernel_threads_show_their_name_as_command_line(view):
     view.refresh(_snapshot([_row(2, "kthreadd", cmd=()), _row(3, "secret", cmd=None)]))
     view.kernel_check.setChecked(True)  # hidden by default
     view.table.sortByColumn(COLUMN_INDEX["pid"], Qt.SortOrder.AscendingOrder)
-    assert view.proxy.data(view.proxy.index(0, COLUMN_INDEX["cmdline"])) == "[kthreadd]"
-    assert view.proxy.data(view.proxy.index(1, COLUMN_INDEX["cmdline"])) == "—"  # unreadable: unknown
+    assert view.model.data(view.model.index(0, COLUMN_INDEX["cmdline"])) == "[kthreadd]"
+    assert view.model.data(view.model.index(1, COLUMN_INDEX["cmdline"])) == "—"  # unreadable: unknown
 
 
 def test_memory_percent_is_derived_from_rss(view):
     view.refresh(_snapshot([_row(1, "a", rss=2 * 2**30)], total_memory=8 * 2**30))
-    index = view.proxy.index(0, COLUMN_INDEX["mem_pct"])
-    assert view.proxy.data(index) == "25.0"
+    index = view.model.index(0, COLUMN_INDEX["mem_pct"])
+    assert view.model.data(index) == "25.0"
 
 
 def test_an_unchanged_row_keeps_its_cells_and_a_new_memory_total_recomputes_them(view, monkeypatch):
@@ -126,9 +125,9 @@ def test_an_unchanged_row_keeps_its_cells_and_a_new_memory_total_recomputes_them
 
 
 def _memory_percent_by_pid(view: ProcessesView) -> dict[str, str]:
-    proxy = view.proxy
-    return {proxy.index(r, COLUMN_INDEX["pid"]).data(): proxy.index(r, COLUMN_INDEX["mem_pct"]).data()
-            for r in range(proxy.rowCount())}
+    model = view.model
+    return {model.index(r, COLUMN_INDEX["pid"]).data(): model.index(r, COLUMN_INDEX["mem_pct"]).data()
+            for r in range(model.rowCount())}
 
 
 def test_rows_from_the_real_process_collector(qtbot, view):
@@ -142,7 +141,7 @@ def test_rows_from_the_real_process_collector(qtbot, view):
         engine.close()
     view.refresh(snapshot)
     assert view.select_pid(os.getpid())
-    name = view.proxy.data(view.proxy.index(view.table.currentIndex().row(), COLUMN_INDEX["name"]))
+    name = view.model.data(view.model.index(view.table.currentIndex().row(), COLUMN_INDEX["name"]))
     assert name == psutil.Process().name()
 
 
@@ -246,7 +245,7 @@ def test_kernel_threads_hidden_by_default_and_mine_filter(view):
 def test_disk_rates_per_process_where_readable(view):
     view.refresh(_snapshot([{**_row(1, "dd"), "io_read_bps": 2.5e6, "io_write_bps": None}, _row(2, "old")]))
     view.table.sortByColumn(COLUMN_INDEX["pid"], Qt.SortOrder.AscendingOrder)
-    cell = lambda r, key: view.proxy.data(view.proxy.index(r, COLUMN_INDEX[key]))  # noqa: E731
+    cell = lambda r, key: view.model.data(view.model.index(r, COLUMN_INDEX[key]))  # noqa: E731
     assert cell(0, "io_read_bps") == "2.5 MB/s" and cell(0, "io_write_bps") == "—"
     assert cell(1, "io_read_bps") == "—"  # a collector without the field: unknown, not 0
 
@@ -291,6 +290,6 @@ def test_ctrl_f_focuses_the_filter_and_esc_clears_it(qtbot, view):
     QTest.keyClick(view.table, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert view.filter_edit.hasFocus()
     QTest.keyClicks(view.filter_edit, "zzz")
-    assert view.proxy.rowCount() == 0
+    assert view.model.rowCount() == 0
     QTest.keyClick(view.filter_edit, Qt.Key.Key_Escape)
-    assert view.filter_edit.text() == "" and view.proxy.rowCount() == 2
+    assert view.filter_edit.text() == "" and view.model.rowCount() == 2
