@@ -190,6 +190,10 @@ class ProcessTableModel(QAbstractTableModel):
     ``total_memory`` (bytes) lets Memory % be derived from RSS when rows do not carry it.
     """
 
+    # Emitted with the PIDs about to be shown, in order, before the rows change (the view drops a
+    # selection whose process is about to disappear, rather than let Qt move it to a neighbour).
+    about_to_show = Signal(object)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         # Every process, shown or not, by PID. Per process: display strings and sort keys,
@@ -415,6 +419,7 @@ class ProcessTableModel(QAbstractTableModel):
 
     def _publish(self, order: list[int]) -> None:
         """Show ``order``: announce only the slots whose process or text changed."""
+        self.about_to_show.emit(order)
         old_order, old_display = self._order, self._slot_display
         display = self._display
         new_display = [display[pid] for pid in order]
@@ -449,7 +454,8 @@ class ProcessTableModel(QAbstractTableModel):
     def _follow(self, old_order: list[int], order: list[int]) -> None:
         """Move the persistent indexes (selection, current row) to their process's new slot.
 
-        One whose process is no longer shown stays where it was (the view clears its selection).
+        One whose process is no longer shown stays where it was (``about_to_show`` let the view
+        clear its selection).
         """
         persistent = self.persistentIndexList()
         if not persistent or old_order == order:
@@ -635,6 +641,7 @@ class ProcessesView(View):
         self.terminate_button.clicked.connect(lambda: self.signal_selected(kill=False))
         self.kill_button.clicked.connect(lambda: self.signal_selected(kill=True))
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
+        self.model.about_to_show.connect(self._drop_hidden_selection)
         self._update_buttons()
 
     # --- data --------------------------------------------------------------------------------------
@@ -651,7 +658,6 @@ class ProcessesView(View):
         if self.model.counters_shown:
             self._update_counters(rows)
         self.model.set_rows(rows)
-        self._drop_hidden_selection()
         self._update_count()
 
     # --- hardware counter columns ------------------------------------------------------------
@@ -685,7 +691,6 @@ class ProcessesView(View):
         rows = self.model.all_rows()
         self._update_counters(rows)
         self.model.set_rows(rows)
-        self._drop_hidden_selection()
 
     def _update_counters(self, rows: Sequence[Any]) -> None:
         """Adjust the tracked top processes and read them (once per process-list refresh)."""
@@ -742,7 +747,6 @@ class ProcessesView(View):
 
     def _refilter(self, change: Callable[[], None]) -> None:
         change()
-        self._drop_hidden_selection()
         self._update_count()
 
     def focus_filter(self) -> None:
@@ -770,13 +774,20 @@ class ProcessesView(View):
         self.table.scrollTo(self.model.index(slot, 0))
         return True
 
-    def _drop_hidden_selection(self) -> None:
-        """The model moves the selection with its process; when the process is gone or filtered
-        out, the selection (left on a slot that now shows another process) is cleared."""
+    def _drop_hidden_selection(self, order: list[int]) -> None:
+        """The model moves the selection with its process; when the process is about to go (it
+        exited, or is filtered out), the selection and current row are cleared. (Left alone, Qt
+        would select the neighbouring process when the row is removed, or the selection would stay
+        on a row that then shows another process.)"""
+        selection = self.table.selectionModel()
         pid = self._selected_pid
-        if pid is not None and self.model.slot_of(pid) is None:
+        if pid is not None and pid not in order:
             self._selected_pid = None
-            self.table.selectionModel().clearSelection()
+            selection.clear()
+            return
+        current = selection.currentIndex()
+        if current.isValid() and self.model.pid_at(current.row()) not in order:
+            selection.clearCurrentIndex()
 
     def _on_selection(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         self._update_buttons()
