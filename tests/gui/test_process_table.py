@@ -444,3 +444,46 @@ def test_rows_come_and_go_at_the_end(view):
     view.refresh(_snapshot(rows[:3]))  # 1, 2, 3 left
     assert signals.removed == [(3, 11)] and signals.changed == [(0, 4), (0, 2)]
     assert view.count_label.text() == "3 processes"
+
+
+def test_sort_by_numeric_and_text_columns_both_ways_ties_in_pid_order(view):
+    rows = [_row(5, "beta", cpu=1.0, rss=300), _row(3, "Alpha", cpu=None, rss=100),
+            _row(9, "alpha", cpu=2.0, rss=None), _row(7, "gamma", cpu=1.0, rss=200)]
+    view.refresh(_snapshot(rows))
+    for key, order, expected in (
+            ("cpu_pct", Qt.SortOrder.DescendingOrder, [9, 5, 7, 3]),  # unknown CPU % last; 5, 7 tie
+            ("cpu_pct", Qt.SortOrder.AscendingOrder, [3, 5, 7, 9]),  # unknown below everything
+            ("mem_rss", Qt.SortOrder.AscendingOrder, [9, 3, 7, 5]),
+            ("mem_rss", Qt.SortOrder.DescendingOrder, [5, 7, 3, 9]),
+            ("name", Qt.SortOrder.AscendingOrder, [3, 9, 5, 7]),  # case-insensitive; Alpha/alpha tie
+            ("name", Qt.SortOrder.DescendingOrder, [7, 5, 3, 9]),
+            ("pid", Qt.SortOrder.DescendingOrder, [9, 7, 5, 3])):
+        view.table.sortByColumn(COLUMN_INDEX[key], order)
+        assert _pids_in_view_order(view) == expected, (key, order)
+        assert view.table.horizontalHeader().sortIndicatorSection() == COLUMN_INDEX[key]
+    # A click on a header sorts by that column.
+    from PySide6.QtCore import QPoint
+    from PySide6.QtTest import QTest
+
+    header = view.table.horizontalHeader()
+    x = header.sectionViewportPosition(COLUMN_INDEX["name"]) + 10
+    QTest.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, header.height() // 2))
+    assert header.sortIndicatorSection() == COLUMN_INDEX["name"]
+    ascending = header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
+    assert _pids_in_view_order(view) == ([3, 9, 5, 7] if ascending else [7, 5, 3, 9])
+    # Updates keep the order chosen.
+    view.table.sortByColumn(COLUMN_INDEX["threads"], Qt.SortOrder.AscendingOrder)
+    view.refresh(_snapshot([{**r, "threads": 10 - r["pid"]} for r in rows]))
+    assert _pids_in_view_order(view) == [9, 7, 5, 3]
+
+
+def test_the_filter_looks_again_only_at_rows_that_changed(view, monkeypatch):
+    rows = _ranked_rows(50)
+    view.refresh(_snapshot(rows))
+    tested: list[int] = []
+    facts = view.model._filter_facts
+    monkeypatch.setattr(view.model, "_filter_facts", lambda row, pid: tested.append(pid) or facts(row, pid))
+    view.refresh(_snapshot([*(dict(r) for r in rows[1:]), {**rows[0], "name": "renamed"}, _row(99, "new")]))
+    assert sorted(tested) == [1, 99]
+    view.filter_edit.setText("renamed")
+    assert _pids_in_view_order(view) == [1] and view.count_label.text() == "1 of 51"
