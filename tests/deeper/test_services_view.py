@@ -139,10 +139,10 @@ def test_service_column_in_the_process_table(qtbot) -> None:
              "num_threads": 1, "status": "running", "cmdline": ("gone",), "create_time": None}]
     view.model.set_rows(rows)
     column = COLUMN_INDEX["service"]
-    mine = view.model.index(view.model._pids.index(os.getpid()), column).data()
+    mine = view.model.index(view.model.slot_of(os.getpid()), column).data()
     expected = ServiceNames().lookup(os.getpid(), "python")
     assert expected is not None and mine == expected[0]
-    assert view.model.index(view.model._pids.index(2**22 + 12345), column).data() == "—"
+    assert view.model.index(view.model.slot_of(2**22 + 12345), column).data() == "—"
     assert view.model.headerData(column, Qt.Orientation.Horizontal) == "Service / container"
     reads = view.model.service_names.reads
     view.model.set_rows(rows)  # the same processes again: no new /proc reads

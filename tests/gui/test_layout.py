@@ -98,7 +98,7 @@ def _defaults():
 def test_keyboard_switches_tabs_from_anywhere_and_leaves_the_process_selection(qtbot, window: MainWindow):
     window.select_tab("Processes")
     processes = window.views["Processes"]
-    qtbot.waitUntil(lambda: processes.proxy.rowCount() > 2, timeout=15000)
+    qtbot.waitUntil(lambda: processes.model.rowCount() > 2, timeout=15000)
     processes.table.selectRow(0)
     watched = processes.selected_pid()
     processes.table.setFocus()

@@ -55,9 +55,9 @@ def _real_rows():
 
 
 def _cell(view: ProcessesView, pid: int, column: int, role=Qt.ItemDataRole.DisplayRole):
-    for r in range(view.proxy.rowCount()):
-        if view.proxy.index(r, COLUMN_INDEX["pid"]).data(Qt.ItemDataRole.UserRole) == pid:
-            return view.proxy.index(r, column).data(role)
+    for r in range(view.model.rowCount()):
+        if view.model.index(r, COLUMN_INDEX["pid"]).data(Qt.ItemDataRole.UserRole) == pid:
+            return view.model.index(r, column).data(role)
     raise AssertionError(f"pid {pid} not in the table")
 
 
@@ -146,7 +146,7 @@ def _replay_view(view: ProcessesView) -> None:
 
 
 def _order(view: ProcessesView) -> list[int]:
-    return [view.proxy.index(r, 0).data(Qt.ItemDataRole.UserRole) for r in range(view.proxy.rowCount())]
+    return [view.model.index(r, 0).data(Qt.ItemDataRole.UserRole) for r in range(view.model.rowCount())]
 
 
 def test_values_dashes_and_unknowns_sort_last(view):

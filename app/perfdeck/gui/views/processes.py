@@ -5,8 +5,11 @@ attributes) with keys among ``COLUMNS`` below; common psutil names are accepted 
 (``cpu_percent``, ``memory_percent``, ``num_threads``, ``username``, ``rss``). A key a row lacks
 shows as "—" (unknown), never 0.
 
-Updating in place (``dataChanged`` for the rows that stayed, ``rowsRemoved``/``rowsInserted`` for
-the ones that came and went) keeps the selection and the scroll position across refreshes.
+The model filters and sorts in Python (no QSortFilterProxyModel: a proxy calls into Python for
+every changed row and re-sorts with a whole-viewport repaint). Row i shows the i-th process of the
+shown order; an update announces only the rows whose process or text changed (``dataChanged``), and
+inserts or removes rows at the end when the number shown changes, so Qt repaints only those. The
+selection follows its process (not the row), and the scroll position stays.
 
 "Hardware counter columns" (off by default) adds IPC, Cache miss % and Branch miss % for the top
 processes by CPU %, counted by ``perfdeck.perf.top_processes.TopProcessCounters`` within its fd
@@ -31,7 +34,6 @@ from PySide6.QtCore import (
     QItemSelection,
     QModelIndex,
     QPersistentModelIndex,
-    QSortFilterProxyModel,
     Qt,
     Signal,
 )
@@ -176,19 +178,36 @@ def is_kernel_thread(row: Any) -> bool:
 
 
 class ProcessTableModel(QAbstractTableModel):
-    """The process rows keyed by PID, updated in place by ``set_rows``.
+    """The process rows keyed by PID, filtered and sorted here, shown in "slots".
+
+    No sort/filter proxy: slot i (the model's row i) shows the i-th process of the shown order.
+    An update re-sorts in Python and announces only the slots whose process or text changed
+    (``dataChanged`` per contiguous block, rows inserted or removed at the end when the number
+    shown changes), so Qt repaints those rows and nothing else, and calls into Python only for
+    them. Persistent indexes (the selection, the current row) follow their process to its new
+    slot, as a proxy's would.
 
     ``total_memory`` (bytes) lets Memory % be derived from RSS when rows do not carry it.
     """
 
+    # Emitted with the PIDs about to be shown, in order, before the rows change (the view drops a
+    # selection whose process is about to disappear, rather than let Qt move it to a neighbour).
+    about_to_show = Signal(object)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[Any] = []
-        self._pids: list[int] = []
-        # Per row: display strings and sort keys, computed once per update so that data(),
-        # which Qt calls thousands of times per sort and paint, is a list lookup.
-        self._display: list[tuple[str, ...]] = []
-        self._keys: list[tuple[Any, ...]] = []
+        # Every process, shown or not, by PID. Per process: display strings and sort keys,
+        # computed when its row changed, so that data() is a list lookup.
+        self._rows: dict[int, Any] = {}
+        self._display: dict[int, tuple[str, ...]] = {}
+        self._keys: dict[int, tuple[Any, ...]] = {}
+        # Per process: what the filter looks at (kernel thread?, user, lower-case texts), and
+        # whether it passes the current filter.
+        self._facts: dict[int, tuple[bool, Any, tuple[str, ...]]] = {}
+        self._accepted: dict[int, bool] = {}
+        # The shown order: slot -> PID, and slot -> display strings (what data() reads).
+        self._order: list[int] = []
+        self._slot_display: list[tuple[str, ...]] = []
         self.total_memory: float | None = None
         self.columns: tuple[Column, ...] = COLUMNS
         self._cells_context: tuple[Any, ...] | None = None  # what the cells were last computed with
@@ -196,8 +215,14 @@ class ProcessTableModel(QAbstractTableModel):
         self.counter_values: Mapping[int, Any] = {}
         self.counter_header_tip = ""
         self.service_names = ServiceNames()  # pid -> service/container, cached (collectors/cgroup_tree.py)
-        # Key of an unknown counter cell: always sorts last (set by the proxy from the sort order).
+        # Key of an unknown counter cell: always sorts last (set from the sort order).
         self.unknown_counter_key = float("-inf")
+        # The filter: kernel threads hidden by default, as in GNOME System Monitor.
+        self.needle = ""
+        self.show_kernel_threads = False
+        self.only_user: str | None = None  # "Mine": this user's processes only
+        self.sort_column = COLUMN_INDEX["cpu_pct"]
+        self.sort_order = Qt.SortOrder.DescendingOrder
 
     @property
     def counters_shown(self) -> bool:
@@ -215,13 +240,16 @@ class ProcessTableModel(QAbstractTableModel):
             self.beginRemoveColumns(QModelIndex(), first, last)
             self.columns = COLUMNS
             self.counter_values = {}
-        for i, row in enumerate(self._rows):
-            self._display[i], self._keys[i] = self._cells(row, self._pids[i])
+            if self.sort_column >= len(COLUMNS):  # the view sorts again by CPU %
+                self.sort_column = COLUMN_INDEX["cpu_pct"]
+        for pid, row in self._rows.items():
+            self._display[pid], self._keys[pid] = self._cells(row, pid)
+        self._slot_display = [self._display[pid] for pid in self._order]
         self.endInsertColumns() if shown else self.endRemoveColumns()
 
-    def counter_tooltip(self, source_row: int, column: Column) -> str:
+    def counter_tooltip(self, slot: int, column: Column) -> str:
         """Why a counter cell shows what it shows."""
-        value = self.counter_values.get(self._pids[source_row])
+        value = self.counter_values.get(self._order[slot])
         if value is None:
             return ("not counted: only the top processes by CPU % are counted" +
                     (f" ({self.counter_header_tip})" if self.counter_header_tip else ""))
@@ -243,8 +271,8 @@ class ProcessTableModel(QAbstractTableModel):
         threads = f"{value.threads} thread{'s' if value.threads != 1 else ''}"
         return f"{what} over the last refresh; {threads} counted with {value.fds} fds"
 
-    def value(self, source_row: int, column: Column) -> Any:
-        return self._value(self._rows[source_row], column)
+    def value(self, slot: int, column: Column) -> Any:
+        return self._value(self._rows[self._order[slot]], column)
 
     def _value(self, row: Any, column: Column) -> Any:
         if column.key == "service":
@@ -276,9 +304,10 @@ class ProcessTableModel(QAbstractTableModel):
                     # An empty command line is a kernel thread; show its name as ps does.
                     text = f"[{field(row, COLUMNS[COLUMN_INDEX['name']]) or '?'}]"
             display.append(text)
-            # One type per column so Qt's comparison works; unknown sorts below everything.
+            # One type per column so keys compare; unknown (or NaN) sorts below everything.
             if column.numeric:
-                keys.append(float("-inf") if value is None else float(value))
+                key = float("-inf") if value is None else float(value)
+                keys.append(float("-inf") if key != key else key)
             else:
                 keys.append(text.lower() if value is not None else "")
         return tuple(display), tuple(keys)
@@ -286,13 +315,13 @@ class ProcessTableModel(QAbstractTableModel):
     # Qt model API
     def index(self, row: int, column: int, parent: _Index = QModelIndex()) -> QModelIndex:  # noqa: B008
         # Qt's own index() asks rowCount() and columnCount() first, two calls into Python for each
-        # index the view and the sort proxy make (thousands a second while the tab is shown).
-        if 0 <= row < len(self._rows) and 0 <= column < len(self.columns) and not parent.isValid():
+        # index the view makes.
+        if 0 <= row < len(self._order) and 0 <= column < len(self.columns) and not parent.isValid():
             return self.createIndex(row, column)
         return QModelIndex()
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
-        return 0 if parent.isValid() else len(self._rows)
+        return 0 if parent.isValid() else len(self._order)
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.columns)
@@ -308,152 +337,210 @@ class ProcessTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        # Qt asks each visible cell for seven roles per paint, and the sort proxy for SORT_ROLE per
-        # comparison: the roles are compared as plain ints, the unanswered ones return at once.
+        # Qt asks each visible cell for seven roles per paint: the roles are compared as plain
+        # ints, the unanswered ones return at once.
         role = int(role)
         if role == _DISPLAY_ROLE:
-            return self._display[index.row()][index.column()]
-        if role == _SORT_ROLE:
-            key = self._keys[index.row()][index.column()]
-            return self.unknown_counter_key if key is None else key
+            return self._slot_display[index.row()][index.column()]
         if role == _ALIGNMENT_ROLE:
             return _RIGHT if self.columns[index.column()].numeric else None
+        if role == _SORT_ROLE:
+            key = self._keys[self._order[index.row()]][index.column()]
+            return self.unknown_counter_key if key is None else key
         if role == _TOOLTIP_ROLE:
             column = self.columns[index.column()]
             if column.key == "cmdline":
-                return self._display[index.row()][index.column()]
+                return self._slot_display[index.row()][index.column()]
             if column.key in _COUNTER_FIELDS:
                 return self.counter_tooltip(index.row(), column)
         return None
 
-    # updates
-    def set_rows(self, rows: Sequence[Any]) -> None:
-        """Replace the rows, keeping rows of surviving PIDs in place (selection survives).
+    # --- what is shown ---------------------------------------------------------------------------
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Called by the view (header clicks, sortByColumn)."""
+        if not 0 <= column < len(self.columns):
+            return
+        self.sort_column, self.sort_order = column, order
+        # Unknown counter cells sort last in both directions: the key flips with the order.
+        descending = order == Qt.SortOrder.DescendingOrder
+        self.unknown_counter_key = float("-inf") if descending else float("inf")
+        self._publish(self._shown_order())
 
-        Only rows whose shown values changed are announced (``dataChanged``), so an unchanged
-        table costs no re-sort and no repaint.
+    def set_text(self, text: str) -> None:
+        """The filter box: keep processes whose name, command line, user or PID contain ``text``."""
+        self._set_filter(needle=text.strip().lower())
+
+    def set_kernel_threads_shown(self, shown: bool) -> None:
+        self._set_filter(show_kernel_threads=shown)
+
+    def set_only_user(self, user: str | None) -> None:
+        self._set_filter(only_user=user)
+
+    def _set_filter(self, **changes: Any) -> None:
+        for name, value in changes.items():
+            setattr(self, name, value)
+        self._accepted = {pid: self._accepts(facts) for pid, facts in self._facts.items()}
+        self._publish(self._shown_order())
+
+    @staticmethod
+    def _filter_facts(row: Any, pid: int) -> tuple[bool, Any, tuple[str, ...]]:
+        texts = []
+        for key in FILTER_KEYS:
+            value = pid if key == "pid" else field(row, COLUMNS[COLUMN_INDEX[key]])
+            if value is not None:
+                texts.append((" ".join(value) if isinstance(value, (list, tuple)) else str(value)).lower())
+        return is_kernel_thread(row), field(row, COLUMNS[COLUMN_INDEX["user"]]), tuple(texts)
+
+    def _accepts(self, facts: tuple[bool, Any, tuple[str, ...]]) -> bool:
+        kernel, user, texts = facts
+        if kernel and not self.show_kernel_threads:
+            return False
+        if self.only_user is not None and user != self.only_user:
+            return False
+        needle = self.needle
+        return not needle or any(needle in text for text in texts)
+
+    def _shown_order(self) -> list[int]:
+        """The PIDs to show, in the sort order; ties in PID order."""
+        accepted = self._accepted
+        shown = [pid for pid in sorted(self._rows) if accepted[pid]]
+        column = self.sort_column if self.sort_column < len(self.columns) else COLUMN_INDEX["cpu_pct"]
+        keys = self._keys
+        if self.columns[column].key in _COUNTER_FIELDS:
+            unknown = self.unknown_counter_key
+            def key(pid: int) -> Any:
+                value = keys[pid][column]
+                return unknown if value is None else value
+        else:
+            def key(pid: int) -> Any:
+                return keys[pid][column]
+        shown.sort(key=key, reverse=self.sort_order == Qt.SortOrder.DescendingOrder)  # stable
+        return shown
+
+    def _publish(self, order: list[int]) -> None:
+        """Show ``order``: announce only the slots whose process or text changed."""
+        self.about_to_show.emit(order)
+        old_order, old_display = self._order, self._slot_display
+        display = self._display
+        new_display = [display[pid] for pid in order]
+        before, after = len(old_order), len(order)
+        if after > before:
+            self.beginInsertRows(QModelIndex(), before, after - 1)
+            self._order, self._slot_display = order, new_display
+            self.endInsertRows()
+            self._follow(old_order, order)
+        elif after < before:
+            self._follow(old_order, order)  # first: what moves up is not removed with the end
+            self.beginRemoveRows(QModelIndex(), after, before - 1)
+            self._order, self._slot_display = order, new_display
+            self.endRemoveRows()
+        else:
+            self._order, self._slot_display = order, new_display
+            self._follow(old_order, order)
+        last_column = len(self.columns) - 1
+        first = -1
+        for slot in range(min(before, after)):
+            changed = old_order[slot] != order[slot] or (
+                old_display[slot] is not new_display[slot] and old_display[slot] != new_display[slot])
+            if changed and first < 0:
+                first = slot
+            elif not changed and first >= 0:
+                self.dataChanged.emit(self.createIndex(first, 0), self.createIndex(slot - 1, last_column))
+                first = -1
+        if first >= 0:
+            self.dataChanged.emit(self.createIndex(first, 0),
+                                  self.createIndex(min(before, after) - 1, last_column))
+
+    def _follow(self, old_order: list[int], order: list[int]) -> None:
+        """Move the persistent indexes (selection, current row) to their process's new slot.
+
+        One whose process is no longer shown stays where it was (``about_to_show`` let the view
+        clear its selection).
+        """
+        persistent = self.persistentIndexList()
+        if not persistent or old_order == order:
+            return
+        moved_from, moved_to = [], []
+        for index in persistent:
+            slot = index.row()
+            if not 0 <= slot < len(old_order):
+                continue
+            try:
+                new_slot = order.index(old_order[slot])
+            except ValueError:
+                continue
+            if new_slot != slot:
+                moved_from.append(index)
+                moved_to.append(self.createIndex(new_slot, index.column()))
+        if moved_from:
+            self.changePersistentIndexList(moved_from, moved_to)
+
+    # --- updates -----------------------------------------------------------------------------------
+    def set_rows(self, rows: Sequence[Any]) -> None:
+        """Replace the rows, then filter and sort them again and show the result in place.
+
+        A process's cells, sort keys and filter facts are computed again only when its row changed
+        (and its display strings replaced only when they did), so an unchanged table announces
+        nothing and repaints nothing.
         """
         new_by_pid: dict[int, Any] = {}
         for row in rows:
             pid = field(row, COLUMNS[0])
             if pid is not None:
                 new_by_pid[int(pid)] = row
-        # Remove vanished PIDs, last block first so indices stay valid.
         self.service_names.forget_except(set(new_by_pid))
-        gone = [i for i, pid in enumerate(self._pids) if pid not in new_by_pid]
-        for first, last in reversed(_blocks(gone)):
-            self.beginRemoveRows(QModelIndex(), first, last)
-            del self._rows[first:last + 1]
-            del self._pids[first:last + 1]
-            del self._display[first:last + 1]
-            del self._keys[first:last + 1]
-            self.endRemoveRows()
-        first_changed, last_changed = len(self._rows), -1
+        old_rows = self._rows
+        for pid in [pid for pid in old_rows if pid not in new_by_pid]:  # vanished
+            del self._display[pid], self._keys[pid], self._facts[pid], self._accepted[pid]
         # A row equal to the last one (most processes of an idle machine, read after read) has the
         # same cells, unless what else goes into them changed: the memory total behind Memory %,
         # or the counter columns (their values come from elsewhere: always recomputed when shown).
         context = (self.total_memory, self.columns)
         reuse = context == self._cells_context and not self.counters_shown
         self._cells_context = context
-        for i, pid in enumerate(self._pids):
-            row = new_by_pid.pop(pid)
-            old = self._rows[i]
-            self._rows[i] = row
-            if reuse and row == old:
+        changed = len(new_by_pid) != len(old_rows)
+        display, keys = self._display, self._keys
+        for pid, row in new_by_pid.items():
+            old = old_rows.get(pid, _ABSENT)
+            same = old is not _ABSENT and row == old
+            if same and reuse:
                 continue
-            display, keys = self._cells(row, pid)
-            if display != self._display[i]:
-                self._display[i], self._keys[i] = display, keys
-                first_changed, last_changed = min(first_changed, i), i
-        if last_changed >= 0:
-            self.dataChanged.emit(self.index(first_changed, 0),
-                                  self.index(last_changed, len(self.columns) - 1),
-                                  [Qt.ItemDataRole.DisplayRole, SORT_ROLE])
-        if new_by_pid:  # what is left is new
-            first = len(self._rows)
-            self.beginInsertRows(QModelIndex(), first, first + len(new_by_pid) - 1)
-            for pid, row in new_by_pid.items():
-                display, keys = self._cells(row, pid)
-                self._pids.append(pid)
-                self._rows.append(row)
-                self._display.append(display)
-                self._keys.append(keys)
-            self.endInsertRows()
+            if not same:
+                facts = self._facts[pid] = self._filter_facts(row, pid)
+                accepted = self._accepts(facts)
+                if old is _ABSENT or accepted != self._accepted[pid]:
+                    changed = True
+                self._accepted[pid] = accepted
+            cells, sort_keys = self._cells(row, pid)
+            if old is _ABSENT or cells != display[pid]:
+                display[pid], keys[pid] = cells, sort_keys
+                changed = True
+        self._rows = new_by_pid
+        if changed:
+            self._publish(self._shown_order())
 
-    def row_for(self, source_row: int) -> Any:
-        return self._rows[source_row]
+    def row_for(self, slot: int) -> Any:
+        """The row shown in ``slot``."""
+        return self._rows[self._order[slot]]
 
-    def pid_at(self, source_row: int) -> int:
-        return self._pids[source_row]
+    def pid_at(self, slot: int) -> int:
+        """The PID shown in ``slot``."""
+        return self._order[slot]
 
+    def slot_of(self, pid: int) -> int | None:
+        """Where ``pid`` is shown; None when it is not (gone, or filtered out)."""
+        try:
+            return self._order.index(pid)
+        except ValueError:
+            return None
 
-def _blocks(indices: list[int]) -> list[tuple[int, int]]:
-    """[1, 2, 3, 7, 8] -> [(1, 3), (7, 8)]."""
-    blocks: list[tuple[int, int]] = []
-    for i in indices:
-        if blocks and blocks[-1][1] == i - 1:
-            blocks[-1] = (blocks[-1][0], i)
-        else:
-            blocks.append((i, i))
-    return blocks
+    def total(self) -> int:
+        """How many processes there are, shown or not."""
+        return len(self._rows)
 
-
-class ProcessFilterModel(QSortFilterProxyModel):
-    """Sorts on raw values and keeps rows whose name, command line, user or PID contain the text."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setSortRole(SORT_ROLE)
-        self.setDynamicSortFilter(True)
-        self._needle = ""
-        self.show_kernel_threads = False  # hidden by default, as in GNOME System Monitor
-        self.only_user: str | None = None  # "Mine": this user's processes only
-
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        # Unknown counter cells sort last in both directions: the key flips with the order.
-        model = self.sourceModel()
-        if isinstance(model, ProcessTableModel):
-            descending = order == Qt.SortOrder.DescendingOrder
-            model.unknown_counter_key = float("-inf") if descending else float("inf")
-        super().sort(column, order)
-
-    def set_text(self, text: str) -> None:
-        self._change(lambda: setattr(self, "_needle", text.strip().lower()))
-
-    def set_kernel_threads_shown(self, shown: bool) -> None:
-        self._change(lambda: setattr(self, "show_kernel_threads", shown))
-
-    def set_only_user(self, user: str | None) -> None:
-        self._change(lambda: setattr(self, "only_user", user))
-
-    def _change(self, apply: Callable[[], None]) -> None:
-        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10; invalidateRowsFilter is deprecated there
-            self.beginFilterChange()
-            apply()
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-        else:
-            apply()
-            self.invalidateRowsFilter()
-
-    def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
-        model = self.sourceModel()
-        if not isinstance(model, ProcessTableModel):
-            return True
-        row = model.row_for(source_row)
-        if not self.show_kernel_threads and is_kernel_thread(row):
-            return False
-        if self.only_user is not None and field(row, COLUMNS[COLUMN_INDEX["user"]]) != self.only_user:
-            return False
-        if not self._needle:
-            return True
-        for key in FILTER_KEYS:
-            value = field(row, COLUMNS[COLUMN_INDEX[key]])
-            if value is None:
-                continue
-            text = " ".join(value) if isinstance(value, (list, tuple)) else str(value)
-            if self._needle in text.lower():
-                return True
-        return False
+    def all_rows(self) -> list[Any]:
+        """Every process's row, shown or not."""
+        return list(self._rows.values())
 
 
 class ProcessesView(View):
@@ -509,12 +596,11 @@ class ProcessesView(View):
         layout.addWidget(self.counters_note)
         self.top_counters: Any = None  # perfdeck.perf.top_processes.TopProcessCounters, made on first use
 
-        self.model = ProcessTableModel(self)
+        self.model = ProcessTableModel(self)  # filters and sorts too: no proxy model
         self._shown_rows: object = None
-        self.proxy = ProcessFilterModel(self)
-        self.proxy.setSourceModel(self.model)
+        self._selected_pid: int | None = None  # the process the selection follows
         self.table = QTableView(self)
-        self.table.setModel(self.proxy)
+        self.table.setModel(self.model)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(COLUMN_INDEX["cpu_pct"], Qt.SortOrder.DescendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -542,9 +628,9 @@ class ProcessesView(View):
 
         self.filter_edit.textChanged.connect(self._on_filter)
         self.owner_combo.currentIndexChanged.connect(
-            lambda _i: self._refilter(lambda: self.proxy.set_only_user(self.owner_combo.currentData())))
+            lambda _i: self._refilter(lambda: self.model.set_only_user(self.owner_combo.currentData())))
         self.kernel_check.toggled.connect(
-            lambda shown: self._refilter(lambda: self.proxy.set_kernel_threads_shown(shown)))
+            lambda shown: self._refilter(lambda: self.model.set_kernel_threads_shown(shown)))
         # Ctrl+F finds, Esc clears: from anywhere in this tab, the table included.
         find = QShortcut(QKeySequence(QKeySequence.StandardKey.Find), self)
         find.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -555,6 +641,7 @@ class ProcessesView(View):
         self.terminate_button.clicked.connect(lambda: self.signal_selected(kill=False))
         self.kill_button.clicked.connect(lambda: self.signal_selected(kill=True))
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
+        self.model.about_to_show.connect(self._drop_hidden_selection)
         self._update_buttons()
 
     # --- data --------------------------------------------------------------------------------------
@@ -601,7 +688,7 @@ class ProcessesView(View):
             header.moveSection(header.visualIndex(logical), COLUMN_INDEX["cmdline"] + offset)
             self.table.setColumnWidth(logical, 95 if column.key != "hw_ipc" else 60)
         self.counters_note.show()
-        rows = [self.model.row_for(i) for i in range(self.model.rowCount())]
+        rows = self.model.all_rows()
         self._update_counters(rows)
         self.model.set_rows(rows)
 
@@ -652,11 +739,11 @@ class ProcessesView(View):
         super().shutdown()
 
     def _update_count(self) -> None:
-        total, shown = self.model.rowCount(), self.proxy.rowCount()
+        total, shown = self.model.total(), self.model.rowCount()
         self.count_label.setText(f"{shown} of {total}" if shown != total else f"{total} processes")
 
     def _on_filter(self, text: str) -> None:
-        self._refilter(lambda: self.proxy.set_text(text))
+        self._refilter(lambda: self.model.set_text(text))
 
     def _refilter(self, change: Callable[[], None]) -> None:
         change()
@@ -671,26 +758,41 @@ class ProcessesView(View):
         rows = self.table.selectionModel().selectedRows()
         if not rows:
             return None
-        return self.model.pid_at(self.proxy.mapToSource(rows[0]).row())
+        return self.model.pid_at(rows[0].row())
 
     def selected_row(self) -> Any:
         rows = self.table.selectionModel().selectedRows()
         if not rows:
             return None
-        return self.model.row_for(self.proxy.mapToSource(rows[0]).row())
+        return self.model.row_for(rows[0].row())
 
     def select_pid(self, pid: int) -> bool:
-        for row in range(self.proxy.rowCount()):
-            index = self.proxy.index(row, 0)
-            if self.model.pid_at(self.proxy.mapToSource(index).row()) == pid:
-                self.table.selectRow(row)
-                self.table.scrollTo(index)
-                return True
-        return False
+        slot = self.model.slot_of(pid)
+        if slot is None:
+            return False
+        self.table.selectRow(slot)
+        self.table.scrollTo(self.model.index(slot, 0))
+        return True
+
+    def _drop_hidden_selection(self, order: list[int]) -> None:
+        """The model moves the selection with its process; when the process is about to go (it
+        exited, or is filtered out), the selection and current row are cleared. (Left alone, Qt
+        would select the neighbouring process when the row is removed, or the selection would stay
+        on a row that then shows another process.)"""
+        selection = self.table.selectionModel()
+        pid = self._selected_pid
+        if pid is not None and pid not in order:
+            self._selected_pid = None
+            selection.clear()
+            return
+        current = selection.currentIndex()
+        if current.isValid() and self.model.pid_at(current.row()) not in order:
+            selection.clearCurrentIndex()
 
     def _on_selection(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         self._update_buttons()
         pid = self.selected_pid()
+        self._selected_pid = pid
         if pid is not None:
             self.process_selected.emit(pid)
 
