@@ -138,5 +138,6 @@ def test_first_size_suits_the_screen_and_history_span_reads_well():
     assert default_size(QSize(3840, 2160)) == QSize(1600, 1000)
     assert default_size(QSize(1024, 600)) == QSize(1000, 600)
     assert format_span(45) == "45 s" and format_span(150) == "2 min 30 s" and format_span(7260) == "2 h 1 min"
-    assert format_span(150, whole_minutes=True) == "2 min" and format_span(45, whole_minutes=True) == "45 s"
+    assert format_span(150, whole_minutes=True) == "2 min" and format_span(45, whole_minutes=True) == "40 s"
+    assert format_span(7, whole_minutes=True) == "7 s" and format_span(59.6, whole_minutes=True) == "1 min"
     assert len(TABS) >= 9  # Alt+1..9 reach the first nine tabs

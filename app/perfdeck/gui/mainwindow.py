@@ -93,10 +93,11 @@ def default_size(screen: QSize | None) -> QSize:
 
 
 def format_span(seconds: float, whole_minutes: bool = False) -> str:
-    """45 -> '45 s', 150 -> '2 min 30 s' ('2 min' with ``whole_minutes``), 7260 -> '2 h 1 min'."""
+    """45 -> '45 s', 150 -> '2 min 30 s', 7260 -> '2 h 1 min'. With ``whole_minutes`` a coarse
+    reading for a label that should change rarely: '40 s' (tens of seconds from 10 s), '2 min'."""
     seconds = max(0, round(seconds))
     if seconds < 60:
-        return f"{seconds} s"
+        return f"{seconds - seconds % 10 if whole_minutes and seconds >= 10 else seconds} s"
     minutes, secs = divmod(seconds, 60)
     if minutes < 60:
         return f"{minutes} min {secs} s" if secs and not whole_minutes else f"{minutes} min"
@@ -536,7 +537,7 @@ class MainWindow(QMainWindow):
         if latest is None or oldest is None:
             text = " History: none yet "
         else:
-            # Whole minutes past the first one: a label that changes every second repaints the
+            # Tens of seconds, then whole minutes: a label that changes every second repaints the
             # toolbar and the window behind it every second (it cannot be opaque on a toolbar).
             text = f" History: {format_span(latest - oldest, whole_minutes=True)} "
         if self.history_label.text() != text:
