@@ -285,6 +285,8 @@ class StripChart(QWidget, SeriesReadout):
         self._boxes = None
         self._text_widths = {}
         self._static_texts = {}
+        self._grid_key: tuple | None = None  # (height, shown y range) the grid rows are for
+        self._grid_rows: list[int] = []
         self._legend_key: tuple | None = None  # what _legend_tail was laid out for (a new font: none)
         self._legend_tail: list[tuple[float, str, str]] = []
         self._style_series()
@@ -403,11 +405,15 @@ class StripChart(QWidget, SeriesReadout):
     def _paint_grid(self, painter: QPainter, left: int, right: int, height: int) -> None:
         """The grid lines between columns ``left`` and ``right`` of the data pixmap."""
         low, high = self._shown_y()
-        scale = (height - 1) / (high - low) if high > low else 0.0
+        key = (height, low, high)
+        if key != self._grid_key:  # the same rows frame after frame, until the y range changes
+            scale = (height - 1) / (high - low) if high > low else 0.0
+            ratio = self.devicePixelRatioF()
+            self._grid_rows = [round((height - 1) - (value - low) * scale)
+                               for value in self._y_ticks(height / ratio)]
+            self._grid_key = key
         painter.setPen(self._grid_pen)
-        ratio = self.devicePixelRatioF()
-        for value in self._y_ticks(height / ratio):
-            row = round((height - 1) - (value - low) * scale)
+        for row in self._grid_rows:
             painter.drawLine(left, row, right - 1, row)
 
     def _paint_series(self, painter: QPainter, first: int, width: int, height: int,
@@ -490,7 +496,8 @@ class StripChart(QWidget, SeriesReadout):
                         painter.drawPixmap(left, top + band, self._data, 0, band, width, lines)
                 else:  # a high-DPI screen: device pixels into the logical rectangle
                     painter.drawPixmap(QRectF(rect), self._data, QRectF(self._data.rect()))
-            self._paint_legend(painter)
+            if event.region().intersects(self._legend_rect()):  # a new sample alone: the data only
+                self._paint_legend(painter)
             if self._off_scale_peak is not None:
                 painter.setPen(self._foreground)
                 painter.setFont(self._title_plain)
