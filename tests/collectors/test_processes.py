@@ -465,3 +465,112 @@ def test_engine_tells_collectors_no_table_is_wanted() -> None:
         listed = len([entry for entry in os.listdir("/proc") if entry.isdigit()])
         assert abs(snapshot.values["proc.count"] - listed) <= 20  # processes come and go meanwhile
     assert snapshot.value("proc.count") is not None and snapshot.value("proc.threads") is not None
+
+
+# --- kept /proc/PID files (pread instead of open/read/close) -------------------------------------
+
+_STABLE = ("pid", "name", "user", "cmdline", "create_time", "ppid", "kernel_thread")
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_kept_files_give_the_rows_of_the_open_read_close_walk(
+        children: tuple[subprocess.Popen, subprocess.Popen]) -> None:
+    """The same live /proc read both ways, two reads each (the second one re-reads kept files):
+    every field that cannot move between two immediate reads is equal, and an idle child's row
+    is equal whole (but its CPU %, which is a rate over two slightly different intervals)."""
+    _busy, idle = children
+    time.sleep(0.3)
+    kept, plain = ProcessCollector(keep_files=True), ProcessCollector(keep_files=False)
+    kept.open()
+    plain.open()
+    assert kept._kept_limit > 0 and plain._kept_limit == 0
+    for _ in range(3):
+        now = time.monotonic()
+        new, old = _rows(kept.read(now)), _rows(plain.read(now))
+    assert kept._kept > 0 and plain._kept == 0
+    common = new.keys() & old.keys()
+    assert len(common) >= len(old) - 2  # at most a process or two started or exited in between
+    for pid in common:
+        for name in _STABLE:
+            assert getattr(new[pid], name) == getattr(old[pid], name), (pid, name)
+    idle_new, idle_old = new[idle.pid], old[idle.pid]
+    assert dataclasses.replace(idle_new, cpu_percent=None) == dataclasses.replace(idle_old, cpu_percent=None)
+    assert idle_new.rss is not None and idle_new.rss > 0
+    kept.close()
+    plain.close()
+    assert kept._kept == 0
+
+
+def test_kept_files_are_closed_when_the_process_exits_and_on_close() -> None:
+    before = _open_fds()
+    collector = ProcessCollector(keep_files=True)
+    collector.open()
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        time.sleep(0.2)
+        collector.read(time.monotonic())
+        collector.read(time.monotonic())  # the child's second read: its files are kept
+        known = collector._known[child.pid]
+        assert known.files is not None and known.files[0] >= 0 and known.files[1] >= 0
+    finally:
+        child.kill()
+        child.wait()
+    rows = _rows(collector.read(time.monotonic()))
+    assert child.pid not in rows
+    assert known.files is None  # its stat, statm and io are closed
+    assert collector._kept == sum(f >= 0 for k in collector._known.values() for f in (k.files or ()))
+    collector.close()
+    assert collector._kept == 0
+    assert _open_fds() <= before + 1  # the loadavg KeptFile may be reopened lazily: nothing else
+
+
+def test_kept_files_respect_the_budget_and_kernel_threads_keep_no_statm() -> None:
+    collector = ProcessCollector(keep_files=True)
+    collector.open()
+    collector._kept_limit = 9  # three processes' worth
+    for _ in range(3):
+        collector.read(time.monotonic())
+    assert 0 < collector._kept <= 9
+    for known in collector._known.values():
+        if known.files is not None and known.kernel_thread:
+            assert known.files[1] == -1
+    collector.close()
+
+
+def test_no_kept_files_while_no_table_is_wanted() -> None:
+    collector = ProcessCollector(keep_files=True)
+    collector.open()
+    collector.read(time.monotonic())
+    collector.read(time.monotonic())
+    assert collector._kept > 0
+    collector.set_table_wanted(False)
+    collector.read(time.monotonic())
+    if collector.counts_cheaply:  # a container walks anyway (see test_a_container_keeps_walking...)
+        assert collector._kept == 0
+    collector.close()
+
+
+def test_fake_tree_reads_are_the_same_with_kept_files(tree: Callable[..., Path]) -> None:
+    """A fake tree rewritten in place (same inodes, as procfs regenerates its files) reads the same
+    with kept files as without, across CPU % and I/O rate changes."""
+    procs = [FakeProc(1, comm="init", starttime=5, utime=100, io=(1000, 2000)),
+             FakeProc(2, comm="kthreadd", ppid=0, kernel_thread=True, starttime=5),
+             FakeProc(300, comm="worker", ppid=1, starttime=50, utime=10, rss_pages=77, io=(0, 0))]
+    root = tree(*procs)
+    kept, plain = ProcessCollector(root, keep_files=True), ProcessCollector(root, keep_files=False)
+    kept.open()
+    plain.open()
+    kept._kept_limit = 100
+    for step in range(4):
+        procs = [dataclasses.replace(p, utime=p.utime + 10 * step, rss_pages=p.rss_pages + step,
+                                     io=None if p.io is None else (p.io[0] + step * 4096, p.io[1] + step))
+                 for p in procs]
+        tree(*procs)
+        now = 100.0 + 2 * step
+        assert _rows(kept.read(now)) == _rows(plain.read(now))
+    assert kept._kept > 0
+    kept.close()
+    assert kept._kept == 0

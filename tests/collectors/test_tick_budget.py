@@ -133,3 +133,38 @@ def test_kept_files_are_fresh_and_released(tmp_path: Path) -> None:
     del kept  # dropped without close(): the descriptor goes with it
     assert len(os.listdir("/proc/self/fd")) == fds - 1
     assert KeptFile(tmp_path / "missing").read() is None  # unreadable: None, never b""
+
+
+def test_process_table_reopens_no_file_of_a_known_process() -> None:
+    """With the table wanted, a process already seen is re-read through its kept stat, statm and io
+    (pread): the files a read opens are those of newcomers (and their first pread-less read), the
+    staggered command-line refreshes (about a fifth of the processes) and /proc/stat's btime."""
+    collector = ProcessCollector(table=True, keep_files=True)
+    collector.open()
+    try:
+        for now in (0.0, 2.0):  # first read, then the one that opens the files to keep
+            collector.read(now)
+        known_before = set(collector._known)
+        _opened.clear()
+        _counting[0] = True
+        profile = cProfile.Profile()
+        try:
+            profile.enable()
+            reading = collector.read(4.0)
+            profile.disable()
+        finally:
+            _counting[0] = False
+        rows = reading.tables["processes"]
+        newcomers = {row.pid for row in rows} - known_before
+        per_process = [p for p in _opened if p.rsplit("/", 1)[-1] in ("stat", "statm", "io")
+                       and p.rsplit("/", 2)[-2].isdigit()]
+        # Newcomers take up to 3 opens each on this read; a known process opens none (budget
+        # allowing: a few hundred processes at the default RLIMIT_NOFILE of 1024).
+        known_rows = len(rows) - len(newcomers)
+        budget_left = collector._kept_limit // 3
+        assert len(per_process) <= 3 * len(newcomers) + 3 * max(0, known_rows - budget_left), per_process
+        # Python calls per process (cProfile; the old open/read/close walk took ~23 with its engine).
+        calls = pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
+        assert calls / max(1, len(rows)) <= 20, f"{calls / len(rows):.1f} calls per process"
+    finally:
+        collector.close()

@@ -144,3 +144,45 @@ def test_gpu_family_without_a_gpu_returns_at_once(tmp_path: Path) -> None:
     assert _opened == []
     calls = pstats.Stats(profile).total_calls / 2  # type: ignore[attr-defined]
     assert calls <= GPU_ABSENT_CALLS_PER_READ, f"{calls:.0f} Python calls per read"
+
+
+CGROUP_CALLS_PER_READ = 4900  # 21 cgroups of fake_unified: 4639 when written (4748 with open/read/close)
+
+
+def test_cgroup_reads_open_no_file_and_stay_within_their_call_budget(tmp_path: Path) -> None:
+    """The cgroup family on a fake systemd host of 21 cgroups: after the first read every interface
+    file is re-read through a kept descriptor (the 5th read's memory.max and cgroup.procs are
+    opened once, then kept), and files the directory listing does not show are never opened."""
+    from fakes.cgroup_trees import make_unified
+    from perfdeck.collectors.cgroups import CgroupCollector
+
+    opened: list[str] = []
+    counting = [False]
+
+    def audit(event: str, args: tuple) -> None:
+        if counting[0] and event == "open":
+            opened.append(str(args[0]))
+
+    sys.addaudithook(audit)  # records only while counting
+    cgroups = make_unified(tmp_path)
+    collector = CgroupCollector(tmp_path, counters=False)
+    collector.open()
+    for step in range(6):  # warm-up, including one slow (memory.max, cgroup.procs) read
+        collector.read(2.0 * step)
+    profile = cProfile.Profile()
+    reads = 8
+    try:
+        for step in range(6, 6 + reads):
+            for cgroup in cgroups.values():
+                cgroup.advance(usage_usec=1000)  # the kernel moving on (not counted)
+            counting[0] = True
+            profile.enable()
+            collector.read(2.0 * step)
+            profile.disable()
+            counting[0] = False
+    finally:
+        counting[0] = False
+        collector.close()
+    assert opened == []
+    calls = pstats.Stats(profile).total_calls / reads  # type: ignore[attr-defined]
+    assert calls <= CGROUP_CALLS_PER_READ, f"{calls:.0f} Python calls per read"

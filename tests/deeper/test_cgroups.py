@@ -333,3 +333,87 @@ def test_topdown_level1_per_cgroup(tmp_path: Path) -> None:
                                        "backend_bound": 30.0})
     assert reading.values[f"cgroup.tma_retiring.{instance_name(NGINX)}"] == pytest.approx(40.0)
     assert "Top-down level 1 per cgroup" in reading.tables[TABLE].counters
+
+
+# --- kept interface files (pread) and presence from the directory listing -------------------------
+
+def _readings_both_ways(tmp_path: Path, steps: int = 7) -> tuple[list, list, CgroupCollector]:
+    """The same fake tree read by a collector that keeps its files open and one that opens, reads
+    and closes every file (kept_files=0), while counters move, a cgroup goes away, one is made
+    again under the same path (another inode) and a controller's files appear and vanish."""
+    import shutil
+
+    cgroups = make_unified(tmp_path)
+    kept, plain = (CgroupCollector(tmp_path, counters=False),
+                   CgroupCollector(tmp_path, counters=False, kept_files=0))
+    kept.open()
+    plain.open()
+    ours, theirs = [], []
+    for step in range(steps):
+        for index, cgroup in enumerate(cgroups.values()):
+            cgroup.advance(usage_usec=1000 * (index + step), read=4096 * step, write=step,
+                           memory_some=step * index)
+        if step == 2:
+            shutil.rmtree(cgroups["/system.slice/ssh.service"].dir)
+            del cgroups["/system.slice/ssh.service"]
+        if step == 3:  # removed and made again: the kept files must not read the old one
+            nginx = cgroups[NGINX]
+            shutil.rmtree(nginx.dir)
+            nginx.usage_usec = 5
+            nginx.write()
+        if step == 4:
+            (cgroups[NGINX].dir / "io.stat").unlink()  # its controller turned off
+        if step == 5:
+            cgroups[NGINX].write()  # and on again
+        now = 10.0 * step
+        ours.append(kept.read(now))
+        theirs.append(plain.read(now))
+    return ours, theirs, kept
+
+
+def test_kept_files_read_what_open_read_close_reads(tmp_path: Path) -> None:
+    ours, theirs, kept = _readings_both_ways(tmp_path)
+    for mine, old in zip(ours, theirs, strict=True):
+        assert mine.values == old.values
+        assert mine.totals == old.totals
+        assert mine.unavailable == old.unavailable
+        assert mine.tables[TABLE] == old.tables[TABLE]
+    assert kept._budget.kept == sum(len(k.files) for k in kept._kept.values()) > 0
+    kept.close()
+    assert kept._budget.kept == 0 and not kept._kept
+
+
+def test_kept_files_open_no_file_after_the_first_read_and_respect_the_budget(tmp_path: Path) -> None:
+    opened: list[str] = []
+    counting = [False]
+
+    def audit(event: str, args: tuple) -> None:
+        if counting[0] and event == "open" and "/sys/fs/cgroup" in str(args[0]):
+            opened.append(str(args[0]))
+
+    import sys
+
+    sys.addaudithook(audit)
+    cgroups = make_unified(tmp_path)
+    collector = CgroupCollector(tmp_path, counters=False)
+    collector.open()
+    collector.read(0.0)
+    for step in range(1, 6):
+        for cgroup in cgroups.values():
+            cgroup.advance(usage_usec=100)
+        counting[0] = True
+        try:
+            collector.read(2.0 * step)
+        finally:
+            counting[0] = False
+        # Only the memory.max and cgroup.procs of the 5th read (kept from then on): no other file,
+        # and no failed open of a file the listing does not show.
+        assert all(p.endswith(("memory.max", "cgroup.procs")) for p in opened), opened
+        opened.clear()
+    collector.close()
+    small = CgroupCollector(tmp_path, counters=False, kept_files=5)
+    small.open()
+    small.read(0.0)
+    small.read(2.0)
+    assert small._budget.kept == 5
+    small.close()

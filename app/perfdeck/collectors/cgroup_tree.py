@@ -18,12 +18,15 @@ The files read per cgroup (Documentation/admin-guide/cgroup-v2.rst): ``cpu.stat`
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import pwd
 import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from perfdeck.collectors._common import KeptFile
 from perfdeck.collectors.psi import parse_pressure
 from perfdeck.model.series import Unavailable
 
@@ -160,26 +163,44 @@ def parse_io_stat(text: str) -> tuple[int, int]:
     return read, write
 
 
-def read_cgroup(directory: str, relative: str, previous: CgroupSample | None = None) -> CgroupSample:
+def read_cgroup(directory: str, relative: str, previous: CgroupSample | None = None,
+                listed: Collection[str] | None = None,
+                read_file: Callable[[str], str | None] | None = None) -> CgroupSample:
     """Read one cgroup's interface files. Missing files leave their fields None.
 
     With ``previous`` (a sample of the same cgroup), the slowly changing files (``memory.max``,
     ``cgroup.procs``) are not read again but taken from it: they cost a third of a read.
+    ``listed``: the names in the cgroup's directory (``scan`` has them for free): a file not listed
+    is absent, as a failed open would say, without the open. ``read_file``: how to read one file
+    by name (kept descriptors, see ``KeptCgroupFiles``; it then checks ``listed`` itself); by
+    default open, read and close.
     """
+    if read_file is None:
+        if listed is None:
+            def read_file(name: str) -> str | None:
+                return _read(f"{directory}/{name}")
+        else:
+            def read_file(name: str) -> str | None:
+                return _read(f"{directory}/{name}") if name in listed else None
+    return _read_cgroup(relative, previous, read_file)
+
+
+def _read_cgroup(relative: str, previous: CgroupSample | None,
+                 read: Callable[[str], str | None]) -> CgroupSample:
     sample = CgroupSample(relative)
     present: set[str] = set()
-    cpu = _read(f"{directory}/cpu.stat")
+    cpu = read("cpu.stat")
     if cpu is not None:
         present.add("cpu.stat")
         stats = parse_flat_keyed(cpu)
         sample.usage_usec = stats.get("usage_usec")
         sample.throttled_usec = stats.get("throttled_usec")
         sample.nr_throttled = stats.get("nr_throttled")
-    current = _read(f"{directory}/memory.current")
+    current = read("memory.current")
     if current is not None and current.strip().isdigit():
         present.add("memory.current")
         sample.memory_current = int(current)
-    limit = None if previous is not None else _read(f"{directory}/memory.max")
+    limit = None if previous is not None else read("memory.max")
     if previous is not None:
         sample.memory_max, sample.memory_unlimited = previous.memory_max, previous.memory_unlimited
         present.update(previous.present & {"memory.max", "cgroup.procs"})
@@ -190,22 +211,124 @@ def read_cgroup(directory: str, relative: str, previous: CgroupSample | None = N
             sample.memory_unlimited = True
         elif limit.strip().isdigit():
             sample.memory_max = int(limit)
-    io = _read(f"{directory}/io.stat")
+    io = read("io.stat")
     if io is not None:
         present.add("io.stat")
         sample.io_read_bytes, sample.io_write_bytes = parse_io_stat(io)
     for resource in PRESSURE_RESOURCES:
-        text = _read(f"{directory}/{resource}.pressure")
+        text = read(f"{resource}.pressure")
         if text is not None:
             present.add(f"{resource}.pressure")
             for kind, total in parse_pressure(text).items():
                 sample.pressure[(resource, kind)] = total
-    procs = None if previous is not None else _read(f"{directory}/cgroup.procs")
+    procs = None if previous is not None else read("cgroup.procs")
     if procs is not None:
         present.add("cgroup.procs")
         sample.procs = procs.count("\n")
     sample.present = frozenset(present)
     return sample
+
+
+_NAME = operator.attrgetter("name")
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedCgroup:
+    """One cgroup directory found by ``scan``: where it is, its inode (a cgroup removed and made
+    again under the same path is a new one) and the names of its files."""
+
+    directory: str
+    relative: str
+    inode: int
+    files: frozenset[str] | None  # None: not listed (the scan stopped at its limit first)
+
+
+def scan(mount: Path, limit: int = MAX_CGROUPS) -> tuple[list[ScannedCgroup], bool]:
+    """``walk`` with each cgroup's inode and file names, which the directory listings that find
+    the children hold anyway (no extra system call)."""
+    base = str(mount)
+    files: dict[str, frozenset[str]] = {}
+    inodes: dict[str, int] = {base: 0}
+    found: list[tuple[str, str]] = [(base, "/")]
+    stack = [base]
+    truncated = False
+    while stack and not truncated:
+        directory = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue  # removed while walking: it simply is not listed (its files: not known)
+        children = [e for e in entries if e.is_dir(follow_symlinks=False)]
+        names = frozenset(map(_NAME, entries))  # C-level: no Python call per entry
+        files[directory] = names.difference(map(_NAME, children)) if children else names
+        children.sort(key=_NAME)
+        for entry in children:
+            if len(found) >= limit:
+                truncated = True  # as walk: the rest is not listed, and the order is the walk's
+                break
+            found.append((entry.path, entry.path[len(base):]))
+            inodes[entry.path] = entry.inode()
+            stack.append(entry.path)
+    if not truncated:
+        found.sort(key=lambda item: item[1].count("/") if item[1] != "/" else 0)
+    return [ScannedCgroup(d, r, inodes[d], files.get(d)) for d, r in found], truncated
+
+
+class FileBudget:
+    """How many files are kept open (``kept``) and may be (``limit``), shared by every cgroup."""
+
+    __slots__ = ("kept", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.kept = 0
+        self.limit = limit
+
+
+class KeptCgroupFiles:
+    """The interface files of one cgroup kept open and re-read with ``pread`` (one system call
+    instead of open, read and close). A read that fails is tried once more on a fresh descriptor
+    (``KeptFile`` reopens after an error), so a file removed and made again (a controller turned
+    off and on) reads as an open/read/close would."""
+
+    __slots__ = ("files", "inode")
+
+    def __init__(self, inode: int) -> None:
+        self.inode = inode
+        self.files: dict[str, KeptFile] = {}
+
+    def reader(self, directory: str, listed: Collection[str] | None, budget: FileBudget
+               ) -> Callable[[str], str | None]:
+        """A ``read_file`` for ``read_cgroup``: a file not in ``listed`` is absent (None: not
+        listed); a new file is kept while ``budget`` allows, else read with open/read/close."""
+        files = self.files
+
+        def read(name: str) -> str | None:
+            kept = files.get(name)
+            if listed is not None and name not in listed:
+                if kept is not None:  # the file went away (a controller turned off): let it go
+                    kept.close()
+                    del files[name]
+                    budget.kept -= 1
+                return None
+            if kept is None:
+                if budget.kept >= budget.limit:
+                    return _read(f"{directory}/{name}")
+                budget.kept += 1
+                kept = files[name] = KeptFile(f"{directory}/{name}")
+            data = kept.read()
+            if data is None:
+                data = kept.read()
+            return None if data is None else data.decode("utf-8", "replace")
+
+        return read
+
+    def close(self) -> int:
+        """Close every file; returns how many were kept."""
+        for kept in self.files.values():
+            kept.close()
+        count = len(self.files)
+        self.files = {}
+        return count
 
 
 def walk(mount: Path, limit: int = MAX_CGROUPS) -> tuple[list[tuple[str, str]], bool]:

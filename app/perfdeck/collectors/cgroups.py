@@ -35,9 +35,13 @@ from perfdeck.collectors.cgroup_tree import (
     UNIFIED_FIX,
     CgroupLayout,
     CgroupSample,
+    FileBudget,
+    KeptCgroupFiles,
+    ScannedCgroup,
     detect_layout,
     human_name,
     read_cgroup,
+    scan,
     walk,
 )
 from perfdeck.collectors.psi import KIND_MEANINGS, RESOURCE_TITLES, StallRates
@@ -58,6 +62,9 @@ TABLE = "cgroups"
 SERIES_LIMIT = 12  # cgroups with series (history, CSV, exporter); the table shows every cgroup
 RESELECT_SECONDS = 10.0
 SLOW_FILES_EVERY = 5  # memory.max and cgroup.procs are read on every 5th read only (they rarely change)
+# Interface files kept open between reads (pread instead of open/read/close): at most this many,
+# and at most an eighth of the soft RLIMIT_NOFILE. Cgroups past the budget are read as before.
+KEPT_FILES_MAX = 768
 PRESSURE_COLUMNS: tuple[tuple[str, str], ...] = tuple(
     (r, k) for r in PRESSURE_RESOURCES for k in ("some", "full"))
 _COLUMN_METRICS = {"cpu": ("cpu",), "throttled": ("throttled",), "memory": ("memory",),
@@ -137,8 +144,12 @@ class CgroupCollector(Collector):
 
     def __init__(self, root: Path = Path("/"), series_limit: int = SERIES_LIMIT,
                  max_cgroups: int = MAX_CGROUPS, counters: bool = True,
-                 pool_factory: Callable[[CgroupLayout, Path], PoolLike] | None = None) -> None:
+                 pool_factory: Callable[[CgroupLayout, Path], PoolLike] | None = None,
+                 kept_files: int | None = None) -> None:
+        """``kept_files``: how many interface files may stay open (None: see ``KEPT_FILES_MAX``)."""
         self.root = Path(root)
+        self._budget = FileBudget(_kept_files_limit() if kept_files is None else kept_files)
+        self._kept: dict[str, KeptCgroupFiles] = {}  # by path relative to the mount
         self.series_limit = series_limit
         self.max_cgroups = max_cgroups
         self.layout: CgroupLayout | None = None
@@ -201,6 +212,9 @@ class CgroupCollector(Collector):
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        for kept in self._kept.values():
+            self._budget.kept -= kept.close()
+        self._kept = {}
     def unavailable(self) -> Unavailable | None:
         return self._unavailable
 
@@ -221,11 +235,14 @@ class CgroupCollector(Collector):
         if self.layout is None:
             self.open()
         assert self.layout is not None and self.layout.v2_mount is not None
-        directories, truncated = walk(self.layout.v2_mount, self.max_cgroups)
+        found, truncated = scan(self.layout.v2_mount, self.max_cgroups)
         slow_due = self._reads % SLOW_FILES_EVERY == 0
         previous = self._previous
-        samples = [read_cgroup(directory, relative, None if slow_due else previous.get(relative))
-                   for directory, relative in directories]
+        samples = [read_cgroup(c.directory, c.relative, None if slow_due else previous.get(c.relative),
+                               c.files, self._reader(c)) for c in found]
+        if self._kept:  # the kept files of cgroups that are gone are closed here
+            for path in self._kept.keys() - {c.relative for c in found}:
+                self._budget.kept -= self._kept.pop(path).close()
         self._previous = {sample.path: sample for sample in samples}
         rows: list[CgroupRow] = []
         live: set[str] = set()
@@ -248,6 +265,18 @@ class CgroupCollector(Collector):
             unavailable["cgroup.tree"] = Unavailable(
                 f"more than {self.max_cgroups} cgroups: the rest are not read, to bound the cost")
         return Reading(values=values, unavailable=unavailable, tables={TABLE: table}, totals=totals)
+
+    def _reader(self, cgroup: ScannedCgroup) -> Callable[[str], str | None] | None:
+        """Kept descriptors for this cgroup's files while the budget lasts (None: open/read/close)."""
+        kept = self._kept.get(cgroup.relative)
+        if kept is None or kept.inode != cgroup.inode:
+            if kept is not None:  # removed and made again under the same path: a new cgroup
+                self._budget.kept -= kept.close()
+                del self._kept[cgroup.relative]
+            if self._budget.kept >= self._budget.limit:
+                return None
+            kept = self._kept[cgroup.relative] = KeptCgroupFiles(cgroup.inode)
+        return kept.reader(cgroup.directory, cgroup.files, self._budget)
 
     def _counters_sentence(self) -> str:
         if self._counter_reason is not None:
@@ -542,6 +571,15 @@ def _real_pool(layout: CgroupLayout, root: Path) -> PoolLike:
         "no hardware PMU here (a virtual machine without a virtual PMU): only software events are counted",
         "give the VM a virtual PMU (QEMU/KVM: -cpu host,pmu=on) or run on bare metal")
     return pool
+
+
+def _kept_files_limit() -> int:
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return KEPT_FILES_MAX
+    return max(0, min(KEPT_FILES_MAX, soft // 8))
 
 
 def cgroup_report(root: Path = Path("/")) -> dict[str, Any]:

@@ -66,10 +66,12 @@ read is slow with LDAP or SSSD.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from types import MappingProxyType
 
@@ -111,6 +113,12 @@ STATUS_NAMES: Mapping[str, str] = MappingProxyType({
     "P": psutil.STATUS_PARKED,
 })
 
+# At most this many /proc/PID files are kept open between reads (and at most a quarter of the
+# soft RLIMIT_NOFILE): three per process (stat, statm, io), re-read with pread. The rest of the
+# processes are read with open/read/close as before.
+KEPT_FILES_MAX = 1536
+
+_BY_PID = attrgetter("pid")  # a C-level sort key: no Python call per row
 _TRUNCATED_COMM = 15  # TASK_COMM_LEN - 1: longer names are cut in stat
 PF_KTHREAD = 0x00200000  # include/linux/sched.h: the task is a kernel thread
 KTHREADD_PID = 2
@@ -225,8 +233,8 @@ def read_btime(proc: str) -> float | None:
 class _Known:
     """What we remember about one process (pid + starttime) between reads."""
 
-    __slots__ = ("cmdline", "comm", "create_time", "io", "name", "next_refresh", "row", "starttime",
-                 "used")
+    __slots__ = ("cmdline", "comm", "create_time", "files", "io", "kernel_thread", "name", "next_refresh",
+                 "row", "starttime", "used")
 
     def __init__(self, starttime: int, comm: bytes, create_time: float | None) -> None:
         self.starttime = starttime
@@ -238,6 +246,9 @@ class _Known:
         self.next_refresh = 0  # read number at which the cmdline is re-read
         self.row: ProcessRow | None = None  # the previous read's row, reused when nothing changed
         self.io: tuple[int, int] | None = None  # (read_bytes, write_bytes) at the previous read
+        self.kernel_thread = False
+        # Kept descriptors of /proc/PID/stat, statm and io (-1: not kept), see ProcessCollector.
+        self.files: list[int] | None = None
 
 
 # The state letters as they appear in stat, so the hot loop needs no decode.
@@ -251,9 +262,19 @@ class ProcessCollector(Collector):
     title = "Processes"
     min_interval = 2.0  # even a lean /proc walk costs far more than the fast families
 
-    def __init__(self, root: Path = Path("/"), table: bool = True) -> None:
-        """``table``: walk every process for the table (False: counts only, see ``set_table_wanted``)."""
+    def __init__(self, root: Path = Path("/"), table: bool = True, keep_files: bool | None = None) -> None:
+        """``table``: walk every process for the table (False: counts only, see ``set_table_wanted``).
+
+        ``keep_files``: keep the /proc/PID/{stat,statm,io} of known processes open and re-read them
+        with ``pread`` (one system call instead of open, read and close, and no path walk). On
+        procfs a kept descriptor is bound to its process: once that process is gone it reads
+        ESRCH, never another process that reuses the pid. None (the default) keeps them only on a
+        real procfs (whose files report a size of 0); a fake tree of regular files does not.
+        """
         self._proc = str(Path(root) / "proc")
+        self._keep_files = keep_files
+        self._kept_limit = 0  # decided in open()
+        self._kept = 0  # descriptors kept open now
         self.table_wanted = table
         self._all_tasks_visible = False  # decided in open(): may proc.threads come from loadavg?
         self._loadavg = KeptFile(f"{self._proc}/loadavg")
@@ -277,6 +298,13 @@ class ProcessCollector(Collector):
                 f"{self._proc} lists no processes: it is not a procfs mount",
                 "mount procfs: `mount -t proc proc /proc`"))
         self._all_tasks_visible = sees_every_task(self._proc) and self._loadavg_threads() is not None
+        keep = self._keep_files
+        if keep is None:
+            try:
+                keep = os.stat(f"{self._proc}/{os.getpid()}/stat").st_size == 0  # procfs, not a fake
+            except OSError:
+                keep = False
+        self._kept_limit = _kept_files_limit() if keep else 0
 
     def specs(self) -> Mapping[str, SeriesSpec]:
         return _SPECS_ALL_TASKS if self._all_tasks_visible else _SPECS
@@ -320,6 +348,37 @@ class ProcessCollector(Collector):
 
     def close(self) -> None:
         self._loadavg.close()
+        self._close_kept()
+
+    def _close_kept(self) -> None:
+        """Close every kept /proc/PID descriptor (a read without the walk, or close())."""
+        for known in self._known.values():
+            if known.files is not None:
+                self._drop_files(known)
+
+    def _drop_files(self, known: _Known) -> None:
+        files, known.files = known.files, None
+        if files is None:
+            return
+        for fd in files:
+            if fd >= 0:
+                self._kept -= 1
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _keep_files_of(self, base: str, known: _Known) -> None:
+        """Open the stat, statm and io of a known process to keep (statm: not for a kernel thread).
+        A file that cannot be opened is not kept: it is read the old way, so nothing changes."""
+        files = [-1, -1, -1]
+        for index, name in enumerate(("/stat", "/statm", "/io")):
+            if index == 1 and known.kernel_thread:
+                continue
+            try:
+                files[index] = os.open(base + name, os.O_RDONLY)
+                self._kept += 1
+            except OSError:
+                pass
+        known.files = files
 
     def _user(self, uid: int) -> str:
         name = self._users.get(uid)
@@ -356,6 +415,8 @@ class ProcessCollector(Collector):
             light = self._light_read()
             if light is not None:
                 self.read_next_tick = False
+                if self._kept:  # nothing walks the processes now: hold no descriptors
+                    self._close_kept()
                 return light
         proc = self._proc
         reads = self._reads = self._reads + 1
@@ -378,24 +439,45 @@ class ProcessCollector(Collector):
         status_names = _STATUS_BY_BYTE
         # Raw os calls, bound locally: this loop runs once per process and dominates the cost.
         os_open, os_read, os_close, os_stat, rdonly = os.open, os.read, os.close, os.stat, os.O_RDONLY
+        os_pread = os.pread
         users = self._users
         thread_total = 0
+        kept_limit = self._kept_limit
         for entry in os.listdir(proc):
             if not entry.isdigit():
                 continue
             pid = int(entry)
             base = f"{proc}/{entry}"
-            try:
-                fd = os_open(base + "/stat", rdonly)
+            # A process seen on the previous read: its kept files (opened on its second read, so a
+            # process that lives for one read costs no more than before) are re-read with pread.
+            # A kept file that fails (the process is gone) is closed and read the old way below,
+            # which gives exactly what the old walk gave.
+            known = previous.get(pid)
+            files = None
+            if known is not None and kept_limit:
+                files = known.files
+                if files is None and self._kept + 3 <= kept_limit:
+                    self._keep_files_of(base, known)
+                    files = known.files
+            stat = b""
+            if files is not None and files[0] >= 0:
                 try:
-                    stat = os_read(fd, 4096)  # one line, well under 1 KiB
-                finally:
-                    os_close(fd)
-            except (FileNotFoundError, ProcessLookupError):
-                continue  # exited after the listing
-            except OSError:  # denied (hidepid=1): the process exists, we may not look
-                append(ProcessRow(pid, None, None, None, None, None, None, None, None))
-                continue
+                    stat = os_pread(files[0], 4096, 0)
+                except OSError:
+                    self._drop_files(known)  # type: ignore[arg-type]
+                    files = None
+            if not stat:
+                try:
+                    fd = os_open(base + "/stat", rdonly)
+                    try:
+                        stat = os_read(fd, 4096)  # one line, well under 1 KiB
+                    finally:
+                        os_close(fd)
+                except (FileNotFoundError, ProcessLookupError):
+                    continue  # exited after the listing
+                except OSError:  # denied (hidepid=1): the process exists, we may not look
+                    append(ProcessRow(pid, None, None, None, None, None, None, None, None))
+                    continue
             rpar = stat.rfind(b")")
             comm = stat[stat.find(b"(") + 1:rpar]
             fields = stat[rpar + 2:].split(b" ", 20)  # single spaces (fs/proc/array.c), up to starttime
@@ -414,11 +496,19 @@ class ProcessCollector(Collector):
                 rss: int | None = 0  # no address space: statm is all zeros, so it is not read
             else:
                 try:
-                    fd = os_open(base + "/statm", rdonly)
-                    try:
-                        statm = os_read(fd, 4096)
-                    finally:
-                        os_close(fd)
+                    statm = b""
+                    if files is not None and files[1] >= 0:
+                        try:
+                            statm = os_pread(files[1], 4096, 0)
+                        except OSError:
+                            self._drop_files(known)  # type: ignore[arg-type]
+                            files = None
+                    if not statm:
+                        fd = os_open(base + "/statm", rdonly)
+                        try:
+                            statm = os_read(fd, 4096)
+                        finally:
+                            os_close(fd)
                     rss = int(statm.split(None, 2)[1]) * page
                 except (FileNotFoundError, ProcessLookupError):
                     continue  # exited since its stat was read
@@ -430,17 +520,27 @@ class ProcessCollector(Collector):
                 continue
             except OSError:
                 uid = None
-            try:
-                fd = os_open(base + "/io", rdonly)
+            if files is not None and files[2] >= 0:
+                # io checks ptrace access on every read (not only at open): a kept descriptor fails
+                # where a fresh open and read would fail too, so its error is the old None.
                 try:
-                    io = parse_io(os_read(fd, 4096))
-                finally:
-                    os_close(fd)
-            except OSError:  # another user's process (io needs ptrace access), or gone
-                io = None
-            known = previous.get(pid)
+                    io = parse_io(os_pread(files[2], 4096, 0))
+                except OSError:
+                    io = None
+            else:
+                try:
+                    fd = os_open(base + "/io", rdonly)
+                    try:
+                        io = parse_io(os_read(fd, 4096))
+                    finally:
+                        os_close(fd)
+                except OSError:  # another user's process (io needs ptrace access), or gone
+                    io = None
             if known is None or known.starttime != starttime:  # new, or a reused pid
+                if known is not None and known.files is not None:
+                    self._drop_files(known)  # (a fake tree: procfs fds never see another process)
                 known = _Known(starttime, comm, starttime / ticks + btime if btime is not None else None)
+                known.kernel_thread = kernel_thread
                 # The first read staggers the refreshes; a newcomer is re-read on its next read.
                 known.next_refresh = reads + 1 + pid % REFRESH_READS if first_read else reads + 1
                 self._refresh(base, known, comm, state == b"Z")
@@ -479,11 +579,27 @@ class ProcessCollector(Collector):
                                              known.cmdline, known.create_time, ppid, io_read_bps,
                                              io_write_bps, kernel_thread)
             append(row)
+        if self._kept:  # the kept files of exited processes are closed here
+            for pid in previous.keys() - known_now.keys():
+                gone = previous[pid]
+                if gone.files is not None:
+                    self._drop_files(gone)
         self._known = known_now  # exited processes drop out here
-        rows.sort(key=lambda row: row.pid)
+        rows.sort(key=_BY_PID)
         threads = self._loadavg_threads() if self._all_tasks_visible else None
         values: dict[str, float | None] = {
             "proc.count": float(len(rows)),
             "proc.threads": float(threads if threads is not None else thread_total) if known_now else None,
         }
         return Reading(values=values, tables={"processes": tuple(rows)})
+
+
+def _kept_files_limit() -> int:
+    """How many /proc/PID files may be kept open: a quarter of the soft RLIMIT_NOFILE (the rest
+    is for perf counters and everything else), at most KEPT_FILES_MAX."""
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return KEPT_FILES_MAX
+    return max(0, min(KEPT_FILES_MAX, soft // 4))
