@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from perfdeck.model.series import Unavailable
 from perfdeck.perf import derived
 from perfdeck.perf.abi import PerfOpenError, errno_message
+from perfdeck.perf.counters import ensure_fd_budget
 from perfdeck.perf.events import CatalogEvent, core_pmus, specs_for_thread, try_open
 from perfdeck.perf.events import event as event_by_name
 from perfdeck.perf.process import list_tids
@@ -199,6 +200,9 @@ class TopProcessCounters:
         self.top_n = top_n
         self.margin = margin
         self.fd_budget = fd_budget
+        # Room for the budget under RLIMIT_NOFILE now, counting what is already open (the process
+        # walk and the cgroup reader keep files open too): the soft limit rises towards the hard.
+        ensure_fd_budget(fd_budget)
         self._factory = factory
         self._probe_fn = probe
         self._thread_count = thread_count
