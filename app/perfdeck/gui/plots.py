@@ -763,9 +763,10 @@ class PlotLook:
         as 0 in the sum; where every part is missing the band is a gap)."""
         if self.style != "stacked" or not ys:
             return ys
-        stacked = np.vstack(ys).astype(float)
+        stacked = np.vstack(ys, dtype=float)  # a new float64 array: zeroing it in place is safe
         missing = np.isnan(stacked)
-        sums = np.cumsum(np.nan_to_num(stacked, nan=0.0), axis=0)
+        stacked[missing] = 0.0
+        sums = stacked.cumsum(axis=0)
         sums[:, missing.all(axis=0)] = np.nan
         return list(sums)
 
