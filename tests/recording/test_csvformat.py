@@ -109,3 +109,11 @@ def test_row_layout() -> None:
 def test_missing_value_spellings_read_as_missing(text: str) -> None:
     # Empty is what PerfDeck writes; blank and NaN are what spreadsheets and pandas (na_rep="NaN") write.
     assert parse_value(text) is None
+
+
+def test_row_cells_are_exactly_what_format_value_writes() -> None:
+    """``format_row`` inlines ``format_value``: every kind of value gives the same cell."""
+    values = [None, math.nan, math.inf, -math.inf, 0, 0.0, -0.0, 7, 2**53 + 1, 1e-300, 1e300, 1 / 3,
+              -123456.789012345, 99.99999999999, 1e12, 1e15 + 0.5, 5e-324, True]
+    cells = format_row(0.0, 0.0, values).rstrip("\n").split(",")[2:]
+    assert cells == [format_value(v) for v in values]

@@ -39,6 +39,7 @@ SERIES_COLUMN_RE = re.compile(rf"^(?P<id>{_SERIES_ID}) \[(?P<unit>[^\[\],\"\r\n]
 # Significant digits: integers below 10^12 (a terabyte in bytes) stay exact, and float noise such as
 # 0.999999999999801 is written 1. Far finer than any sampled value is precise.
 VALUE_DIGITS = 12
+_VALUE_SPEC = f".{VALUE_DIGITS}g"
 
 
 class CsvFormatError(ValueError):
@@ -139,7 +140,7 @@ def format_value(value: float | None) -> str:
     """A cell: empty for a missing value (None, NaN or infinite), else up to 12 significant digits."""
     if value is None or not math.isfinite(value):
         return ""
-    return format(value, f".{VALUE_DIGITS}g")
+    return format(value, _VALUE_SPEC)
 
 
 def parse_value(text: str) -> float | None:
@@ -167,9 +168,12 @@ _NAN_WORDS = frozenset({"nan", "-nan", "+nan"})
 
 
 def format_row(timestamp: float, elapsed: float, values: Sequence[float | None]) -> str:
-    """One data line, newline included. ``values`` are in column order."""
+    """One data line, newline included. ``values`` are in column order; each cell is what
+    ``format_value`` writes (inlined: a recorder formats every series once a second, and a call
+    per cell was most of that)."""
+    isfinite, spec = math.isfinite, _VALUE_SPEC
     cells = [format_time(timestamp), f"{elapsed:.3f}"]
-    cells.extend(format_value(v) for v in values)
+    cells += ["" if v is None or not isfinite(v) else format(v, spec) for v in values]
     return ",".join(cells) + "\n"
 
 

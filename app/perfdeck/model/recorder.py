@@ -179,6 +179,11 @@ class CsvRecorder:
         self._last_fsync = clock()
         self._start_monotonic: float | None = None
         self._ignored: set[str] = set()
+        # Series ids already recorded or refused (a superset check per row finds newcomers), and
+        # the columns' ids in order, kept for the columns list they were made from.
+        self._seen_ids: set[str] = set()
+        self._column_ids_for: list[Column] | None = None
+        self._column_ids: list[str] = []
         self._closed = False
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -287,13 +292,16 @@ class CsvRecorder:
             self._start_monotonic = monotonic
             self.columns = self._usable(specs.values())
             self._write_now(header_line(self.columns))
-        else:
-            known, ignored = self._known, self._ignored  # once per row: the property builds a set
+        elif not specs.keys() <= self._seen_ids:  # one C-level set test a row while nothing is new
+            known, ignored = self._known, self._ignored
             newcomers = self._usable(s for s in specs.values() if s.id not in known and s.id not in ignored)
             if newcomers:
                 self._start_next_part(timestamp, newcomers)
+            self._seen_ids = known | self._known | ignored  # what this test need not look at again
+        if self._column_ids_for is not self.columns:
+            self._column_ids_for, self._column_ids = self.columns, [c.series_id for c in self.columns]
         row = format_row(timestamp, max(0.0, monotonic - self._start_monotonic),
-                         [values.get(c.series_id) for c in self.columns])
+                         list(map(values.get, self._column_ids)))
         if not self._buffer:
             self._buffered_since = self._clock()
         self._buffer.append(row)
