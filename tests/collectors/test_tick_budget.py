@@ -6,7 +6,8 @@ The kernel's files are read through kept descriptors (``KeptFile``: one ``pread`
 the first read no tick opens a file. Python calls are counted with ``cProfile`` (the same code path
 gives the same count on a loaded machine). Numbers when the guard was written, for this fake
 machine (4 CPUs with cpufreq, 2 disks + 1 partition, 3 interfaces): 0 files and 576 calls per
-tick (4 CPUs take the per-CPU loop, cheaper than arrays for few CPUs when caches are cold).
+tick (4 CPUs take the per-CPU loop, cheaper than arrays for few CPUs when caches are cold); 489
+since /proc/stat's CPU lines are parsed without a generator and processes counted with ``map``.
 On this project's 2-CPU VM the same families took 9.2 files and 966 calls per tick with psutil,
 and 0.2 files (the filesystem list every 5 s) after (docs/performance.md).
 """
@@ -38,7 +39,7 @@ from perfdeck.collectors.network import NetworkCollector
 from perfdeck.collectors.processes import ProcessCollector
 from perfdeck.model.engine import SamplingEngine
 
-CALLS_PER_TICK = 640
+CALLS_PER_TICK = 540
 
 _opened: list[str] = []
 _counting = [False]

@@ -99,7 +99,7 @@ def parse_proc_stat(data: bytes) -> tuple[tuple[float, ...] | None, dict[int, tu
             fields = line.split(None, 9)
             if len(fields) < 9:
                 continue
-            times = tuple(int(value) / ticks for value in fields[1:9])
+            times = tuple([int(value) / ticks for value in fields[1:9]])  # a list: no generator resumes
             if fields[0] == b"cpu":
                 machine = times
             else:

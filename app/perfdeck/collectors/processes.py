@@ -330,7 +330,7 @@ class ProcessCollector(Collector):
     def _light_read(self) -> Reading | None:
         """proc.count and proc.threads without the walk, or None when the walk is needed."""
         try:
-            count = sum(1 for entry in os.listdir(self._proc) if entry.isdigit())
+            count = sum(map(str.isdigit, os.listdir(self._proc)))  # C-level: no frame per entry
             threads = self._loadavg_threads()
         except OSError:
             return None
