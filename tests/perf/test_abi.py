@@ -235,3 +235,17 @@ def test_nonzero_tail_beyond_kernel_size_is_e2big() -> None:
         abi.perf_event_open(big.attr, 0, -1)
     assert info.value.errno == errno.E2BIG
     assert 64 <= big.attr.size <= 4096 and big.attr.size != 256
+
+
+def test_loading_libc_spawns_no_process_when_libc_so_6_loads(monkeypatch) -> None:
+    """``ctypes.util.find_library`` runs `ldconfig -p` in a child process: a child spawned while
+    the window starts counts the window's whole RSS again in a process-tree sum. It is the
+    fallback only (musl and other layouts), never asked on glibc."""
+    import ctypes.util
+
+    asked: list[str] = []
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: asked.append(name) or None)
+    monkeypatch.setattr(abi, "_syscall", None)
+    monkeypatch.setattr(abi, "_libc", None)
+    assert abi._get_syscall() is not None
+    assert asked == []

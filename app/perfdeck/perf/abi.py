@@ -331,9 +331,13 @@ def _get_syscall():  # returns the ctypes function pointer
     """Load libc once and declare ``syscall`` with long arguments (glibc reads every one as long)."""
     global _libc, _syscall
     if _syscall is None:
-        # glibc is libc.so.6; find_library covers musl and other layouts.
-        names = ["libc.so.6", ctypes.util.find_library("c")]
-        for name in filter(None, names):
+        # glibc is libc.so.6; find_library covers musl and other layouts. It runs `ldconfig -p` in
+        # a child process, so it is asked only when libc.so.6 cannot be loaded: a child spawned
+        # while the window starts shows up in a process-tree RSS sum with the window's whole RSS.
+        for find in (lambda: "libc.so.6", lambda: ctypes.util.find_library("c")):
+            name = find()
+            if not name:
+                continue
             try:
                 _libc = ctypes.CDLL(name, use_errno=True)
                 break
