@@ -17,7 +17,6 @@ from __future__ import annotations
 import cProfile
 import os
 import pstats
-import sys
 from pathlib import Path
 
 from psutil_fakes import (
@@ -38,19 +37,9 @@ from perfdeck.collectors.memory import MemoryCollector
 from perfdeck.collectors.network import NetworkCollector
 from perfdeck.collectors.processes import ProcessCollector
 from perfdeck.model.engine import SamplingEngine
+from probes import opened_files
 
 CALLS_PER_TICK = 540
-
-_opened: list[str] = []
-_counting = [False]
-
-
-def _audit(event: str, args: tuple) -> None:
-    if _counting[0] and event == "open":
-        _opened.append(str(args[0]))
-
-
-sys.addaudithook(_audit)  # audit hooks cannot be removed; it records only while _counting is set
 
 
 def _fake_machine(root: Path, tick: int) -> None:
@@ -86,15 +75,12 @@ def test_fast_families_open_no_file_and_stay_within_their_call_budget(tmp_path: 
     try:
         for tick in range(3, 3 + ticks):
             _fake_machine(tmp_path, tick)  # the kernel moving on (not counted)
-            _opened.clear()
-            _counting[0] = True
-            profile.enable()
-            snapshot = engine.sample(now=100.0 + tick)
-            profile.disable()
-            _counting[0] = False
-            assert _opened == [], _opened  # every file read through a kept descriptor
+            with opened_files() as opened:
+                profile.enable()
+                snapshot = engine.sample(now=100.0 + tick)
+                profile.disable()
+            assert opened == [], opened  # every file read through a kept descriptor
     finally:
-        _counting[0] = False
         engine.close()
     assert snapshot.value("cpu.util.core3") is not None and snapshot.value("net.rx.eth0") is not None
     assert snapshot.value("disk.read.sda") == 512 and snapshot.value("cpu.freq.avg") is not None
@@ -109,13 +95,9 @@ def test_process_counts_without_a_table_open_no_file_per_process() -> None:
         if not collector.counts_cheaply:  # a container: the walk is needed for the thread count
             return
         collector.read(0.0)
-        _opened.clear()
-        _counting[0] = True
-        try:
+        with opened_files() as opened:
             reading = collector.read(2.0)
-        finally:
-            _counting[0] = False
-        assert _opened == []  # the listing and a kept /proc/loadavg: no /proc/PID file at all
+        assert opened == []  # the listing and a kept /proc/loadavg: no /proc/PID file at all
         assert reading.values["proc.count"] >= 1 and reading.values["proc.threads"] >= 1
     finally:
         collector.close()
@@ -146,18 +128,14 @@ def test_process_table_reopens_no_file_of_a_known_process() -> None:
         for now in (0.0, 2.0):  # first read, then the one that opens the files to keep
             collector.read(now)
         known_before = set(collector._known)
-        _opened.clear()
-        _counting[0] = True
         profile = cProfile.Profile()
-        try:
+        with opened_files() as opened:
             profile.enable()
             reading = collector.read(4.0)
             profile.disable()
-        finally:
-            _counting[0] = False
         rows = reading.tables["processes"]
         newcomers = {row.pid for row in rows} - known_before
-        per_process = [p for p in _opened if p.rsplit("/", 1)[-1] in ("stat", "statm", "io")
+        per_process = [p for p in opened if p.rsplit("/", 1)[-1] in ("stat", "statm", "io")
                        and p.rsplit("/", 2)[-2].isdigit()]
         # Newcomers take up to 3 opens each on this read; a known process opens none (budget
         # allowing: a few hundred processes at the default RLIMIT_NOFILE of 1024).

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import cProfile
 import pstats
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,24 +29,13 @@ from perfdeck.collectors.perfcounters import MODE_SYSTEM, PerfCollector
 from perfdeck.collectors.psi import PsiCollector
 from perfdeck.model.engine import SamplingEngine
 from perfdeck.model.series import Snapshot
-from perfdeck.perf import abi
 from perfdeck.perf.counters import online_cpus
 from perfdeck.perf.events import SOFTWARE_EVENTS
+from probes import opened_files, system_wide_perf_allowed
 
 PERF_CALLS_PER_TICK = 184
 PSI_CALLS_PER_TICK = 129
 GPU_ABSENT_CALLS_PER_READ = 3
-
-_opened: list[str] = []
-_counting = [False]
-
-
-def _audit(event: str, args: tuple) -> None:
-    if _counting[0] and event == "open":
-        _opened.append(str(args[0]))
-
-
-sys.addaudithook(_audit)  # audit hooks cannot be removed; it records only while _counting is set
 
 
 def _count_ticks(engine: SamplingEngine, step: float, ticks: int,
@@ -66,30 +54,19 @@ def _count_ticks(engine: SamplingEngine, step: float, ticks: int,
             if between is not None:
                 between(tick)  # the kernel moving on: not counted
             now += step
-            _opened.clear()
-            _counting[0] = True
-            profile.enable()
-            snapshot = engine.sample(now=now)
-            profile.disable()
-            _counting[0] = False
-            assert _opened == [], _opened  # every file read through a kept descriptor
+            with opened_files() as opened:
+                profile.enable()
+                snapshot = engine.sample(now=now)
+                profile.disable()
+            assert opened == [], opened  # every file read through a kept descriptor
     finally:
-        _counting[0] = False
         engine.close()
     assert snapshot is not None
     return pstats.Stats(profile).total_calls / ticks, snapshot  # type: ignore[attr-defined]
 
 
-def _system_wide_allowed() -> bool:
-    attr = abi.make_attr(abi.PERF_TYPE_SOFTWARE, abi.PERF_COUNT_SW_CPU_CLOCK, read_format=0)
-    try:
-        abi.close_fd(abi.perf_event_open(attr, -1, 0))
-    except abi.PerfOpenError:
-        return False
-    return True
 
-
-@pytest.mark.skipif(not _system_wide_allowed(), reason="system-wide counting not permitted for this user")
+@pytest.mark.skipif(not system_wide_perf_allowed(), reason="system-wide counting not permitted for this user")
 @pytest.mark.skipif(not {0, 1} <= set(online_cpus()), reason="needs CPUs 0 and 1 online")
 def test_perf_software_counters_open_no_file_and_stay_within_budget(tmp_path: Path) -> None:
     online = tmp_path / "sys/devices/system/cpu/online"
@@ -134,14 +111,12 @@ def test_gpu_family_without_a_gpu_returns_at_once(tmp_path: Path) -> None:
     first = collector.read(1.0)
     assert "gpu" in first.unavailable  # said, with its reason
     profile = cProfile.Profile()
-    _opened.clear()
-    _counting[0] = True
-    profile.enable()
-    for second in range(2, 4):  # within the rediscovery period: nothing listed, nothing opened
-        assert collector.read(float(second)) is first
-    profile.disable()
-    _counting[0] = False
-    assert _opened == []
+    with opened_files() as opened:
+        profile.enable()
+        for second in range(2, 4):  # within the rediscovery period: nothing listed, nothing opened
+            assert collector.read(float(second)) is first
+        profile.disable()
+    assert opened == []
     calls = pstats.Stats(profile).total_calls / 2  # type: ignore[attr-defined]
     assert calls <= GPU_ABSENT_CALLS_PER_READ, f"{calls:.0f} Python calls per read"
 
@@ -156,14 +131,6 @@ def test_cgroup_reads_open_no_file_and_stay_within_their_call_budget(tmp_path: P
     from fakes.cgroup_trees import make_unified
     from perfdeck.collectors.cgroups import CgroupCollector
 
-    opened: list[str] = []
-    counting = [False]
-
-    def audit(event: str, args: tuple) -> None:
-        if counting[0] and event == "open":
-            opened.append(str(args[0]))
-
-    sys.addaudithook(audit)  # records only while counting
     cgroups = make_unified(tmp_path)
     collector = CgroupCollector(tmp_path, counters=False)
     collector.open()
@@ -171,17 +138,17 @@ def test_cgroup_reads_open_no_file_and_stay_within_their_call_budget(tmp_path: P
         collector.read(2.0 * step)
     profile = cProfile.Profile()
     reads = 8
+    opened: list[str] = []
     try:
         for step in range(6, 6 + reads):
             for cgroup in cgroups.values():
                 cgroup.advance(usage_usec=1000)  # the kernel moving on (not counted)
-            counting[0] = True
-            profile.enable()
-            collector.read(2.0 * step)
-            profile.disable()
-            counting[0] = False
+            with opened_files() as paths:
+                profile.enable()
+                collector.read(2.0 * step)
+                profile.disable()
+            opened += paths
     finally:
-        counting[0] = False
         collector.close()
     assert opened == []
     calls = pstats.Stats(profile).total_calls / reads  # type: ignore[attr-defined]

@@ -25,6 +25,7 @@ from perfdeck.collectors.cgroup_tree import (
 )
 from perfdeck.collectors.cgroups import TABLE, CgroupCollector, cgroup_report, instance_name
 from perfdeck.model.series import INSTANCE_LABELS, CollectorUnavailableError
+from probes import opened_files
 
 NGINX = "/system.slice/nginx.service"
 
@@ -384,16 +385,6 @@ def test_kept_files_read_what_open_read_close_reads(tmp_path: Path) -> None:
 
 
 def test_kept_files_open_no_file_after_the_first_read_and_respect_the_budget(tmp_path: Path) -> None:
-    opened: list[str] = []
-    counting = [False]
-
-    def audit(event: str, args: tuple) -> None:
-        if counting[0] and event == "open" and "/sys/fs/cgroup" in str(args[0]):
-            opened.append(str(args[0]))
-
-    import sys
-
-    sys.addaudithook(audit)
     cgroups = make_unified(tmp_path)
     collector = CgroupCollector(tmp_path, counters=False)
     collector.open()
@@ -401,15 +392,12 @@ def test_kept_files_open_no_file_after_the_first_read_and_respect_the_budget(tmp
     for step in range(1, 6):
         for cgroup in cgroups.values():
             cgroup.advance(usage_usec=100)
-        counting[0] = True
-        try:
+        with opened_files() as opened:
             collector.read(2.0 * step)
-        finally:
-            counting[0] = False
         # Only the memory.max and cgroup.procs of the 5th read (kept from then on): no other file,
         # and no failed open of a file the listing does not show.
+        opened = [p for p in opened if "/sys/fs/cgroup" in p]
         assert all(p.endswith(("memory.max", "cgroup.procs")) for p in opened), opened
-        opened.clear()
     collector.close()
     small = CgroupCollector(tmp_path, counters=False, kept_files=5)
     small.open()

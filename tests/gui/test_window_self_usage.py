@@ -4,7 +4,6 @@ no timer while the window is hidden or minimised; the history label reads one ti
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import psutil
@@ -15,20 +14,9 @@ from perfdeck.gui.app import build_window
 from perfdeck.gui.mainwindow import MainWindow
 from perfdeck.gui.tabs import TabEntry
 from perfdeck.model.engine import SamplingEngine
+from probes import opened_files
 
 pytestmark = pytest.mark.gui
-
-_opened: list[str] = []
-_counting = False
-
-
-def _audit(event: str, args: tuple) -> None:
-    if _counting and event == "open":
-        _opened.append(str(args[0]))
-
-
-sys.addaudithook(_audit)  # audit hooks cannot be removed; it records only while _counting is set
-
 
 @pytest.fixture
 def window(qtbot) -> MainWindow:
@@ -40,16 +28,11 @@ def window(qtbot) -> MainWindow:
 
 def test_own_usage_is_what_psutil_reads_without_opening_a_file(window):
     process = psutil.Process()
-    global _counting
     window._update_self_usage()  # opens /proc/self/statm once, then keeps it
-    _opened.clear()
-    _counting = True
-    try:
+    with opened_files() as opened:
         for _ in range(5):
             window._update_self_usage()
-    finally:
-        _counting = False
-    assert _opened == []  # psutil opened /proc/self/stat and statm on every update
+    assert opened == []  # psutil opened /proc/self/stat and statm on every update
     rss, psutil_rss = window._self_rss(), process.memory_info().rss
     assert rss is not None and abs(rss - psutil_rss) <= 1 << 20  # same statm field; 1 MiB of churn
     times, psutil_times = os.times(), process.cpu_times()

@@ -28,6 +28,7 @@ from perfdeck.perf.counters import (
     scale_delta,
     split_into_groups,
 )
+from probes import system_wide_perf_allowed
 
 SW = abi.PERF_TYPE_SOFTWARE
 TASK_CLOCK = EventSpec("task-clock", SW, abi.PERF_COUNT_SW_TASK_CLOCK)
@@ -303,16 +304,8 @@ def test_online_cpus_fallback(tmp_path: Path) -> None:
     assert online_cpus(_online_root(tmp_path, "0,2-3\n")) == (0, 2, 3)
 
 
-def _system_wide_allowed() -> bool:
-    attr = abi.make_attr(SW, abi.PERF_COUNT_SW_CPU_CLOCK, read_format=0)
-    try:
-        abi.close_fd(abi.perf_event_open(attr, -1, 0))
-    except PerfOpenError:
-        return False
-    return True
 
-
-@pytest.mark.skipif(not _system_wide_allowed(), reason="system-wide counting not permitted for this user")
+@pytest.mark.skipif(not system_wide_perf_allowed(), reason="system-wide counting not permitted for this user")
 def test_real_counterset_all_cpus() -> None:
     counters = CounterSet([[TASK_CLOCK, PAGE_FAULTS, CTX]])
     counters.open()
@@ -418,7 +411,7 @@ def test_msr_tsc_rate_matches_tsc_frequency() -> None:
     pmus = list_pmus()
     if "msr" not in pmus or "tsc" not in pmus["msr"].events:
         pytest.skip("no msr PMU with a tsc event on this machine")
-    if not _system_wide_allowed():
+    if not system_wide_perf_allowed():
         pytest.skip("msr events need system-wide (pid=-1) permission")
     expected = _expected_tsc_hz()
     if expected is None:
@@ -450,7 +443,7 @@ def test_msr_refuses_exclude_bits() -> None:
     from perfdeck.perf.pmu import list_pmus
 
     pmus = list_pmus()
-    if "msr" not in pmus or not _system_wide_allowed():
+    if "msr" not in pmus or not system_wide_perf_allowed():
         pytest.skip("no msr PMU or no system-wide permission")
     tsc = EventSpec("tsc", pmus["msr"].type, 0, pmu="msr")
     group = CounterGroup([tsc], pid=-1, cpu=0, exclude_kernel=True)

@@ -13,24 +13,16 @@ from perfdeck.collectors.membw import MemoryBandwidthCollector
 from perfdeck.collectors.perfcounters import PerfCollector
 from perfdeck.collectors.power import PowerCollector
 from perfdeck.model.series import INSTANCE_LABELS
-from perfdeck.perf import abi
 from perfdeck.perf.counters import GroupSample, online_cpus
+from probes import system_wide_perf_allowed
 
 
 def _labels_ok(labels: tuple[tuple[str, str], ...]) -> bool:
     return all(name in INSTANCE_LABELS for name, _ in labels)
 
 
-def _system_wide_allowed() -> bool:
-    attr = abi.make_attr(abi.PERF_TYPE_SOFTWARE, abi.PERF_COUNT_SW_CPU_CLOCK, read_format=0)
-    try:
-        abi.close_fd(abi.perf_event_open(attr, -1, 0))
-    except abi.PerfOpenError:
-        return False
-    return True
 
-
-@pytest.mark.skipif(not _system_wide_allowed(), reason="system-wide counting not permitted")
+@pytest.mark.skipif(not system_wide_perf_allowed(), reason="system-wide counting not permitted")
 def test_perf_series_labels_and_raw_totals_from_real_software_counters() -> None:
     collector = PerfCollector()
     collector.open()

@@ -21,19 +21,11 @@ import pytest
 from counter_replay.kernel import FakeKernel, build_root, load
 
 from perfdeck.collectors.perfcounters import MODE_SYSTEM, MULTIPLEX, PerfCollector, counter_id
-from perfdeck.perf import abi, derived
+from perfdeck.perf import derived
 from perfdeck.perf.counters import CounterSet, DeltaTracker, GroupSample
 from perfdeck.perf.derived import merge_selections_reference
 from perfdeck.perf.events import BY_NAME
-
-
-def _system_wide_allowed() -> bool:
-    attr = abi.make_attr(abi.PERF_TYPE_SOFTWARE, abi.PERF_COUNT_SW_CPU_CLOCK, read_format=0)
-    try:
-        abi.close_fd(abi.perf_event_open(attr, -1, 0))
-    except abi.PerfOpenError:
-        return False
-    return True
+from probes import system_wide_perf_allowed
 
 
 def _counted_ratio(counts: Any, names: Any) -> float | None:
@@ -148,7 +140,7 @@ def _compare(collector: PerfCollector, read_tick: Any, ticks: int, monkeypatch: 
     return compared
 
 
-@pytest.mark.skipif(not _system_wide_allowed(), reason="system-wide counting not permitted for this user")
+@pytest.mark.skipif(not system_wide_perf_allowed(), reason="system-wide counting not permitted for this user")
 def test_real_software_counters_identical_to_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     collector = PerfCollector()
     collector.open()

@@ -20,18 +20,9 @@ from perfdeck.model.registry import family
 from perfdeck.model.series import CollectorUnavailableError, Kind
 from perfdeck.perf import abi, events
 from perfdeck.perf.counters import online_cpus
+from probes import system_wide_perf_allowed
 
-
-def _system_wide_allowed() -> bool:
-    attr = abi.make_attr(abi.PERF_TYPE_SOFTWARE, abi.PERF_COUNT_SW_CPU_CLOCK, read_format=0)
-    try:
-        abi.close_fd(abi.perf_event_open(attr, -1, 0))
-    except abi.PerfOpenError:
-        return False
-    return True
-
-
-needs_system_wide = pytest.mark.skipif(not _system_wide_allowed(),
+needs_system_wide = pytest.mark.skipif(not system_wide_perf_allowed(),
                                        reason="system-wide counting not permitted for this user")
 
 

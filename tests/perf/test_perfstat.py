@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from fakes import doctor_trees as trees
-from perfdeck.perf import abi
 from perfdeck.perf.doctor import diagnose, render_text
+from probes import system_wide_perf_allowed
 
 
 def test_hybrid_paranoid_2_gets_per_process_user_space_groups_per_pmu(tmp_path: Path) -> None:
@@ -38,16 +38,8 @@ def test_hybrid_paranoid_2_gets_per_process_user_space_groups_per_pmu(tmp_path: 
     assert report.to_dict()["perf_stat"] == cmd
 
 
-def _system_wide_allowed() -> bool:
-    attr = abi.make_attr(abi.PERF_TYPE_SOFTWARE, abi.PERF_COUNT_SW_CPU_CLOCK, read_format=0)
-    try:
-        abi.close_fd(abi.perf_event_open(attr, -1, 0))
-    except abi.PerfOpenError:
-        return False
-    return True
 
-
-@pytest.mark.skipif(shutil.which("perf") is None or not _system_wide_allowed(),
+@pytest.mark.skipif(shutil.which("perf") is None or not system_wide_perf_allowed(),
                     reason="needs the perf tool and system-wide counting")
 def test_the_printed_line_runs_with_real_perf_here() -> None:
     cmd = diagnose(include_core=False).perf_stat

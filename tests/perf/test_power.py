@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from perfdeck.perf.power import (
     power_report,
     series_for,
 )
+from probes import opened_files
 
 JOULES_PER_COUNT = 2.3283064365386962890625e-10  # 2^-32 J, the kernel's rapl .scale
 
@@ -143,18 +143,6 @@ def test_powercap_collector_reads_watts(tmp_path: Path) -> None:
     assert second.tables["power"]["kind"] == "powercap"
 
 
-_OPENED: list[str] = []
-_COUNTING = [False]
-
-
-def _audit(event: str, args: tuple) -> None:
-    if _COUNTING[0] and event == "open":
-        _OPENED.append(str(args[0]))
-
-
-sys.addaudithook(_audit)  # audit hooks cannot be removed; it records only while _COUNTING is set
-
-
 def test_powercap_collector_keeps_its_files_open(tmp_path: Path) -> None:
     """energy_uj is opened once per zone and re-read with pread: no open per read, fresh values."""
     import os
@@ -164,15 +152,11 @@ def test_powercap_collector_keeps_its_files_open(tmp_path: Path) -> None:
     collector.open()
     collector.read(10.0)
     write(tmp_path, "sys/class/powercap/intel-rapl:0/energy_uj", f"{1_000_000 + 30_000_000}\n")
-    _OPENED.clear()
-    _COUNTING[0] = True
-    try:
+    with opened_files() as opened:
         second = collector.read(12.0)
-    finally:
-        _COUNTING[0] = False
     write(tmp_path, "sys/class/powercap/intel-rapl:0/energy_uj", f"{1_000_000 + 40_000_000}\n")
     third = collector.read(14.0)
-    assert _OPENED == []  # neither os.open nor open(): every zone through its kept descriptor
+    assert opened == []  # neither os.open nor open(): every zone through its kept descriptor
     assert second.values["power.package.socket0"] == pytest.approx(15.0)
     assert third.values["power.package.socket0"] == pytest.approx(5.0)  # the kept fd sees new content
     (tmp_path / "sys/class/powercap/intel-rapl:0/energy_uj").chmod(0)  # as after CVE-2020-8694's fix

@@ -100,6 +100,18 @@ def polyline(xs: np.ndarray, ys: np.ndarray) -> QPainterPath:
     return plots.pg.arrayToQPath(xs, ys, connect="all")
 
 
+def _draw_run(painter: QPainter, path: QPainterPath, first_x: float, last_x: float, baseline: float,
+              pen: QPen, fill: QBrush | None) -> None:
+    """One unbroken run of a series: its area down to ``baseline`` (filled styles), then its line."""
+    if fill is not None:
+        area = QPainterPath(path)
+        area.lineTo(last_x, baseline)
+        area.lineTo(first_x, baseline)
+        area.closeSubpath()
+        painter.fillPath(area, fill)
+    painter.strokePath(path, pen)
+
+
 class StripChart(QWidget, SeriesReadout):
     """A live plot of a few series against "seconds ago" that scrolls instead of redrawing.
 
@@ -441,14 +453,8 @@ class StripChart(QWidget, SeriesReadout):
             for a, b in finite_runs(rows):
                 if b - a < 2:
                     continue  # a lone sample between gaps draws nothing, as a line would
-                path = polyline(columns[a:b], rows[a:b])
-                if fill is not None:
-                    area = QPainterPath(path)
-                    area.lineTo(columns[b - 1], baseline)
-                    area.lineTo(columns[a], baseline)
-                    area.closeSubpath()
-                    painter.fillPath(area, fill)
-                painter.strokePath(path, pen)
+                _draw_run(painter, polyline(columns[a:b], rows[a:b]), columns[a], columns[b - 1],
+                          baseline, pen, fill)
 
     def _paint_short(self, painter: QPainter, columns: list[float], rows: list[float], index: int,
                      baseline: float) -> None:
@@ -464,13 +470,7 @@ class StripChart(QWidget, SeriesReadout):
                 path = QPainterPath(QPointF(columns[start], rows[start]))
                 for j in range(start + 1, i):
                     path.lineTo(columns[j], rows[j])
-                if fill is not None:
-                    area = QPainterPath(path)
-                    area.lineTo(columns[i - 1], baseline)
-                    area.lineTo(columns[start], baseline)
-                    area.closeSubpath()
-                    painter.fillPath(area, fill)
-                painter.strokePath(path, pen)
+                _draw_run(painter, path, columns[start], columns[i - 1], baseline, pen, fill)
             start = None
 
     # --- painting ---------------------------------------------------------------------------------
