@@ -12,7 +12,6 @@ Vocabulary:
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import functools
 import os
@@ -22,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from perfdeck.collectors._common import KeptFile
 from perfdeck.perf import abi
 from perfdeck.perf.abi import PerfEventAttr, PerfOpenError
 
@@ -363,20 +363,6 @@ def _read_text(path: Path) -> str | None:
         return None
 
 
-def _read_text_fast(path: str) -> str | None:
-    """A small file's text with raw os calls: called every tick, so no pathlib/io layers."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        return os.read(fd, 4096).decode("ascii", "replace")
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
 def cpu_vendor(root: Path = Path("/")) -> str:
     """``vendor_id`` from /proc/cpuinfo (GenuineIntel, AuthenticAMD, ...), or "" if unknown."""
     text = _read_text(root / "proc/cpuinfo") or ""
@@ -704,9 +690,8 @@ class CounterSet:
         self.groups: dict[tuple[int, int], CounterGroup] = {}  # (group index, cpu) -> group
         self.errors: dict[tuple[int, int], dict[str, PerfOpenError]] = {}
         self._online_text: str | None = None
-        self._online_path = str(self._online_file())
         # The online file, kept open for the per-tick hotplug check (one pread, no open/close).
-        self._online_fd: int | None = None
+        self._online = KeptFile(self._online_file())
         self._saw_enodev = False
 
     def _online_file(self) -> Path:
@@ -715,8 +700,8 @@ class CounterSet:
     def open(self) -> None:
         """Open every group on every CPU; failures per (group, cpu) land in ``errors``."""
         self.close()
-        self._online_path = str(self._online_file())
-        self._online_text = _read_text_fast(self._online_path)
+        self._online = KeptFile(self._online_file())
+        self._online_text = self._online_now()
         online = online_cpus(self.root)
         if self._fixed_cpus is not None:
             allowed = set(self._fixed_cpus)
@@ -755,24 +740,12 @@ class CounterSet:
         """True after an ENODEV or when the set of online CPUs changed since ``open``."""
         if self._saw_enodev:
             return True
-        return self._read_online() != self._online_text
+        return self._online_now() != self._online_text
 
-    def _read_online(self) -> str | None:
-        """The online file's text through a kept descriptor: ``pread`` at 0 makes sysfs call its
-        ``show`` again, so this is as fresh as an open/read/close and costs one system call."""
-        try:
-            if self._online_fd is None:
-                self._online_fd = os.open(self._online_path, os.O_RDONLY | os.O_CLOEXEC)
-            return os.pread(self._online_fd, 4096, 0).decode("ascii", "replace")
-        except OSError:
-            self._close_online()
-            return None
-
-    def _close_online(self) -> None:
-        if self._online_fd is not None:
-            fd, self._online_fd = self._online_fd, None
-            with contextlib.suppress(OSError):
-                os.close(fd)
+    def _online_now(self) -> str | None:
+        """The online file's text, through the kept descriptor (fresh: sysfs shows it again)."""
+        data = self._online.read()
+        return data.decode("ascii", "replace") if data is not None else None
 
     def rescan(self) -> None:
         """Reopen on the CPUs online now (previous samples are no longer comparable)."""
@@ -789,7 +762,7 @@ class CounterSet:
             group.close()
         self.groups = {}
         self.errors = {}
-        self._close_online()
+        self._online.close()
 
 
 @dataclass(slots=True)
