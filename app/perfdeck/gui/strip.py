@@ -286,6 +286,7 @@ class StripChart(QWidget, SeriesReadout):
     def _update_style(self) -> None:
         """Fonts, colours, pens and fills: kept until the palette or the font changes."""
         self._title_bold = _title_font(self.font(), bold=True)
+        self._title_width: tuple[str, int] | None = None  # (title, its width in the bold font)
         self._title_plain = _title_font(self.font(), bold=False)
         self._title_metrics = QFontMetrics(self._title_plain)
         self._axis_metrics = QFontMetrics(self.font())
@@ -565,7 +566,10 @@ class StripChart(QWidget, SeriesReadout):
         x = float(self._left)
         if self._title:
             runs.append((x, "title", self._title))
-            x += QFontMetrics(self._title_bold).horizontalAdvance(self._title) + self._text_width(_GAP)
+            if self._title_width is None or self._title_width[0] != self._title:  # measured once
+                bold = QFontMetrics(self._title_bold)
+                self._title_width = (self._title, bold.horizontalAdvance(self._title))
+            x += self._title_width[1] + self._text_width(_GAP)
         if not self._legend:
             return runs
         entries = []

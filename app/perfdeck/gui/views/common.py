@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
-from PySide6.QtCore import QModelIndex, QSize, Qt
+from PySide6.QtCore import QEvent, QModelIndex, QSize, Qt
 from PySide6.QtGui import QFont, QFontMetrics, QPainter, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -132,12 +132,16 @@ class PlotPanel(QWidget):
         self.reason_label = UnavailableLabel(self)
         self.reason_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.plot = chart(title, unit=unit, y_range=y_range, style=style)
+        self._shown_reason: Unavailable | str | None = None
         layout.addWidget(self.reason_label)
         layout.addWidget(self.plot, 1)
 
     def show_reason(self, reason: Unavailable | str | None) -> None:
         """Show why nothing can be plotted (or, with None, the plot again). Without its plot the
         panel shrinks to the one line, so the plots that work get the room."""
+        if reason == self._shown_reason and self.plot.isHidden() == (reason is not None):
+            return  # asked every refresh, and nearly always the same: no call into Qt
+        self._shown_reason = reason
         self.reason_label.set_unavailable(reason, self.title)
         set_visible(self.plot, reason is None)
         vertical = QSizePolicy.Policy.Preferred if reason is None else QSizePolicy.Policy.Maximum
@@ -182,6 +186,8 @@ class ValueTile(QFrame):
         self.detail = QLabel("")
         self._texts = {self.caption: caption, self.value: "—", self.detail: ""}
         self._shown_widths: dict[QLabel, int] = {}  # the width each text was last fitted to
+        self._scaled_fonts: list[tuple[QFont, QFontMetrics]] | None = None  # see _value_fonts
+        self._value_scale = -1  # which of them the value label has (-1: not chosen yet)
         self._widest = {self.caption: caption, self.value: widest_value, self.detail: widest_detail}
         for label in (self.caption, self.value, self.detail):
             fix_label_size(label, self._widest[label], opaque=True)
@@ -212,18 +218,41 @@ class ValueTile(QFrame):
         self._shown_widths[label] = width
         if label is self.value:
             # A number is never cut: a narrow tile draws it smaller first (1.5x, 1.25x, 1x).
+            fonts = self._value_fonts()
+            for index, (_font, metrics) in enumerate(fonts):
+                needed = metrics.horizontalAdvance(text)
+                if needed <= width or index == len(fonts) - 1:
+                    break
+            if index != self._value_scale:
+                self._value_scale = index
+                label.setFont(fonts[index][0])
+            # It fits: nothing to elide, and no second measurement.
+            shown = text if needed <= width else metrics.elidedText(text, Qt.TextElideMode.ElideRight, width)
+        else:
+            shown = label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, width)
+        if label.text() != shown:
+            label.setText(shown)
+            label.setToolTip(text if shown != text else "")
+
+    def _value_fonts(self) -> list[tuple[QFont, QFontMetrics]]:
+        """The value's bold fonts at 1.5x, 1.25x and 1x the caption's, with their metrics: built
+        once and kept until the font changes (three fonts and metrics a change cost more, cold,
+        than drawing the number)."""
+        if self._scaled_fonts is None:
+            self._scaled_fonts = []
             for scale in (1.5, 1.25, 1.0):
                 font = QFont(self.caption.font())
                 font.setPointSizeF(font.pointSizeF() * scale)
                 font.setBold(True)
-                if QFontMetrics(font).horizontalAdvance(text) <= label.width() or scale == 1.0:
-                    break
-            if label.font() != font:
-                label.setFont(font)
-        shown = label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, label.width())
-        if label.text() != shown:
-            label.setText(shown)
-            label.setToolTip(text if shown != text else "")
+                self._scaled_fonts.append((font, QFontMetrics(font)))
+        return self._scaled_fonts
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.FontChange:
+            self._scaled_fonts = None
+            self._value_scale = -1
+            self._shown_widths.clear()  # measure again in the new font
+        super().changeEvent(event)
 
     def set_value(self, value: str, detail: str = "") -> None:
         self._show(self.value, value)
