@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from perfdeck.model.collector import Collector
 from perfdeck.model.engine import SamplingEngine
+from perfdeck.model.history import History
 from perfdeck.model.registry import create_collectors
 from perfdeck.model.series import CounterSpec, Reading, SeriesSpec
 
@@ -72,6 +73,9 @@ def test_proxies_are_merged_once_and_a_new_publication_is_seen() -> None:
     second = engine.sample(now=2.0)
     assert engine._specs._merged is kept, "nothing changed: the merge is reused"
     assert dict(first.specs) == dict(second.specs) == {"pub.a": _spec("pub.a")}
+    # The snapshots carry the kept merge itself, read-only: no copy of every spec a tick.
+    assert second.specs is kept and first.specs is kept
+    assert type(kept) is MappingProxyType
     assert set(second.counter_specs) == {"pub.count"}
     pub.names.append("pub.b")
     pub.publish()
@@ -81,8 +85,48 @@ def test_proxies_are_merged_once_and_a_new_publication_is_seen() -> None:
     pub.names.remove("pub.a")
     pub.publish()
     assert set(engine.sample(now=4.0).specs) == {"pub.b"}
-    # The snapshot holds its own copy: a later merge cannot change a delivered snapshot.
+    # A later merge is a new mapping: it cannot change a delivered snapshot.
     assert set(third.specs) == {"pub.a", "pub.b"}
+    assert set(second.specs) == {"pub.a"}
+
+
+def test_a_snapshot_copies_specs_it_is_handed_as_a_plain_dict() -> None:
+    pub, edit = Publishing(), EditsInPlace()
+    engine = SamplingEngine([pub, edit])
+    snapshot = engine.sample(now=1.0)
+    edit.live["edit.late"] = _spec("edit.late")  # the owner edits its dict after the tick
+    assert set(snapshot.specs) == {"pub.a", "edit.x"}
+    assert type(snapshot.specs) is MappingProxyType
+
+
+def test_the_history_merges_a_kept_specs_mapping_once_and_sees_a_new_one() -> None:
+    pub = Publishing()
+    engine = SamplingEngine([pub])
+    history = History(10)
+    merges = []
+    history.specs = _CountingDict(merges)
+    history.append_snapshot(engine.sample(now=1.0))
+    history.append_snapshot(engine.sample(now=2.0))
+    history.append_snapshot(engine.sample(now=3.0))
+    assert len(merges) == 1, "the same published specs three ticks running: merged once"
+    pub.names.append("pub.b")
+    pub.publish()
+    history.append_snapshot(engine.sample(now=4.0))
+    assert len(merges) == 2 and set(history.specs) == {"pub.a", "pub.b"}
+    # Specs in a plain dict (a remote or replayed snapshot) are merged every time, as before.
+    history.append(5.0, {"pub.a": 1.0}, {"x": _spec("x")})
+    history.append(6.0, {"pub.a": 1.0}, {"x": _spec("x")})
+    assert len(merges) == 4 and "x" in history.specs
+
+
+class _CountingDict(dict):
+    def __init__(self, merges: list[int]) -> None:
+        super().__init__()
+        self._merges = merges
+
+    def update(self, *args, **kwargs) -> None:
+        self._merges.append(1)
+        super().update(*args, **kwargs)
 
 
 def test_a_dict_edited_in_place_and_a_failing_family_are_merged_afresh() -> None:

@@ -58,6 +58,8 @@ class Agent:
         self._next_seq = base
         self.specs_generation = base
         self._spec_key: tuple[frozenset[str], frozenset[str]] | None = None
+        # The specs mappings the key was computed from (see ``tick``).
+        self._spec_mappings: tuple[Mapping[str, object], Mapping[str, object]] | None = None
         self._failures: dict[str, str] = {}
         self._last_duration: float | None = None
         self._collections = 0
@@ -90,11 +92,19 @@ class Agent:
         started = time.perf_counter()
         snapshot = self.engine.sample(now, timestamp)
         duration = time.perf_counter() - started
-        key = (frozenset(snapshot.specs), frozenset(snapshot.counter_specs))
+        # The engine hands the very same specs mappings while nothing changed: compare the id
+        # sets only when a mapping is new.
+        mappings = (snapshot.specs, snapshot.counter_specs)
+        if self._spec_mappings is None or any(a is not b for a, b in zip(mappings, self._spec_mappings,
+                                                                         strict=True)):
+            key = (frozenset(snapshot.specs), frozenset(snapshot.counter_specs))
+        else:
+            key = self._spec_key
         with self._lock:
             if self._spec_key is not None and key != self._spec_key:
                 self.specs_generation += 1
             self._spec_key = key
+            self._spec_mappings = mappings
             self._failures.update(snapshot.failures)
             self._ring.append((self._next_seq, snapshot))
             self._next_seq += 1

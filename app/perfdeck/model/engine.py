@@ -50,18 +50,20 @@ class _MergedSpecs:
 
     def __init__(self) -> None:
         self._sources: list[Mapping] = []
-        self._merged: dict = {}
+        self._merged: Mapping = MappingProxyType({})
 
-    def merged(self, sources: list[Mapping]) -> dict:
+    def merged(self, sources: list[Mapping]) -> Mapping:
+        """The merge: while it is kept, the very same read-only proxy, over a dict no one edits
+        (a snapshot keeps it without a copy, and the history sees by identity that nothing is new)."""
         if sources == self._sources:
             return self._merged
         merged: dict = {}
         for source in sources:
             _merge(merged, source)
         if all(type(source) is MappingProxyType for source in sources):
-            self._sources, self._merged = sources, merged
-        else:
-            self._sources, self._merged = [], {}
+            self._sources, self._merged = sources, MappingProxyType(merged)
+            return self._merged
+        self._sources, self._merged = [], MappingProxyType({})
         return merged
 
 
@@ -163,7 +165,8 @@ class SamplingEngine:
                     log.exception("collector %s raised; the others go on", family)
                     failures[family] = f"{type(exc).__name__}: {exc}"
                 continue
-        # Snapshot copies both, so handing it the kept merges is safe.
+        # Kept merges are read-only proxies over dicts never edited again: Snapshot keeps them as
+        # they are; a fresh merge (a plain dict) it copies.
         specs = self._specs.merged(spec_sources)
         counter_specs = self._counter_specs.merged(counter_sources)
         return Snapshot(timestamp=timestamp, monotonic=now, values=values, specs=specs,

@@ -86,6 +86,8 @@ class History:
         self._blocks: list[np.ndarray] = []
         self._block_ends: list[int] = []  # index into _ids just past each block's last series
         self.specs: dict[str, SeriesSpec] = {}
+        # The read-only specs mapping last merged into ``specs`` (see ``append``).
+        self._specs_seen: Mapping[str, SeriesSpec] | None = None
         self._next = 0  # slot the next sample goes into
         self._count = 0  # samples held, <= capacity
 
@@ -149,8 +151,9 @@ class History:
     def append(self, timestamp: float, values: Mapping[str, float | None],
                specs: Mapping[str, SeriesSpec] | None = None) -> None:
         """Add one tick. Series not in ``values`` get NaN for this tick."""
-        if specs:
+        if specs and specs is not self._specs_seen:  # the engine hands the same specs tick after tick
             self.specs.update(_as_dict(specs))
+            self._specs_seen = specs if type(specs) is MappingProxyType else None
         values = _as_dict(values)
         if not values.keys() <= self._rows.keys():
             self._add_series(values)  # dict order: new series keep the order they came in

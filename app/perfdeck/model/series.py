@@ -161,8 +161,15 @@ class Snapshot:
     counter_specs: Mapping[str, CounterSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("values", "specs", "unavailable", "tables", "failures", "totals", "counter_specs"):
+        for name in ("values", "unavailable", "tables", "failures", "totals"):
             object.__setattr__(self, name, _freeze(getattr(self, name)))
+        # Specs are published read-only: a proxy handed over here is one over a dict its owner no
+        # longer edits (the engine's kept merge, another snapshot's specs), so it is kept as it is,
+        # without copying ~150 entries a tick. Anything else is copied.
+        for name in ("specs", "counter_specs"):
+            mapping = getattr(self, name)
+            if type(mapping) is not MappingProxyType:
+                object.__setattr__(self, name, _freeze(mapping))
 
     def value(self, series_id: str) -> float | None:
         """The value of one series, or None when it has none this tick."""
