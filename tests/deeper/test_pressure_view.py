@@ -107,3 +107,30 @@ def test_overview_shows_the_strip(qtbot, tmp_path: Path) -> None:
     assert strip.values["memory"].text() == "Memory 20.0 / 5.0 %"
     assert strip.values["irq"].text() == "IRQ 0.0 %"
     assert strip.reason.isHidden()
+
+
+def test_the_strip_follows_new_values_and_a_resource_going_unavailable(qtbot, tmp_path: Path) -> None:
+    import dataclasses
+
+    from perfdeck.gui.views.pressure import PressureStrip
+    from perfdeck.model.series import Unavailable
+
+    _history, snapshot = replay(tmp_path, 5, irq=True)
+    strip = PressureStrip()
+    qtbot.addWidget(strip)
+    strip.show()
+    strip.update_from(snapshot)
+    assert strip.values["memory"].text() == "Memory 20.0 / 5.0 %"
+    memory_ids = [sid for sid in snapshot.values if sid.startswith("psi.memory.")]
+    assert memory_ids
+    changed = dataclasses.replace(snapshot, values={**snapshot.values, **dict.fromkeys(memory_ids, 7.5)})
+    strip.update_from(changed)
+    assert strip.values["memory"].text() == "Memory 7.5 / 7.5 %"
+    gone = Unavailable("memory pressure is not readable here", "a fix")
+    lost = dataclasses.replace(changed, unavailable={**changed.unavailable, memory_ids[0]: gone})
+    strip.update_from(lost)
+    assert strip.values["memory"].text() == "Memory unavailable"
+    assert "not readable here" in strip.values["memory"].toolTip()
+    strip.update_from(changed)  # readable again: the values, and the meaning as tooltip
+    assert strip.values["memory"].text() == "Memory 7.5 / 7.5 %"
+    assert "some" in strip.values["memory"].toolTip()

@@ -44,6 +44,12 @@ class PressureStrip(QWidget):
         caption.setToolTip(EXPLANATION)
         row.addWidget(caption)
         self.values: dict[str, QLabel] = {}
+        # Per resource, worked out once: its series ids, the start of its text and its tooltip.
+        self._layout = {resource: ([series_id(resource, k) for k in _kinds(resource)],
+                                   RESOURCE_TITLES[resource],
+                                   "; ".join(f"{k}: {KIND_MEANINGS[k]}" for k in _kinds(resource)))
+                        for resource in RESOURCES}
+        self._shown: dict[str, str] = {}  # resource -> the text its label has
         for resource in RESOURCES:
             label = QLabel("—")
             fix_label_size(label, "Memory 100.0 / 100.0 %", opaque=True)
@@ -63,19 +69,18 @@ class PressureStrip(QWidget):
             if self.reason.text() != text:
                 self.reason.setText(text)
                 self.reason.setToolTip(str(whole))
+        unavailable = snapshot.unavailable
         for resource, label in self.values.items():
             set_visible(label, whole is None)
-            kinds = _kinds(resource)
-            reason = next((snapshot.unavailable[series_id(resource, k)] for k in kinds
-                           if series_id(resource, k) in snapshot.unavailable), None)
+            ids, title, tip = self._layout[resource]
+            reason = next((unavailable[i] for i in ids if i in unavailable), None)
             if reason is not None:
-                text, tip = f"{RESOURCE_TITLES[resource]} unavailable", str(reason)
+                text, tip = f"{title} unavailable", str(reason)
             else:
-                parts = [format_value(snapshot.value(series_id(resource, k)), "%").removesuffix(" %")
-                         for k in kinds]
-                text = f"{RESOURCE_TITLES[resource]} {' / '.join(parts)} %"
-                tip = "; ".join(f"{k}: {KIND_MEANINGS[k]}" for k in kinds)
-            if label.text() != text:
+                parts = [format_value(snapshot.value(i), "%").removesuffix(" %") for i in ids]
+                text = f"{title} {' / '.join(parts)} %"
+            if self._shown.get(resource) != text:  # no call into Qt for the same text
+                self._shown[resource] = text
                 label.setText(text)
                 label.setToolTip(tip)
 
