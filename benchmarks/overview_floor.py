@@ -19,7 +19,6 @@ for docs/performance.md, not a test and not product code.
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import time
 
@@ -183,7 +182,7 @@ def main() -> int:
     timer.timeout.connect(tick)
     timer.start(1000)
     app.exec()
-    return 0 if not math.isnan(state["cpu"]) else 1
+    return 0
 
 
 if __name__ == "__main__":

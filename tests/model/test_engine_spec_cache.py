@@ -16,7 +16,7 @@ from perfdeck.model.collector import Collector
 from perfdeck.model.engine import SamplingEngine
 from perfdeck.model.history import History
 from perfdeck.model.registry import create_collectors
-from perfdeck.model.series import CounterSpec, Reading, SeriesSpec
+from perfdeck.model.series import CounterSpec, Reading, SeriesSpec, Snapshot
 
 
 def _spec(sid: str) -> SeriesSpec:
@@ -91,12 +91,16 @@ def test_proxies_are_merged_once_and_a_new_publication_is_seen() -> None:
 
 
 def test_a_snapshot_copies_specs_it_is_handed_as_a_plain_dict() -> None:
-    pub, edit = Publishing(), EditsInPlace()
-    engine = SamplingEngine([pub, edit])
-    snapshot = engine.sample(now=1.0)
-    edit.live["edit.late"] = _spec("edit.late")  # the owner edits its dict after the tick
-    assert set(snapshot.specs) == {"pub.a", "edit.x"}
+    # Only a read-only proxy is kept as it is; a dict its owner may still edit is copied.
+    live = {"x.a": _spec("x.a")}
+    counters = {"x.n": CounterSpec("x.n", "x.n", "", "n")}
+    snapshot = Snapshot(timestamp=1.0, monotonic=1.0, values={}, specs=live, counter_specs=counters)
+    live["x.late"] = _spec("x.late")
+    del counters["x.n"]
+    assert set(snapshot.specs) == {"x.a"} and set(snapshot.counter_specs) == {"x.n"}
     assert type(snapshot.specs) is MappingProxyType
+    published = MappingProxyType({"x.a": _spec("x.a")})
+    assert Snapshot(timestamp=2.0, monotonic=2.0, values={}, specs=published).specs is published
 
 
 def test_the_history_merges_a_kept_specs_mapping_once_and_sees_a_new_one() -> None:
